@@ -1,0 +1,53 @@
+"""Run the whole workflow, then package and evaluate-package, on a small sample of each
+corpus, in a copy of the project under --dest (so it never touches a full run).
+
+The sample and budget (--limit sentences per file, --teacher-steps, --student-steps) make
+it a check that everything works, in minutes; its scores mean little.
+"""
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_FILES = ("project.yml", "configs", "scripts", "assets/.gitattributes")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpora", required=True)
+    parser.add_argument("--corpora-dir", default="", help="local corpus folders (default: assets/ if it holds them, else download)")
+    parser.add_argument("--dest", type=Path, default=Path("quick"))
+    parser.add_argument("--limit", type=int, default=300)
+    parser.add_argument("--teacher-steps", type=int, default=300)
+    parser.add_argument("--student-steps", type=int, default=400)
+    parser.add_argument("--name", default="taughtnet_bio_quick")
+    args = parser.parse_args()
+    project = Path(__file__).resolve().parent.parent
+    for name in PROJECT_FILES:
+        source, target = project / name, args.dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, target)
+    corpora = args.corpora.replace(",", " ").split()
+    corpora_dir = args.corpora_dir
+    if not corpora_dir and all((project / "assets" / c / "test.tsv").is_file() for c in corpora):
+        corpora_dir = str(project / "assets")
+    overrides = [
+        "--vars.corpora", " ".join(corpora),
+        "--vars.corpora_dir", str(Path(corpora_dir).resolve()) if corpora_dir else "",
+        "--vars.limit", str(args.limit),
+        "--vars.teacher_max_steps", str(args.teacher_steps),
+        "--vars.student_max_steps", str(args.student_steps),
+        "--vars.name", args.name,
+    ]
+    for workflow_or_command in ("all", "package", "evaluate-package"):
+        command = [sys.executable, "-m", "spacy", "project", "run", workflow_or_command, str(args.dest), *overrides]
+        print("$ " + " ".join(command), flush=True)
+        subprocess.run(command, check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="spacy-taughtnet",
+    version="0.1.0",
+    description="TaughtNet for spaCy: one multi-type biomedical NER pipe distilled from single-type teachers",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=find_packages(include=["spacy_taughtnet", "spacy_taughtnet.*"]),
+    install_requires=[
+        "spacy>=3.8,<3.9",
+        "thinc>=8.3,<8.4",
+        "numpy>=1.19",
+        "seqeval>=1.2.2",
+        "typer>=0.9",
+        "tqdm>=4.38",
+        "srsly>=2.4",
+    ],
+    extras_require={
+        "transformers": ["spacy-transformers==1.4.0", "transformers>=4.41,<4.53.3"],
+        "test": ["pytest>=7"],
+    },
+    entry_points={
+        "spacy_factories": ["taughtnet_ner = spacy_taughtnet.component:make_taughtnet_ner"],
+        "spacy_architectures": [
+            "spacy-taughtnet.TokenTagger.v1 = spacy_taughtnet.model:build_token_tagger"
+        ],
+        "spacy_readers": ["spacy-taughtnet.Corpus.v1 = spacy_taughtnet.readers:create_corpus_reader"],
+        "spacy_scorers": ["spacy-taughtnet.ner_scorer.v1 = spacy_taughtnet.component:make_ner_scorer"],
+        "thinc_losses": [
+            "spacy-taughtnet.DistillationLoss.v1 = spacy_taughtnet.loss:configure_distillation_loss"
+        ],
+        "console_scripts": ["spacy-taughtnet = spacy_taughtnet.cli:main"],
+    },
+)

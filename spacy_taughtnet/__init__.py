@@ -1,0 +1,18 @@
+"""spacy-taughtnet: one multi-type biomedical NER pipe distilled from single-type teachers."""
+from .aggregate import aggregate_distributions
+from .component import TaughtNetNER, score_entities
+from .corpora import build_union, read_docbin, read_iob, write_docbin
+from .loss import DistillationLoss
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "aggregate_distributions",
+    "DistillationLoss",
+    "TaughtNetNER",
+    "score_entities",
+    "read_iob",
+    "read_docbin",
+    "write_docbin",
+    "build_union",
+]

@@ -1,0 +1,169 @@
+"""Command line: `python -m spacy_taughtnet COMMAND` (also the `spacy-taughtnet` script)."""
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    name="spacy-taughtnet",
+    help="TaughtNet for spaCy: convert corpora, train teachers, distill, evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _fail(err: Exception) -> None:
+    typer.secho(f"Error: {err}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def convert(
+    input_path: Path = typer.Argument(..., help="IOB TSV file (token TAB label)"),
+    output_path: Path = typer.Argument(..., help="DocBin file to write (.spacy)"),
+    corpus: Optional[str] = typer.Option(None, help="Corpus name recorded on each doc (default: the file's folder name)"),
+    entity_type: Optional[str] = typer.Option(None, help="Entity type, when the file has no B-/I- label"),
+    repair: bool = typer.Option(False, help="Read an I- tag after O or another type as B- (with a warning) instead of failing"),
+    limit: int = typer.Option(0, help="Keep the first N sentences (0: all)"),
+) -> None:
+    """Convert one single-type IOB TSV file to a DocBin."""
+    import spacy
+
+    from .corpora import CorpusError, read_iob, write_docbin
+
+    try:
+        docs = read_iob(input_path, spacy.blank("en").vocab, corpus=corpus, entity_type=entity_type, repair=repair, limit=limit)
+    except CorpusError as err:
+        _fail(err)
+    n_docs = write_docbin(docs, output_path)
+    typer.echo(f"{input_path} -> {output_path}: {n_docs} docs")
+
+
+@app.command()
+def prepare(
+    assets: Path = typer.Argument(..., help="Folder holding one folder per corpus with train.tsv, devel.tsv, test.tsv"),
+    root: Path = typer.Argument(..., help="Run folder; writes ROOT/corpus/..."),
+    corpora: str = typer.Option(..., help="Corpus folder names, space- or comma-separated"),
+    limit: int = typer.Option(0, help="Keep the first N sentences of each file (0: all)"),
+    repair: bool = typer.Option(False, help="Read an I- tag after O or another type as B- instead of failing"),
+) -> None:
+    """Convert every corpus's splits and build the global train/dev union."""
+    from .corpora import CorpusError
+    from .workflow import parse_corpora, prepare_corpora
+
+    try:
+        prepare_corpora(assets, root, parse_corpora(corpora), limit=limit, repair=repair)
+    except (CorpusError, ValueError) as err:
+        _fail(err)
+
+
+@app.command("train-teachers")
+def train_teachers_command(
+    root: Path = typer.Argument(..., help="Run folder (after `prepare`)"),
+    config: Path = typer.Argument(..., help="Teacher training config"),
+    corpora: str = typer.Option(..., help="Corpus folder names, space- or comma-separated"),
+    gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    max_steps: int = typer.Option(0, help="Override training.max_steps (0: the config's)"),
+) -> None:
+    """Train one single-type teacher per corpus (skips teachers whose inputs are unchanged)."""
+    from .corpora import CorpusError
+    from .workflow import parse_corpora, train_teachers
+
+    if not config.is_file():
+        _fail(FileNotFoundError(f"{config}: config not found"))
+    overrides = {"training.max_steps": max_steps} if max_steps else {}
+    try:
+        train_teachers(root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides)
+    except (CorpusError, ValueError) as err:
+        _fail(err)
+
+
+@app.command()
+def distill(
+    docbin: Path = typer.Argument(..., help="Global DocBin (e.g. ROOT/corpus/global/train.spacy)"),
+    output: Path = typer.Argument(..., help="Distributions folder to write"),
+    teachers: List[Path] = typer.Option(..., "--teacher", help="A teacher pipeline; repeat, in global label order"),
+    normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
+    batch_size: int = typer.Option(256, help="Docs per batch"),
+) -> None:
+    """Run every teacher over a DocBin, aggregate, and store the distributions."""
+    from .corpora import CorpusError
+    from .distill import TeacherError, dump_distributions
+
+    try:
+        labels = dump_distributions(docbin, teachers, output, normalize=normalize, batch_size=batch_size)
+    except (CorpusError, TeacherError, ValueError) as err:
+        _fail(err)
+    typer.echo(f"{docbin} -> {output}: labels {labels}, normalize={normalize}")
+
+
+@app.command("distill-teachers")
+def distill_teachers(
+    root: Path = typer.Argument(..., help="Run folder with corpus/global and teachers/"),
+    corpora: str = typer.Option(..., help="Corpus folder names, in the order of the global labels"),
+    normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
+    batch_size: int = typer.Option(256, help="Docs per batch"),
+) -> None:
+    """`distill` for ROOT/corpus/global/train.spacy with the teachers of ROOT/teachers."""
+    from .workflow import parse_corpora, teacher_paths
+
+    distill(
+        root / "corpus" / "global" / "train.spacy",
+        root / "distributions" / "train",
+        teacher_paths(root, parse_corpora(corpora)),
+        normalize,
+        batch_size,
+    )
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Argument(..., help="Pipeline name or path"),
+    docbins: List[Path] = typer.Argument(..., help="Single-type DocBin test files"),
+    output: Optional[Path] = typer.Option(None, help="Write the scores as JSON here"),
+) -> None:
+    """Score a pipeline on single-type corpora (seqeval, entity level, own type only)."""
+    import spacy
+
+    from ._atomic import atomic_path
+    from .corpora import CorpusError
+    from .evaluate import evaluate_corpus, format_table
+
+    try:
+        nlp = spacy.load(model)
+        rows = [{"model": model, **evaluate_corpus(nlp, path)} for path in docbins]
+    except (CorpusError, OSError) as err:
+        _fail(err)
+    typer.echo(format_table(rows))
+    if output:
+        with atomic_path(output) as tmp:
+            tmp.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf8")
+
+
+@app.command("evaluate-all")
+def evaluate_all(
+    root: Path = typer.Argument(..., help="Run folder"),
+    corpora: str = typer.Option(..., help="Corpus folder names"),
+    student: Optional[Path] = typer.Option(None, help="Student pipeline (default ROOT/student/model-best)"),
+) -> None:
+    """Score every teacher and the student on each corpus's test split; write ROOT/metrics/."""
+    from .corpora import CorpusError
+    from .distill import TeacherError
+    from .evaluate import format_table
+    from .workflow import evaluate_models, parse_corpora
+
+    try:
+        rows = evaluate_models(root, parse_corpora(corpora), student=student)
+    except (CorpusError, TeacherError, OSError) as err:
+        _fail(err)
+    typer.echo(format_table(rows))
+
+
+def main() -> None:
+    app(prog_name="spacy-taughtnet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""The `taughtnet_ner` pipe: a token-level IOB entity recogniser that learns from gold
+entities, from teacher distributions, or both.
+
+One component serves both roles of the method: trained on a single-type corpus without
+distributions it is a teacher; trained on the global data whose examples carry teacher
+distributions (see readers.py) it is the multi-type student.
+"""
+from collections import defaultdict
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.scorer import PRFScore
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import filter_spans, registry
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+from thinc.types import Floats2d
+
+from .corpora import doc_entity_type
+from .decoding import constrained_viterbi, tag_names, tags_to_spans
+from .loss import DistillationLoss
+from . import model as _architectures  # noqa: F401  (registers spacy-taughtnet.TokenTagger.v1)
+
+# Where a reader puts an example's teacher distributions: on the reference doc's user_data.
+TEACHER_PROBS_KEY = "taughtnet_teacher_probs"
+TEACHER_LABELS_KEY = "taughtnet_teacher_labels"
+CONFIDENCE_ATTR = "taughtnet_confidence"
+
+if not Span.has_extension(CONFIDENCE_ATTR):
+    Span.set_extension(CONFIDENCE_ATTR, default=None)
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-taughtnet.TokenTagger.v1"
+hidden_width = 128
+window_size = 1
+maxout_pieces = 2
+dropout = 0.1
+
+[model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+@registry.scorers("spacy-taughtnet.ner_scorer.v1")
+def make_ner_scorer() -> Callable:
+    return score_entities
+
+
+def score_entities(examples: Iterable[Example], **kwargs) -> Dict:
+    """Entity P/R/F, overall and per type, exact match on character offsets.
+
+    A reference doc from a single-type corpus (its type recorded by corpora.read_iob) is
+    scored on that type only: predictions of other types there are neither right nor
+    wrong, since the corpus did not annotate them.
+    """
+    total = PRFScore()
+    per_type: Dict[str, PRFScore] = defaultdict(PRFScore)
+    for eg in examples:
+        own_type = doc_entity_type(eg.reference)
+
+        def spans(doc: Doc) -> set:
+            return {
+                (ent.start_char, ent.end_char, ent.label_)
+                for ent in doc.ents
+                if own_type is None or ent.label_ == own_type
+            }
+
+        pred, gold = spans(eg.predicted), spans(eg.reference)
+        total.score_set(pred, gold)
+        for label in {s[2] for s in pred | gold}:
+            per_type[label].score_set(
+                {s for s in pred if s[2] == label}, {s for s in gold if s[2] == label}
+            )
+    if len(total) == 0:
+        return {"ents_p": None, "ents_r": None, "ents_f": None, "ents_per_type": None}
+    return {
+        "ents_p": total.precision,
+        "ents_r": total.recall,
+        "ents_f": total.fscore,
+        "ents_per_type": {label: prf.to_dict() for label, prf in sorted(per_type.items())},
+    }
+
+
+@Language.factory(
+    "taughtnet_ner",
+    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "loss": {"@losses": "spacy-taughtnet.DistillationLoss.v1", "lambda_": 0.99, "temperature": 1.0},
+        "overwrite": False,
+        "scorer": {"@scorers": "spacy-taughtnet.ner_scorer.v1"},
+    },
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_taughtnet_ner(
+    nlp: Language,
+    name: str,
+    model: Model[List[Doc], List[Floats2d]],
+    loss: DistillationLoss,
+    overwrite: bool,
+    scorer: Optional[Callable],
+) -> "TaughtNetNER":
+    """Create a `taughtnet_ner` pipe.
+
+    model: per-token tag logits (spacy-taughtnet.TokenTagger.v1 by default).
+    loss: the loss used when examples carry teacher distributions; its lambda_ and
+        temperature set the soft/hard balance. Without distributions the pipe trains
+        with plain cross-entropy.
+    overwrite: replace entities already on the doc; when False (the default) they are
+        kept and only predicted entities that overlap none of them are added.
+    scorer: scoring method (spacy-taughtnet.ner_scorer.v1).
+    """
+    return TaughtNetNER(nlp.vocab, model, name, loss=loss, overwrite=overwrite, scorer=scorer)
+
+
+class TaughtNetNER(TrainablePipe):
+    """Token-level IOB tagger over the tags (B-e1, I-e1, ..., B-ek, I-ek, O) with
+    constrained Viterbi decoding, so the entities it sets are always well formed."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "taughtnet_ner",
+        *,
+        loss: Optional[DistillationLoss] = None,
+        overwrite: bool = False,
+        scorer: Optional[Callable] = score_entities,
+    ) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.loss = loss if loss is not None else DistillationLoss()
+        self.scorer = scorer
+        self.cfg = {"labels": [], "overwrite": overwrite}
+        self._teacher_columns: Dict[Tuple[str, ...], numpy.ndarray] = {}
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """The entity types, in the order of the tag columns."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    @property
+    def tag_names(self) -> List[str]:
+        """The tag columns: B-e1, I-e1, ..., B-ek, I-ek, O."""
+        return tag_names(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str) or not label or label.startswith(("B-", "I-")) or label == "O":
+            raise ValueError(f"{self.name}: a label is an entity type such as 'Disease', got {label!r}")
+        if label in self.labels:
+            return 0
+        if self.model.get_ref("output_layer").has_dim("nO"):
+            raise ValueError(
+                f"{self.name}: cannot add label {label!r} to an initialized component; "
+                "its tags are fixed (train a new one with all labels)"
+            )
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        return 1
+
+    def predict(self, docs: Iterable[Doc]) -> List[Floats2d]:
+        """Tag logits per doc, each shaped (n_tokens, 2k+1)."""
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            return [self.model.ops.alloc2f(len(doc), len(self.tag_names)) for doc in docs]
+        return self.model.predict(docs)
+
+    def predict_proba(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+        """Per-token tag probabilities, one float32 numpy array (n_tokens, 2k+1) per doc,
+        columns as in `tag_names`. The docs must have been through the pipes before this
+        one (e.g. a shared tok2vec)."""
+        return [_softmax(self.model.ops.to_numpy(scores)) for scores in self.predict(docs)]
+
+    def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
+        docs = list(docs)
+        log_probs = [_log_softmax(self.model.ops.to_numpy(s).astype("float64")) for s in scores]
+        for doc, doc_log_probs, path in zip(docs, log_probs, constrained_viterbi(log_probs)):
+            new_ents = []
+            for start, end, label in tags_to_spans(path, self.labels):
+                span = Span(doc, start, end, label=label)
+                token_log_probs = doc_log_probs[numpy.arange(start, end), path[start:end]]
+                span._.set(CONFIDENCE_ATTR, float(numpy.exp(token_log_probs.mean())))
+                new_ents.append(span)
+            if self.cfg["overwrite"]:
+                doc.set_ents(new_ents, default="outside")
+            else:
+                taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
+                kept = [s for s in new_ents if not taken.intersection(range(s.start, s.end))]
+                doc.ents = filter_spans(list(doc.ents) + kept)
+
+    def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
+        """Distillation loss when the examples carry teacher distributions, else
+        cross-entropy on the gold tags (missing annotation is skipped)."""
+        examples = list(examples)
+        validate_examples(examples, "TaughtNetNER.get_loss")
+        ops = self.model.ops
+        golds, teachers = [], []
+        for eg in examples:
+            gold = self._gold_ids(eg)
+            teacher = self._teacher_probs(eg)
+            if teacher is not None:
+                gold[gold == len(self.tag_names) - 1] = -1  # gold O only means "not this type"
+            golds.append(gold)
+            teachers.append(teacher)
+        n_with_teacher = sum(t is not None for t in teachers)
+        if 0 < n_with_teacher < len(teachers):
+            raise ValueError(
+                f"{self.name}: a training batch mixes {n_with_teacher} examples with teacher "
+                f"distributions and {len(teachers) - n_with_teacher} without; give every "
+                "example of the training corpus its distributions"
+            )
+        lengths = ops.asarray1i([len(eg.predicted) for eg in examples])
+        flat_scores = ops.flatten(list(scores))
+        truths = (
+            ops.asarray1i(numpy.concatenate(golds)),
+            ops.asarray2f(numpy.concatenate(teachers)) if n_with_teacher else None,
+        )
+        d_scores, loss = self.loss(flat_scores, truths)
+        if not numpy.isfinite(loss):
+            raise ValueError(f"{self.name}: the loss is not finite ({loss}); lower the learning rate")
+        return loss, ops.unflatten(d_scores, lengths)
+
+    def _gold_ids(self, eg: Example) -> numpy.ndarray:
+        index = {tag: i for i, tag in enumerate(self.tag_names)}
+        gold = numpy.full(len(eg.predicted), -1, dtype=numpy.int32)
+        for i, biluo in enumerate(eg.get_aligned_ner()):
+            if biluo in (None, "", "-"):
+                continue
+            if biluo == "O":
+                gold[i] = index["O"]
+                continue
+            prefix, label = biluo.split("-", 1)
+            tag = ("B-" if prefix in ("B", "U") else "I-") + label
+            if tag not in index:
+                raise ValueError(
+                    f"{self.name}: unknown entity label {label!r} in training doc "
+                    f"{eg.reference.text[:60]!r}; the component's labels are {list(self.labels)}"
+                )
+            gold[i] = index[tag]
+        return gold
+
+    def _teacher_probs(self, eg: Example) -> Optional[numpy.ndarray]:
+        probs = eg.reference.user_data.get(TEACHER_PROBS_KEY)
+        if probs is None:
+            return None
+        if probs.shape[0] != len(eg.predicted):
+            raise ValueError(
+                f"{self.name}: the teacher distributions of doc {eg.reference.text[:60]!r} have "
+                f"{probs.shape[0]} rows, but the doc has {len(eg.predicted)} tokens"
+            )
+        columns = self._columns_for(tuple(eg.reference.user_data[TEACHER_LABELS_KEY]))
+        return probs[:, columns]
+
+    def _columns_for(self, teacher_labels: Tuple[str, ...]) -> numpy.ndarray:
+        """Where each of our tag columns sits among the distributions' columns."""
+        if teacher_labels not in self._teacher_columns:
+            if sorted(teacher_labels) != sorted(self.labels):
+                raise ValueError(
+                    f"{self.name}: the component's labels {list(self.labels)} disagree with "
+                    f"the teacher distributions' labels {list(teacher_labels)}"
+                )
+            theirs = tag_names(teacher_labels)
+            self._teacher_columns[teacher_labels] = numpy.array(
+                [theirs.index(tag) for tag in self.tag_names]
+            )
+        return self._teacher_columns[teacher_labels]
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Set the labels (given, else those of the teacher distributions, else the
+        sorted entity types of the examples) and initialize the model."""
+        validate_get_examples(get_examples, "TaughtNetNER.initialize")
+        if labels is None and not self.labels:
+            labels = self._labels_from(get_examples())
+        for label in labels or ():
+            self.add_label(label)
+        if not self.labels:
+            raise ValueError(
+                f"{self.name}: no entity labels: the examples hold no entities and no labels "
+                "were given ([initialize.components.<name>.labels])"
+            )
+        for eg in get_examples():
+            if TEACHER_LABELS_KEY in eg.reference.user_data:
+                self._columns_for(tuple(eg.reference.user_data[TEACHER_LABELS_KEY]))
+        output_layer = self.model.get_ref("output_layer")
+        if output_layer.has_dim("nO") and output_layer.get_dim("nO") != len(self.tag_names):
+            raise ValueError(
+                f"{self.name}: the model has {output_layer.get_dim('nO')} outputs, but the "
+                f"labels {list(self.labels)} need {len(self.tag_names)}"
+            )
+        output_layer.set_dim("nO", len(self.tag_names))
+        doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
+        if not doc_sample:
+            raise ValueError(f"{self.name}: initialize got no examples")
+        self.model.initialize(X=doc_sample)
+
+    @staticmethod
+    def _labels_from(examples: Iterable[Example]) -> List[str]:
+        types = set()
+        for eg in examples:
+            if TEACHER_LABELS_KEY in eg.reference.user_data:
+                return list(eg.reference.user_data[TEACHER_LABELS_KEY])
+            types.update(ent.label_ for ent in eg.reference.ents)
+            if doc_entity_type(eg.reference):
+                types.add(doc_entity_type(eg.reference))
+        return sorted(types)
+
+
+def _log_softmax(scores: numpy.ndarray) -> numpy.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return shifted - numpy.log(numpy.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _softmax(scores: numpy.ndarray) -> numpy.ndarray:
+    return numpy.exp(_log_softmax(scores.astype("float64"))).astype("float32")

@@ -1,0 +1,218 @@
+"""Single-type IOB TSV corpora -> spaCy Docs and DocBin files, and their global union.
+
+Each doc records in `doc.user_data` the corpus it came from (CORPUS_KEY) and the one
+entity type that corpus annotates (TYPE_KEY). In the union, a doc's gold entities are
+complete for its own type only; the other types are unknown there.
+"""
+import warnings
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+from spacy.tokens import Doc, DocBin, Span
+from spacy.vocab import Vocab
+
+from ._atomic import atomic_path
+
+CORPUS_KEY = "taughtnet_corpus"
+TYPE_KEY = "taughtnet_type"
+
+
+class CorpusError(ValueError):
+    """A corpus file or DocBin that cannot be used, with the file (and line) at fault."""
+
+
+def _decode_lines(path: Path) -> List[str]:
+    raw = path.read_bytes()
+    lines = []
+    for lineno, raw_line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            lines.append(raw_line.decode("utf8").rstrip("\r"))
+        except UnicodeDecodeError as err:
+            raise CorpusError(
+                f"{path}:{lineno}: not valid UTF-8 (byte {err.start + 1} of the line); "
+                "re-encode the file as UTF-8"
+            ) from None
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _parse_label(label: str, path: Path, lineno: int) -> Tuple[str, Optional[str]]:
+    if label == "O":
+        return "O", None
+    prefix, sep, ent_type = label.partition("-")
+    if sep and prefix in ("B", "I") and ent_type:
+        return prefix, ent_type
+    raise CorpusError(
+        f"{path}:{lineno}: unknown label {label!r}: expected 'O', 'B-<type>' or 'I-<type>'"
+    )
+
+
+def read_iob(
+    path: Union[str, Path],
+    vocab: Vocab,
+    *,
+    corpus: Optional[str] = None,
+    entity_type: Optional[str] = None,
+    repair: bool = False,
+    limit: int = 0,
+) -> List[Doc]:
+    """Read a two-column IOB TSV file (token TAB label, blank line between sentences).
+
+    corpus: name recorded on each doc; defaults to the name of the file's folder.
+    entity_type: the corpus's entity type; read from its labels when not given. A file
+        whose labels name two types is refused: each corpus annotates one type.
+    repair: turn an I- label that follows O or another type into B- with a warning,
+        instead of refusing the file.
+    limit: keep only the first `limit` sentences (0 keeps all).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: corpus file not found")
+    corpus = corpus or path.parent.name
+    sentences: List[Tuple[List[str], List[Tuple[int, int, str]]]] = []
+    words: List[str] = []
+    spans: List[Tuple[int, int, str]] = []
+    open_span: Optional[List] = None  # [start, end, type]
+    type_line = 0
+
+    def close_sentence() -> None:
+        nonlocal words, spans, open_span
+        if open_span is not None:
+            spans.append(tuple(open_span))
+            open_span = None
+        if words:
+            sentences.append((words, spans))
+        words, spans = [], []
+
+    for lineno, line in enumerate(_decode_lines(path), start=1):
+        if limit and len(sentences) >= limit:
+            break
+        if not line.strip():
+            close_sentence()
+            continue
+        columns = line.split("\t")
+        if len(columns) != 2 or not columns[0].strip():
+            raise CorpusError(
+                f"{path}:{lineno}: expected 'token<TAB>label', got {len(columns)} "
+                f"tab-separated column(s): {line[:80]!r}"
+            )
+        token, label = columns[0], columns[1].strip()
+        prefix, ent_type = _parse_label(label, path, lineno)
+        if ent_type is not None:
+            if entity_type is None:
+                entity_type, type_line = ent_type, lineno
+            elif ent_type != entity_type:
+                where = f"line {type_line}" if type_line else "the entity_type argument"
+                raise CorpusError(
+                    f"{path}:{lineno}: label {label!r} has type {ent_type!r}, but this corpus's "
+                    f"type is {entity_type!r} ({where}); each corpus must annotate one type"
+                )
+        if prefix == "I" and (open_span is None or open_span[2] != ent_type):
+            problem = f"{label!r} follows " + (
+                "O" if open_span is None else f"an entity of type {open_span[2]!r}"
+            )
+            if not repair:
+                raise CorpusError(
+                    f"{path}:{lineno}: {problem}; fix the file or convert with repair=True "
+                    "(--repair) to read it as B-"
+                )
+            warnings.warn(f"{path}:{lineno}: {problem}; read as B-{ent_type}")
+            prefix = "B"
+        if prefix == "B" or prefix == "O":
+            if open_span is not None:
+                spans.append(tuple(open_span))
+                open_span = None
+            if prefix == "B":
+                open_span = [len(words), len(words) + 1, ent_type]
+        else:
+            open_span[1] = len(words) + 1
+        words.append(token)
+    close_sentence()
+
+    if not sentences:
+        raise CorpusError(f"{path}: the corpus is empty (no sentences)")
+    if entity_type is None:
+        raise CorpusError(
+            f"{path}: no B-/I- label in the file, so its entity type is unknown; "
+            "pass entity_type (--entity-type)"
+        )
+    docs = []
+    for sent_words, sent_spans in sentences:
+        doc = Doc(vocab, words=sent_words, spaces=[True] * (len(sent_words) - 1) + [False])
+        doc.set_ents([Span(doc, s, e, label=t) for s, e, t in sent_spans], default="outside")
+        doc.user_data[CORPUS_KEY] = corpus
+        doc.user_data[TYPE_KEY] = entity_type
+        docs.append(doc)
+    return docs
+
+
+def write_docbin(docs: Iterable[Doc], path: Union[str, Path]) -> int:
+    """Write docs (with their corpus metadata) to a DocBin file atomically; return the count."""
+    doc_bin = DocBin(store_user_data=True)
+    n_docs = 0
+    for doc in docs:
+        doc_bin.add(doc)
+        n_docs += 1
+    with atomic_path(path) as tmp:
+        doc_bin.to_disk(tmp)
+    return n_docs
+
+
+def read_docbin(path: Union[str, Path], vocab: Vocab) -> List[Doc]:
+    """Read a DocBin file written by `write_docbin`, checking that it holds docs."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: DocBin file not found")
+    docs = list(DocBin().from_disk(path).get_docs(vocab))
+    if not docs:
+        raise CorpusError(f"{path}: the DocBin holds no docs")
+    return docs
+
+
+def doc_entity_type(doc: Doc) -> Optional[str]:
+    """The entity type a doc's corpus annotates, or None for a doc from elsewhere."""
+    return doc.user_data.get(TYPE_KEY)
+
+
+def doc_corpus(doc: Doc) -> Optional[str]:
+    """The name of the corpus a doc came from, or None for a doc from elsewhere."""
+    return doc.user_data.get(CORPUS_KEY)
+
+
+def build_union(paths: Sequence[Union[str, Path]], vocab: Vocab) -> Tuple[List[Doc], List[str]]:
+    """Concatenate the docs of k single-type DocBins into the global data.
+
+    Returns the docs and the global entity types in corpus order (the order of the
+    teachers and of the global label columns). Two corpora of the same type are refused.
+    """
+    docs: List[Doc] = []
+    types: List[str] = []
+    for path in paths:
+        corpus_docs = read_docbin(path, vocab)
+        corpus_types = {doc_entity_type(doc) for doc in corpus_docs}
+        if None in corpus_types or len(corpus_types) != 1:
+            raise CorpusError(
+                f"{path}: expected docs of one corpus with its entity type recorded "
+                f"(found types {sorted(map(str, corpus_types))}); convert it with read_iob"
+            )
+        (ent_type,) = corpus_types
+        if ent_type in types:
+            raise CorpusError(
+                f"{path}: entity type {ent_type!r} is already given by another corpus; "
+                "the union needs one corpus per type"
+            )
+        types.append(ent_type)
+        docs.extend(corpus_docs)
+    return docs, types
+
+
+def bio_tags(doc: Doc, entity_type: Optional[str] = None) -> List[str]:
+    """The doc's entities as BIO tags, keeping only `entity_type` when given."""
+    tags = ["O"] * len(doc)
+    for ent in doc.ents:
+        if entity_type is None or ent.label_ == entity_type:
+            tags[ent.start] = f"B-{ent.label_}"
+            for i in range(ent.start + 1, ent.end):
+                tags[i] = f"I-{ent.label_}"
+    return tags

@@ -1,0 +1,126 @@
+"""The steps of the TaughtNet workflow over a list of corpora (called by project.yml).
+
+Layout under a run folder ROOT, for corpora C1..Ck (folder names of IOB TSV corpora):
+
+    ROOT/corpus/Ci/{train,dev,test}.spacy     converted corpora
+    ROOT/corpus/global/{train,dev}.spacy      their union (student data)
+    ROOT/teachers/Ci/model-best               one teacher per corpus
+    ROOT/distributions/train                  aggregated teacher distributions
+    ROOT/student/model-best                   the student
+    ROOT/metrics/{teachers,student}.json      per-corpus test scores
+"""
+import hashlib
+import json
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import spacy
+
+from ._atomic import atomic_path
+from .corpora import CorpusError, build_union, read_iob, write_docbin
+
+SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
+
+
+def parse_corpora(corpora: str) -> List[str]:
+    """Corpus names from a var such as "NCBI-disease-IOB BC5CDR-chem-IOB" (spaces or commas)."""
+    names = [name for name in corpora.replace(",", " ").split() if name]
+    if not names:
+        raise ValueError("no corpora given")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a corpus is listed twice: {names}")
+    return names
+
+
+def prepare_corpora(assets: Path, root: Path, corpora: Sequence[str], *, limit: int = 0, repair: bool = False) -> List[str]:
+    """Convert each corpus's train/devel/test TSV to DocBin and build the global union.
+
+    Returns the entity types in corpus order.
+    """
+    vocab = spacy.blank("en").vocab
+    for name in corpora:
+        for split, filename in SPLITS.items():
+            path = assets / name / filename
+            if not path.is_file():
+                raise CorpusError(
+                    f"{path}: missing; fetch the corpora with `spacy project run corpora` "
+                    "(or pass --vars.corpora_dir DIR with a local copy)"
+                )
+            docs = read_iob(path, vocab, corpus=name, repair=repair, limit=limit)
+            n_docs = write_docbin(docs, root / "corpus" / name / f"{split}.spacy")
+            print(f"{path} -> {root / 'corpus' / name / f'{split}.spacy'}: {n_docs} docs")
+    types: List[str] = []
+    for split in ("train", "dev"):
+        docs, types = build_union([root / "corpus" / name / f"{split}.spacy" for name in corpora], vocab)
+        write_docbin(docs, root / "corpus" / "global" / f"{split}.spacy")
+        print(f"global {split}: {len(docs)} docs, types {types}")
+    return types
+
+
+def _fingerprint(paths: Sequence[Path], extra: Dict) -> str:
+    digest = hashlib.md5(json.dumps(extra, sort_keys=True).encode("utf8"))
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def train_teachers(
+    root: Path,
+    corpora: Sequence[str],
+    config: Path,
+    *,
+    use_gpu: int = -1,
+    overrides: Optional[Dict] = None,
+) -> None:
+    """Train one teacher per corpus with `spacy train` (selected on devel).
+
+    A teacher whose inputs (config, overrides, train and dev data) are unchanged since it
+    was trained is kept, so a rerun after a failure resumes with the next teacher.
+    """
+    from spacy.cli.train import train
+
+    overrides = dict(overrides or {})
+    for name in corpora:
+        data = root / "corpus" / name
+        output = root / "teachers" / name
+        paths = {"paths.train": str(data / "train.spacy"), "paths.dev": str(data / "dev.spacy")}
+        for path in paths.values():
+            if not Path(path).is_file():
+                raise CorpusError(f"{path}: missing; run the convert step first")
+        fingerprint = _fingerprint([config, data / "train.spacy", data / "dev.spacy"], overrides)
+        stamp = output / "inputs.md5"
+        if stamp.is_file() and stamp.read_text().strip() == fingerprint:
+            print(f"teacher {name}: up to date ({output})")
+            continue
+        print(f"teacher {name}: training -> {output}")
+        with atomic_path(output, is_dir=True) as tmp:
+            train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **paths})
+            (tmp / "inputs.md5").write_text(fingerprint + "\n")
+
+
+def teacher_paths(root: Path, corpora: Sequence[str]) -> List[Path]:
+    return [root / "teachers" / name / "model-best" for name in corpora]
+
+
+def evaluate_models(root: Path, corpora: Sequence[str], *, student: Optional[Path] = None) -> List[Dict]:
+    """Score each corpus's teacher and the student on that corpus's test split; write
+    ROOT/metrics/teachers.json and ROOT/metrics/student.json."""
+    from .distill import load_teacher
+    from .evaluate import evaluate_corpus
+
+    student = student or root / "student" / "model-best"
+    if not (student / "config.cfg").is_file():
+        raise FileNotFoundError(f"{student}: no trained student here; run the student step first")
+    rows: Dict[str, List[Dict]] = {"teachers": [], "student": []}
+    student_nlp = spacy.load(student)
+    for name, teacher in zip(corpora, teacher_paths(root, corpora)):
+        test = root / "corpus" / name / "test.spacy"
+        teacher_nlp = load_teacher(teacher)[0]
+        for group, model, nlp in (("teachers", f"teacher:{name}", teacher_nlp), ("student", "student", student_nlp)):
+            row = {"model": model, **evaluate_corpus(nlp, test)}
+            row["corpus"] = name
+            rows[group].append(row)
+    for group, group_rows in rows.items():
+        with atomic_path(root / "metrics" / f"{group}.json") as tmp:
+            tmp.write_text(json.dumps(group_rows, indent=2) + "\n", encoding="utf8")
+    return rows["teachers"] + rows["student"]
