@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=300)
     parser.add_argument("--teacher-steps", type=int, default=300)
     parser.add_argument("--student-steps", type=int, default=400)
+    parser.add_argument("--eval-frequency", type=int, default=50)
     parser.add_argument("--name", default="taughtnet_bio_quick")
     args = parser.parse_args()
     project = Path(__file__).resolve().parent.parent
@@ -41,12 +42,14 @@ def main() -> None:
         "--vars.limit", str(args.limit),
         "--vars.teacher_max_steps", str(args.teacher_steps),
         "--vars.student_max_steps", str(args.student_steps),
+        "--vars.eval_frequency", str(args.eval_frequency),
         "--vars.name", args.name,
     ]
     for workflow_or_command in ("all", "package", "evaluate-package"):
-        command = [sys.executable, "-m", "spacy", "project", "run", workflow_or_command, str(args.dest), *overrides]
-        print("$ " + " ".join(command), flush=True)
-        subprocess.run(command, check=True)
+        command = [sys.executable, "-m", "spacy", "project", "run", workflow_or_command, ".", *overrides]
+        print(f"$ (cd {args.dest}; {' '.join(command)})", flush=True)
+        # weasel checks deps relative to the working directory: run inside the copy.
+        subprocess.run(command, check=True, cwd=args.dest)
 
 
 if __name__ == "__main__":

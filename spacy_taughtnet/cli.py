@@ -66,6 +66,7 @@ def train_teachers_command(
     corpora: str = typer.Option(..., help="Corpus folder names, space- or comma-separated"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
     max_steps: int = typer.Option(0, help="Override training.max_steps (0: the config's)"),
+    eval_frequency: int = typer.Option(0, help="Override training.eval_frequency (0: the config's)"),
 ) -> None:
     """Train one single-type teacher per corpus (skips teachers whose inputs are unchanged)."""
     from .corpora import CorpusError
@@ -73,7 +74,11 @@ def train_teachers_command(
 
     if not config.is_file():
         _fail(FileNotFoundError(f"{config}: config not found"))
-    overrides = {"training.max_steps": max_steps} if max_steps else {}
+    overrides = {}
+    if max_steps:
+        overrides["training.max_steps"] = max_steps
+    if eval_frequency:
+        overrides["training.eval_frequency"] = eval_frequency
     try:
         train_teachers(root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides)
     except (CorpusError, ValueError) as err:
