@@ -1,0 +1,146 @@
+"""The project workflow end to end on the fixture corpora (four types, one of them new):
+`quick` = all + package + evaluate-package, then the ways users take the packaged model."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+import srsly
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "corpora"
+CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB", "Toy-gene-IOB", "Toy-species-IOB"]
+TYPES = ["Disease", "Chemical", "GENE", "Species"]
+PACKAGE = "en_taughtnet_bio_test"
+
+
+def run(args, cwd=ROOT, check=True):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("quick")
+    result = run([
+        "scripts/quick.py", "--corpora", " ".join(CORPORA), "--corpora-dir", FIXTURES, "--dest", dest,
+        "--limit", 0, "--teacher-steps", 100, "--student-steps", 150, "--eval-frequency", 25,
+        "--name", PACKAGE[3:],
+    ], check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    yield dest, result.stdout
+    subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", PACKAGE], check=False)
+
+
+def test_quick_workflow_outputs(quick_run):
+    dest, stdout = quick_run
+    run_dir = dest / "training"
+    for name in CORPORA:
+        for split in ("train", "dev", "test"):
+            assert (run_dir / "corpus" / name / f"{split}.spacy").is_file()
+        assert (run_dir / "teachers" / name / "model-best" / "config.cfg").is_file()
+    meta = json.loads((run_dir / "distributions" / "train" / "meta.json").read_text())
+    assert meta["labels"] == TYPES
+    assert meta["n_docs"] == 4 * 40
+    teachers = json.loads((run_dir / "metrics" / "teachers.json").read_text())
+    student = json.loads((run_dir / "metrics" / "student.json").read_text())
+    assert [row["entity_type"] for row in student] == TYPES
+    # The synthetic corpora are easy: every model must get them (nearly) right.
+    for row in teachers + student:
+        assert 0.9 <= row["f1"] <= 1.0, row
+    assert "spacy.load works and finds every type" in stdout
+
+
+def test_rerun_skips_up_to_date_steps(quick_run):
+    dest, _ = quick_run
+    overrides = ["--vars.corpora", " ".join(CORPORA), "--vars.corpora_dir", str(FIXTURES), "--vars.limit", "0",
+                 "--vars.teacher_max_steps", "100", "--vars.student_max_steps", "150",
+                 "--vars.eval_frequency", "25", "--vars.name", PACKAGE[3:]]
+    result = run(["-m", "spacy", "project", "run", "all", ".", *overrides], cwd=dest)
+    for step in ("prepare", "teachers", "distill", "student", "evaluate"):
+        assert f"Skipping '{step}': nothing changed" in result.stdout
+
+
+def test_package_requires_plugin(quick_run):
+    dest, _ = quick_run
+    (wheel,) = (dest / "packages" / f"{PACKAGE}-0.1.0" / "dist").glob("*.whl")
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        metadata = zf.read(f"{PACKAGE}-0.1.0.dist-info/METADATA").decode()
+    assert "Requires-Dist: spacy-taughtnet" in metadata
+
+
+def test_installed_model_in_existing_pipeline(quick_run, tmp_path):
+    student = spacy.load(PACKAGE)
+    assert student.get_pipe("ner").labels == tuple(TYPES)
+    text = "Patients with breast cancer received aspirin after BRCA1 testing in mice ."
+    labels = {ent.label_ for ent in student(text).ents}
+    assert labels == set(TYPES)
+
+    # Source the student's ner into another pipeline, beside a rule-based entity pipe
+    # that sets its own entities first; ours keeps them (overwrite = false).
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "PROCEDURE", "pattern": "testing"}])
+    nlp.add_pipe("tok2vec", source=student)
+    nlp.add_pipe("ner", source=student, name="bio_ner")
+    ents = {(ent.text, ent.label_) for ent in nlp(text).ents}
+    assert ("testing", "PROCEDURE") in ents
+    assert {label for _, label in ents} == set(TYPES) | {"PROCEDURE"}
+    nlp.to_disk(tmp_path / "combined")
+    reloaded = spacy.load(tmp_path / "combined")
+    assert {(e.text, e.label_) for e in reloaded(text).ents} == ents
+
+
+def test_fetch_corpora_errors(tmp_path):
+    script = ROOT / "scripts" / "fetch_corpora.py"
+    missing = run([script, "--corpora", "No-such-IOB", "--source-dir", FIXTURES, "--dest", tmp_path / "assets"], check=False)
+    assert missing.returncode != 0
+    assert "No-such-IOB/train.tsv not found" in missing.stderr
+
+    project = {"assets": [{"dest": "assets/Toy-chem-IOB/train.tsv", "url": "https://example.invalid/x",
+                           "checksum": "0" * 32}]}
+    srsly.write_yaml(tmp_path / "project.yml", project)
+    bad = run([script, "--corpora", "Toy-chem-IOB", "--source-dir", FIXTURES, "--dest", tmp_path / "assets",
+               "--project", tmp_path / "project.yml"], check=False)
+    assert bad.returncode != 0
+    assert "checksum mismatch for" in bad.stderr and "Toy-chem-IOB/train.tsv" in bad.stderr
+    assert not (tmp_path / "assets" / "Toy-chem-IOB" / "train.tsv").exists()
+
+
+def test_project_assets_match_the_corpora_list():
+    project = srsly.read_yaml(ROOT / "project.yml")
+    dests = {asset["dest"] for asset in project["assets"]}
+    for corpus in project["vars"]["corpora"].split():
+        for split in ("train", "devel", "test"):
+            assert f"assets/{corpus}/{split}.tsv" in dests
+    for asset in project["assets"]:
+        assert asset["url"].startswith("https://raw.githubusercontent.com/cambridgeltl/MTL-Bioinformatics-2016/")
+        assert len(asset["checksum"]) == 32
+
+
+def test_teachers_step_reports_missing_data(tmp_path):
+    result = run(["-m", "spacy_taughtnet", "train-teachers", tmp_path, ROOT / "configs" / "teacher.cfg",
+                  "--corpora", "Toy-chem-IOB"], check=False)
+    assert result.returncode == 1
+    assert "Toy-chem-IOB/train.spacy: missing; run the convert step first" in result.stderr
+    assert not (tmp_path / "teachers").exists()
+
+
+def test_student_labels_must_match_distributions(quick_run, tmp_path):
+    """A student config whose labels disagree with the distributions fails before training."""
+    dest, _ = quick_run
+    run_dir = dest / "training"
+    config = tmp_path / "student.cfg"
+    text = (dest / "configs" / "student.cfg").read_text()
+    config.write_text(text.replace("[initialize.components]\n", '[initialize.components]\n\n[initialize.components.ner]\nlabels = ["Disease","Chemical"]\n'))
+    result = run(["-m", "spacy", "train", config, "--output", tmp_path / "student",
+                  "--paths.train", run_dir / "corpus/global/train.spacy",
+                  "--paths.dev", run_dir / "corpus/global/dev.spacy",
+                  "--paths.distributions", run_dir / "distributions/train",
+                  "--training.max_steps", "2"], check=False)
+    assert result.returncode != 0
+    assert "disagree with the teacher distributions' labels" in result.stderr + result.stdout
+    assert not (tmp_path / "student" / "model-best").exists()
