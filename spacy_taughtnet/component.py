@@ -21,7 +21,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from .corpora import doc_entity_type
-from .decoding import constrained_viterbi, tag_names, tags_to_spans
+from .decoding import biluo_tag_names, bio_columns, constrained_viterbi, tag_names, tags_to_spans
 from .loss import DistillationLoss
 from . import model as _architectures  # noqa: F401  (registers spacy-taughtnet.TokenTagger.v1)
 
@@ -127,8 +127,9 @@ def make_taughtnet_ner(
 
 
 class TaughtNetNER(TrainablePipe):
-    """Token-level IOB tagger over the tags (B-e1, I-e1, ..., B-ek, I-ek, O) with
-    constrained Viterbi decoding, so the entities it sets are always well formed."""
+    """Token-level BILUO tagger with constrained Viterbi decoding, so the entities it
+    sets are always well formed. Its probabilities, and the teacher distributions it
+    learns from, are over the BIO columns (B-e1, I-e1, ..., B-ek, I-ek, O)."""
 
     def __init__(
         self,
@@ -159,8 +160,14 @@ class TaughtNetNER(TrainablePipe):
 
     @property
     def tag_names(self) -> List[str]:
-        """The tag columns: B-e1, I-e1, ..., B-ek, I-ek, O."""
+        """The BIO columns of `predict_proba` and of teacher distributions:
+        B-e1, I-e1, ..., B-ek, I-ek, O."""
         return tag_names(self.labels)
+
+    @property
+    def model_tag_names(self) -> List[str]:
+        """The BILUO columns the model scores: B-e1, I-e1, L-e1, U-e1, ..., O."""
+        return biluo_tag_names(self.labels)
 
     def add_label(self, label: str) -> int:
         if not isinstance(label, str) or not label or label.startswith(("B-", "I-")) or label == "O":
@@ -177,17 +184,25 @@ class TaughtNetNER(TrainablePipe):
         return 1
 
     def predict(self, docs: Iterable[Doc]) -> List[Floats2d]:
-        """Tag logits per doc, each shaped (n_tokens, 2k+1)."""
+        """BILUO tag logits per doc, each shaped (n_tokens, 4k+1)."""
         docs = list(docs)
         if not any(len(doc) for doc in docs):
-            return [self.model.ops.alloc2f(len(doc), len(self.tag_names)) for doc in docs]
+            return [self.model.ops.alloc2f(len(doc), len(self.model_tag_names)) for doc in docs]
         return self.model.predict(docs)
 
     def predict_proba(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
-        """Per-token tag probabilities, one float32 numpy array (n_tokens, 2k+1) per doc,
-        columns as in `tag_names`. The docs must have been through the pipes before this
-        one (e.g. a shared tok2vec)."""
-        return [_softmax(self.model.ops.to_numpy(scores)) for scores in self.predict(docs)]
+        """Per-token BIO probabilities, one float32 numpy array (n_tokens, 2k+1) per doc,
+        columns as in `tag_names` (B = B + U, I = I + L of the BILUO model). The docs must
+        have been through the pipes before this one (e.g. a shared tok2vec)."""
+        fold = bio_columns(len(self.labels))
+        probs = []
+        for scores in self.predict(docs):
+            biluo = _softmax(self.model.ops.to_numpy(scores))
+            bio = numpy.zeros((biluo.shape[0], len(self.tag_names)), dtype=numpy.float32)
+            for column, target in enumerate(fold):
+                bio[:, target] += biluo[:, column]
+            probs.append(bio)
+        return probs
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         docs = list(docs)
@@ -217,7 +232,7 @@ class TaughtNetNER(TrainablePipe):
             gold = self._gold_ids(eg)
             teacher = self._teacher_probs(eg)
             if teacher is not None:
-                gold[gold == len(self.tag_names) - 1] = -1  # gold O only means "not this type"
+                gold[gold == len(self.model_tag_names) - 1] = -1  # gold O only means "not this type"
             golds.append(gold)
             teachers.append(teacher)
         n_with_teacher = sum(t is not None for t in teachers)
@@ -232,6 +247,7 @@ class TaughtNetNER(TrainablePipe):
         truths = (
             ops.asarray1i(numpy.concatenate(golds)),
             ops.asarray2f(numpy.concatenate(teachers)) if n_with_teacher else None,
+            ops.asarray1i(bio_columns(len(self.labels))),
         )
         d_scores, loss = self.loss(flat_scores, truths)
         if not numpy.isfinite(loss):
@@ -239,17 +255,13 @@ class TaughtNetNER(TrainablePipe):
         return loss, ops.unflatten(d_scores, lengths)
 
     def _gold_ids(self, eg: Example) -> numpy.ndarray:
-        index = {tag: i for i, tag in enumerate(self.tag_names)}
+        index = {tag: i for i, tag in enumerate(self.model_tag_names)}
         gold = numpy.full(len(eg.predicted), -1, dtype=numpy.int32)
-        for i, biluo in enumerate(eg.get_aligned_ner()):
-            if biluo in (None, "", "-"):
+        for i, tag in enumerate(eg.get_aligned_ner()):
+            if tag in (None, "", "-"):
                 continue
-            if biluo == "O":
-                gold[i] = index["O"]
-                continue
-            prefix, label = biluo.split("-", 1)
-            tag = ("B-" if prefix in ("B", "U") else "I-") + label
             if tag not in index:
+                label = tag.split("-", 1)[-1]
                 raise ValueError(
                     f"{self.name}: unknown entity label {label!r} in training doc "
                     f"{eg.reference.text[:60]!r}; the component's labels are {list(self.labels)}"
@@ -306,12 +318,13 @@ class TaughtNetNER(TrainablePipe):
             if TEACHER_LABELS_KEY in eg.reference.user_data:
                 self._columns_for(tuple(eg.reference.user_data[TEACHER_LABELS_KEY]))
         output_layer = self.model.get_ref("output_layer")
-        if output_layer.has_dim("nO") and output_layer.get_dim("nO") != len(self.tag_names):
+        n_tags = len(self.model_tag_names)
+        if output_layer.has_dim("nO") and output_layer.get_dim("nO") != n_tags:
             raise ValueError(
                 f"{self.name}: the model has {output_layer.get_dim('nO')} outputs, but the "
-                f"labels {list(self.labels)} need {len(self.tag_names)}"
+                f"labels {list(self.labels)} need {n_tags}"
             )
-        output_layer.set_dim("nO", len(self.tag_names))
+        output_layer.set_dim("nO", n_tags)
         doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
         if not doc_sample:
             raise ValueError(f"{self.name}: initialize got no examples")

@@ -1,56 +1,72 @@
-"""Constrained Viterbi decoding over the tag columns (B-e1, I-e1, ..., B-ek, I-ek, O).
+"""Tag sets and constrained Viterbi decoding.
 
-The only forbidden transitions are those that make invalid entities: I-X at the start
-of a doc, and I-X after anything but B-X or I-X. Docs are decoded together, padded to
-the longest doc of a group, with groups bounded so long docs do not blow up memory.
+Two tag sets per list of entity types e1..ek:
+- the BIO columns (B-e1, I-e1, ..., B-ek, I-ek, O) of teacher distributions (aggregate.py);
+- the BILUO columns (B-e1, I-e1, L-e1, U-e1, ..., O) the `taughtnet_ner` model predicts:
+  marking the last token of an entity (L) and single-token entities (U) helps a token
+  tagger find entity boundaries. `bio_columns` folds BILUO onto BIO (B, U -> B; I, L -> I).
+
+Decoding only emits valid BILUO sequences: after B-X or I-X comes I-X or L-X; after O,
+L-* or U-* (and at the start) comes O, B-* or U-*; a doc ends on O, L-* or U-*. Docs are
+decoded together, padded to the longest of a group, groups bounded in padded size.
 """
 from typing import List, Sequence, Tuple
 
 import numpy
 
 _MAX_PADDED_TOKENS = 65536
+_BILUO = ("B", "I", "L", "U")
 
 
 def tag_names(types: Sequence[str]) -> List[str]:
-    """The tag columns for entity types e1..ek: B-e1, I-e1, ..., B-ek, I-ek, O."""
+    """The BIO columns: B-e1, I-e1, ..., B-ek, I-ek, O."""
     return [f"{prefix}-{t}" for t in types for prefix in ("B", "I")] + ["O"]
+
+
+def biluo_tag_names(types: Sequence[str]) -> List[str]:
+    """The BILUO columns: B-e1, I-e1, L-e1, U-e1, ..., O."""
+    return [f"{prefix}-{t}" for t in types for prefix in _BILUO] + ["O"]
+
+
+def bio_columns(n_types: int) -> numpy.ndarray:
+    """For each BILUO column, the BIO column it folds onto."""
+    per_type = [[2 * j, 2 * j + 1, 2 * j + 1, 2 * j] for j in range(n_types)]
+    return numpy.array(sum(per_type, []) + [2 * n_types], dtype=numpy.int64)
 
 
 def _viterbi_group(log_probs: List[numpy.ndarray]) -> List[numpy.ndarray]:
     n_tags = log_probs[0].shape[1]
-    k = (n_tags - 1) // 2
+    k = (n_tags - 1) // 4
+    b_cols, i_cols, l_cols, u_cols = (numpy.arange(j, 4 * k, 4) for j in range(4))
+    closed = numpy.concatenate([l_cols, u_cols, [n_tags - 1]])  # tags an entity can't go on from
+    opening = numpy.concatenate([b_cols, u_cols, [n_tags - 1]])  # tags allowed after a closed one
     lengths = numpy.array([lp.shape[0] for lp in log_probs])
     n_docs, max_len = len(log_probs), int(lengths.max())
     emissions = numpy.zeros((n_docs, max_len, n_tags))
     for d, lp in enumerate(log_probs):
         emissions[d, : lp.shape[0]] = lp
-    b_cols = numpy.arange(0, 2 * k, 2)
-    i_cols = b_cols + 1
     backpointers = numpy.zeros((n_docs, max_len, n_tags), dtype=numpy.int32)
-    score = emissions[:, 0].copy()
-    score[:, i_cols] = -numpy.inf
+    score = numpy.full((n_docs, n_tags), -numpy.inf)
+    score[:, opening] = emissions[:, 0, opening]
     final = numpy.zeros((n_docs, n_tags))
     rows = numpy.arange(n_docs)
-    done = lengths == 1
-    final[done] = score[done]
+    final[lengths == 1] = score[lengths == 1]
     for t in range(1, max_len):
-        best_prev = score.argmax(axis=1)
-        best = score[rows, best_prev]
+        best_closed = closed[score[:, closed].argmax(axis=1)]
+        inside = numpy.where(score[:, i_cols] >= score[:, b_cols], i_cols, b_cols)
         new = numpy.empty_like(score)
-        new[:, b_cols] = best[:, None]
-        new[:, -1] = best
-        backpointers[:, t, b_cols] = best_prev[:, None]
-        backpointers[:, t, -1] = best_prev
-        from_i = score[:, i_cols] >= score[:, b_cols]
-        new[:, i_cols] = numpy.where(from_i, score[:, i_cols], score[:, b_cols])
-        backpointers[:, t, i_cols] = numpy.where(from_i, i_cols, b_cols)
+        new[:, opening] = score[rows, best_closed][:, None]
+        backpointers[:, t, opening] = best_closed[:, None]
+        for cols in (i_cols, l_cols):
+            new[:, cols] = numpy.take_along_axis(score, inside, axis=1)
+            backpointers[:, t, cols] = inside
         score = new + emissions[:, t]
         ending = lengths == t + 1
         final[ending] = score[ending]
     paths = []
     for d, length in enumerate(lengths):
         path = numpy.empty(length, dtype=numpy.int32)
-        path[-1] = final[d].argmax()
+        path[-1] = closed[final[d, closed].argmax()]
         for t in range(length - 1, 0, -1):
             path[t - 1] = backpointers[d, t, path[t]]
         paths.append(path)
@@ -58,7 +74,7 @@ def _viterbi_group(log_probs: List[numpy.ndarray]) -> List[numpy.ndarray]:
 
 
 def constrained_viterbi(log_probs: Sequence[numpy.ndarray]) -> List[numpy.ndarray]:
-    """Best valid tag id sequence of each doc, given its (n_tokens, 2k+1) log-probabilities."""
+    """Best valid BILUO tag id sequence of each doc, given its (n_tokens, 4k+1) log-probabilities."""
     paths: List = [None] * len(log_probs)
     order = sorted(range(len(log_probs)), key=lambda d: log_probs[d].shape[0])
     group: List[int] = []
@@ -76,14 +92,17 @@ def constrained_viterbi(log_probs: Sequence[numpy.ndarray]) -> List[numpy.ndarra
 
 
 def tags_to_spans(tag_ids: numpy.ndarray, types: Sequence[str]) -> List[Tuple[int, int, str]]:
-    """(start, end, type) token spans of a valid tag id sequence."""
-    n_types = len(types)
+    """(start, end, type) token spans of a valid BILUO tag id sequence."""
     spans = []
     start = None
-    for t, tag in enumerate(tag_ids.tolist() + [2 * n_types]):
-        if start is not None and tag != 2 * span_type + 1:
-            spans.append((start, t, types[span_type]))
-            start = None
-        if tag < 2 * n_types and tag % 2 == 0:
-            start, span_type = t, tag // 2
+    for t, tag in enumerate(tag_ids.tolist()):
+        if tag == 4 * len(types):
+            continue
+        prefix, type_index = _BILUO[tag % 4], tag // 4
+        if prefix == "U":
+            spans.append((t, t + 1, types[type_index]))
+        elif prefix == "B":
+            start = t
+        elif prefix == "L":
+            spans.append((start, t + 1, types[type_index]))
     return spans
