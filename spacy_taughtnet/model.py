@@ -3,7 +3,7 @@ from typing import List, Optional
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import LSTM, Linear, Maxout, Model, chain, expand_window, with_array, with_padded
+from thinc.api import Linear, Maxout, Model, chain, expand_window, with_array
 from thinc.types import Floats2d
 
 
@@ -14,8 +14,6 @@ def build_token_tagger(
     window_size: int = 1,
     maxout_pieces: int = 2,
     dropout: float = 0.1,
-    lstm_width: int = 0,
-    lstm_depth: int = 1,
     nO: Optional[int] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Per-token tag logits (unnormalised scores) from a tok2vec layer.
@@ -25,9 +23,6 @@ def build_token_tagger(
     window_size: neighbours on each side concatenated before the hidden layer; 0 drops it.
     maxout_pieces: pieces of the Maxout layer.
     dropout: dropout of the hidden layer.
-    lstm_width: width of a bidirectional LSTM over the whole sentence between tok2vec and
-        the head (half of it per direction); 0 drops it.
-    lstm_depth: stacked LSTM layers when lstm_width > 0.
     nO: number of tags; set by the component from its labels when None.
     """
     layers = []
@@ -37,11 +32,7 @@ def build_token_tagger(
         layers.append(Maxout(hidden_width, nP=maxout_pieces, dropout=dropout, normalize=True))
     output_layer = Linear(nO=nO)
     head = with_array(chain(*layers, output_layer))
-    if lstm_width > 0:
-        lstm = with_padded(LSTM(nO=lstm_width, bi=True, depth=lstm_depth, dropout=dropout))
-        model = chain(tok2vec, lstm, head)
-    else:
-        model = chain(tok2vec, head)
+    model = chain(tok2vec, head)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
     return model
