@@ -31,7 +31,8 @@ def build_token_tagger(
     if hidden_width > 0:
         layers.append(Maxout(hidden_width, nP=maxout_pieces, dropout=dropout, normalize=True))
     output_layer = Linear(nO=nO)
-    head = with_array(chain(*layers, output_layer))
+    # pad: the window must not reach into the neighbouring doc of a batch
+    head = with_array(chain(*layers, output_layer), pad=window_size)
     model = chain(tok2vec, head)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
