@@ -34,6 +34,7 @@ setup(
         "thinc_losses": [
             "spacy-taughtnet.DistillationLoss.v1 = spacy_taughtnet.loss:configure_distillation_loss"
         ],
+        "spacy_displacy_colors": ["spacy-taughtnet = spacy_taughtnet.displacy:COLORS"],
         "console_scripts": ["spacy-taughtnet = spacy_taughtnet.cli:main"],
     },
 )

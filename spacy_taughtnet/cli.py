@@ -166,6 +166,71 @@ def evaluate_all(
     typer.echo(format_table(rows))
 
 
+@app.command()
+def annotate(
+    model: str = typer.Argument(..., help="Pipeline name or path"),
+    input_path: Path = typer.Argument(..., help="Documents: text (one per line), JSONL ({\"id\", \"text\"}) or PubTator"),
+    output_path: Path = typer.Argument(..., help="Annotations to write: JSONL or PubTator; an existing one is resumed"),
+    input_format: Optional[str] = typer.Option(None, help="text, jsonl or pubtator (default: from the extension .txt, .jsonl, .pubtator)"),
+    output_format: Optional[str] = typer.Option(None, help="jsonl or pubtator (default: from the extension .jsonl, .pubtator)"),
+    batch_size: int = typer.Option(64, min=1, help="Docs (or pieces of long docs) per batch"),
+    n_process: int = typer.Option(1, help="Processes for nlp.pipe (-1: one per CPU)"),
+    chunk_chars: int = typer.Option(5000, min=1, help="Annotate a longer document in pieces of at most this many characters, cut at whitespace (memory: batch size x this)"),
+    text: bool = typer.Option(True, "--text/--no-text", help="Write each document's text into JSONL output"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on, instead of stopping"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming an existing output"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (docs/s, words/s) on stderr"),
+) -> None:
+    """Annotate documents with a pipeline; rerun the same command to resume an interrupted run."""
+    from .annotate import AnnotateError, annotate_file, load_pipeline
+
+    if n_process == 0 or n_process < -1:
+        _fail(ValueError(f"--n-process must be -1 or at least 1, got {n_process}"))
+    try:
+        nlp = load_pipeline(model)
+        summary = annotate_file(
+            nlp, input_path, output_path, input_format=input_format, output_format=output_format,
+            batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars, include_text=text,
+            skip_bad=skip_bad, overwrite=overwrite, progress=progress,
+        )
+    except (AnnotateError, OSError) as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        typer.secho(f"Interrupted: {output_path} holds whole records only; rerun the same command to resume", err=True)
+        raise typer.Exit(130)
+    skipped = f", {summary.bad_lines} bad input lines skipped" if summary.bad_lines else ""
+    typer.echo(f"{input_path} -> {output_path}: {summary.written} docs written, {summary.resumed} already there{skipped}", err=True)
+
+
+@app.command()
+def render(
+    model: str = typer.Argument(..., help="Pipeline name or path"),
+    input_path: Path = typer.Argument(..., help="Sample texts: text (one per line), JSONL or PubTator"),
+    output_path: Path = typer.Argument(..., help="HTML page to write"),
+    input_format: Optional[str] = typer.Option(None, help="text, jsonl or pubtator (default: from the extension)"),
+    limit: int = typer.Option(20, min=0, help="Render the first N documents (0: all)"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on"),
+) -> None:
+    """Write an HTML page (displaCy) of the pipeline's entities on sample texts."""
+    from ._atomic import atomic_path
+    from .annotate import AnnotateError, detect_format, load_pipeline, raise_bad, read_records, render_html
+
+    def log_bad(err: Exception) -> None:
+        typer.echo(f"Skipped {err}", err=True)
+
+    try:
+        fmt = detect_format(input_path, input_format)
+        if not input_path.is_file():
+            raise AnnotateError(f"{input_path}: input file not found")
+        nlp = load_pipeline(model)
+        html = render_html(nlp, read_records(input_path, fmt, log_bad if skip_bad else raise_bad), limit=limit)
+        with atomic_path(output_path) as tmp:
+            tmp.write_text(html, encoding="utf8")
+    except (AnnotateError, OSError) as err:
+        _fail(err)
+    typer.echo(f"{input_path} -> {output_path}", err=True)
+
+
 def main() -> None:
     app(prog_name="spacy-taughtnet")
 

@@ -1,0 +1,537 @@
+"""The `annotate` and `render` commands: formats, offsets, resuming, multiprocessing,
+hostile input, displaCy colours."""
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import spacy
+from spacy.training import Example
+from thinc.api import fix_random_seed
+from typer.testing import CliRunner
+
+from spacy_taughtnet import annotate as annotate_module
+from spacy_taughtnet.annotate import (
+    AnnotateError,
+    BadRecordError,
+    Record,
+    annotate_records,
+    chunk_text,
+    detect_format,
+    read_records,
+)
+from spacy_taughtnet.cli import app
+from spacy_taughtnet.displacy import COLORS, FALLBACK_PALETTE, color_for
+
+# A narrow model, so the fixture trains in a few seconds on 2 busy cores. The head's
+# window is 0: with a window, TokenTagger.v1's head (with_array without pad) mixes the last
+# token of one doc of a batch into the first of the next, so results would depend on how
+# docs are batched, and the resume and n_process comparisons below test batch independence.
+SMALL_MODEL = {
+    "@architectures": "spacy-taughtnet.TokenTagger.v1",
+    "hidden_width": 32,
+    "window_size": 0,
+    "maxout_pieces": 2,
+    "dropout": 0.0,
+    "tok2vec": {
+        "@architectures": "spacy.HashEmbedCNN.v2",
+        "pretrained_vectors": None,
+        "width": 32,
+        "depth": 2,
+        "embed_size": 500,
+        "window_size": 1,
+        "maxout_pieces": 2,
+        "subword_features": True,
+    },
+}
+TRAIN = [
+    ("Patients with breast cancer received aspirin .", [("breast cancer", "Disease"), ("aspirin", "Chemical")]),
+    ("Cisplatin induced renal failure in mice .", [("Cisplatin", "Chemical"), ("renal failure", "Disease"), ("mice", "Species")]),
+    ("Expression of BRCA1 was reduced in rats with diabetes .", [("BRCA1", "GENE"), ("rats", "Species"), ("diabetes", "Disease")]),
+    ("Tamoxifen blocked EGFR in zebrafish .", [("Tamoxifen", "Chemical"), ("EGFR", "GENE"), ("zebrafish", "Species")]),
+    ("The risk of asthma rose when p53 was mutated .", [("asthma", "Disease"), ("p53", "GENE")]),
+    ("We studied caffeine and dopamine in humans .", [("caffeine", "Chemical"), ("dopamine", "Chemical"), ("humans", "Species")]),
+]
+LABELS = {"Disease", "Chemical", "GENE", "Species"}
+
+# (title, abstract) pairs: PubTator input uses both, the other formats their joined text.
+SAMPLES = [
+    ("Cisplatin induced renal failure in mice .", "Patients with breast cancer received aspirin ."),
+    ("Expression of BRCA1 was reduced in rats with diabetes .", ""),
+    ("", ""),
+    ("   ", ""),
+    ("Tamoxifen blocked EGFR in zebrafish .", "The risk of asthma rose when p53 was mutated ."),
+    ("We studied caffeine 😀 and dopamine in humans .", "Control \x07 chars \x00 \x1b[31m and e\u0301mojis 👩\u200d👩\u200d👧 with diabetes ."),
+]
+
+
+def joined(title: str, abstract: str) -> str:
+    return f"{title} {abstract}" if abstract else title
+
+
+TEXTS = [joined(t, a) for t, a in SAMPLES]
+IDS = {"text": list(range(1, len(SAMPLES) + 1)), "jsonl": [f"doc-{i}" for i in range(len(SAMPLES))],
+       "pubtator": [str(1000 + i) for i in range(len(SAMPLES))]}
+EXTENSIONS = {"text": ".txt", "jsonl": ".jsonl", "pubtator": ".pubtator"}
+
+
+def train_model():
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL})
+    examples = []
+    for text, ents in TRAIN:
+        spans = [(text.index(t), text.index(t) + len(t), label) for t, label in ents]
+        examples.append(Example.from_dict(nlp.make_doc(text), {"entities": spans}))
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(30):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("annotate") / "model"
+    train_model().to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def nlp(model_path):
+    return spacy.load(model_path)
+
+
+def cli(*args) -> "Result":  # noqa: F821
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def write_input(path: Path, fmt: str, samples=SAMPLES) -> Path:
+    if fmt == "text":
+        path.write_text("".join(joined(t, a) + "\n" for t, a in samples), encoding="utf8")
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps({"id": f"doc-{i}", "text": joined(t, a)}) + "\n" for i, (t, a) in enumerate(samples)), encoding="utf8")
+    else:
+        blocks = [f"{1000 + i}|t|{t}\n{1000 + i}|a|{a}\n" for i, (t, a) in enumerate(samples)]
+        path.write_text("\n".join(blocks), encoding="utf8")
+    return path
+
+
+def read_output(path: Path, fmt: str) -> List[Dict]:
+    """Parse an output file independently of the module under test."""
+    data = path.read_bytes().decode("utf8")
+    if fmt == "jsonl":
+        assert data == "" or data.endswith("\n")
+        return [json.loads(line) for line in data.split("\n") if line]
+    docs = []
+    assert data == "" or data.endswith("\n\n")
+    for block in data.split("\n\n")[:-1]:
+        lines = block.split("\n")
+        pmid, kind, title = lines[0].split("|", 2)
+        pmid_a, kind_a, abstract = lines[1].split("|", 2)
+        assert (kind, kind_a, pmid_a) == ("t", "a", pmid)
+        entities = []
+        for line in lines[2:]:
+            p, start, end, mention, label = line.split("\t")
+            assert p == pmid
+            entities.append({"start": int(start), "end": int(end), "text": mention, "label": label})
+        docs.append({"id": pmid, "text": joined(title, abstract), "entities": entities})
+    return docs
+
+
+def spans(doc: Dict) -> List[tuple]:
+    return [(e["start"], e["end"], e["label"]) for e in doc["entities"]]
+
+
+def assert_same(docs_a: List[Dict], docs_b: List[Dict]) -> None:
+    """Same documents and entities; confidences equal up to float noise of batching."""
+    assert [d["id"] for d in docs_a] == [d["id"] for d in docs_b]
+    for a, b in zip(docs_a, docs_b):
+        assert a.get("text") == b.get("text")
+        assert spans(a) == spans(b)
+        for ea, eb in zip(a["entities"], b["entities"]):
+            if "confidence" in ea:
+                assert ea["confidence"] == pytest.approx(eb["confidence"], abs=1e-3)
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+@pytest.mark.parametrize("out_fmt", ["jsonl", "pubtator"])
+@pytest.mark.parametrize("in_fmt", ["text", "jsonl", "pubtator"])
+def test_round_trip(tmp_path, model_path, nlp, in_fmt, out_fmt):
+    src = write_input(tmp_path / f"in{EXTENSIONS[in_fmt]}", in_fmt)
+    out = tmp_path / f"out{EXTENSIONS[out_fmt]}"
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    docs = read_output(out, out_fmt)
+    assert [str(d["id"]) for d in docs] == [str(i) for i in IDS[in_fmt]]
+    n_entities = 0
+    for doc, text in zip(docs, TEXTS):
+        shown = text.replace("\n", " ").replace("\r", " ") if out_fmt == "pubtator" else text
+        assert doc["text"] == shown
+        expected = [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents] if text.strip() else []
+        assert spans(doc) == expected
+        for ent in doc["entities"]:
+            assert doc["text"][ent["start"]:ent["end"]] == ent["text"]
+            assert ent["label"] in LABELS
+            if out_fmt == "jsonl":
+                assert 0.0 < ent["confidence"] <= 1.0
+            n_entities += 1
+    assert n_entities >= 5
+    if out_fmt == "pubtator":  # our PubTator output is PubTator input again
+        again = list(read_records(out, "pubtator"))
+        assert [r.text for r in again] == TEXTS
+        assert [r.id for r in again] == [str(i) for i in IDS[in_fmt]]
+
+
+def test_jsonl_without_text(tmp_path, model_path):
+    out = tmp_path / "out.jsonl"
+    result = cli("annotate", model_path, write_input(tmp_path / "in.txt", "text"), out, "--no-text", "--no-progress")
+    assert result.exit_code == 0, result.output
+    docs = read_output(out, "jsonl")
+    assert [d["id"] for d in docs] == IDS["text"] and all("text" not in d for d in docs)
+
+
+def test_format_detection(tmp_path):
+    assert detect_format("a/CDR_TrainingSet.PubTator.txt", None) == "pubtator"
+    assert detect_format("x.TXT", None) == "text"
+    assert detect_format("x.data", "jsonl") == "jsonl"
+    with pytest.raises(AnnotateError, match="--input-format"):
+        detect_format("x.csv", None)
+    with pytest.raises(AnnotateError, match="--output-format"):
+        detect_format("x.txt", None, output=True)
+
+
+def test_pubtator_input_tolerates_annotations_and_missing_blank_lines(tmp_path):
+    src = tmp_path / "in.pubtator"
+    src.write_text(
+        "1|t|Aspirin in mice\n1|a|Some abstract .\n1\t0\t7\tAspirin\tChemical\tD001241\n1\tCID\tD1\tD2\n"
+        "2|t|Only a title\n\n\n3|t|T\n3|a|\n",
+        encoding="utf8",
+    )
+    records = list(read_records(src, "pubtator"))
+    assert [(r.id, r.text) for r in records] == [("1", "Aspirin in mice Some abstract ."), ("2", "Only a title"), ("3", "T")]
+
+
+# ----------------------------------------------------------------------------- resuming
+
+
+@pytest.mark.parametrize("out_fmt", ["jsonl", "pubtator"])
+def test_resume_after_truncation(tmp_path, model_path, out_fmt):
+    samples = [(f"Cisplatin induced renal failure in mice number {i} .", "BRCA1 in rats with diabetes .") for i in range(12)]
+    src = write_input(tmp_path / "in.jsonl", "jsonl", samples)
+    clean = tmp_path / f"clean{EXTENSIONS[out_fmt]}"
+    assert cli("annotate", model_path, src, clean, "--no-progress", "--batch-size", 3).exit_code == 0
+    full = clean.read_bytes()
+    terminator = b"\n" if out_fmt == "jsonl" else b"\n\n"
+    first_end = full.index(terminator) + len(terminator)
+    cuts = [first_end + 7, first_end, len(full) // 2, len(full) - 1, 1]
+    for cut in cuts:
+        out = tmp_path / f"cut{cut}{EXTENSIONS[out_fmt]}"
+        out.write_bytes(full[:cut])
+        result = cli("annotate", model_path, src, out, "--no-progress", "--batch-size", 3)
+        assert result.exit_code == 0, result.output
+        docs = read_output(out, out_fmt)
+        assert [d["id"] for d in docs] == [f"doc-{i}" for i in range(12)]  # no loss, no duplicate
+        assert_same(docs, read_output(clean, out_fmt))
+        partial = not full[:cut].endswith(terminator)
+        assert ("Removed a partial record" in result.stderr) == partial
+    # A complete output: a rerun writes nothing and changes nothing.
+    result = cli("annotate", model_path, src, clean, "--no-progress")
+    assert result.exit_code == 0 and "0 docs written, 12 already there" in result.stderr
+    assert clean.read_bytes() == full
+
+
+def test_resume_after_crash_while_writing(tmp_path, model_path, monkeypatch):
+    """A run killed in the middle of writing a record: the rerun completes the output."""
+    samples = [(f"Tamoxifen blocked EGFR in zebrafish {i} .", "") for i in range(10)]
+    src = write_input(tmp_path / "in.txt", "text", samples)
+    clean, out = tmp_path / "clean.jsonl", tmp_path / "out.jsonl"
+    assert cli("annotate", model_path, src, clean, "--no-progress").exit_code == 0
+    real_format = annotate_module.format_record
+    calls = []
+
+    def crashing_format(*args, **kwargs):
+        calls.append(1)
+        data = real_format(*args, **kwargs)
+        if len(calls) == 5:
+            return data[: len(data) // 2]  # the process dies halfway through this record
+        if len(calls) == 6:
+            raise SystemExit("killed")
+        return data
+
+    monkeypatch.setattr(annotate_module, "format_record", crashing_format)
+    cli("annotate", model_path, src, out, "--no-progress")
+    assert len(read_output_lines(out)) == 4
+    monkeypatch.setattr(annotate_module, "format_record", real_format)
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "Resuming: 4 of 10" in result.stderr
+    assert_same(read_output(out, "jsonl"), read_output(clean, "jsonl"))
+
+
+def read_output_lines(path: Path) -> List[bytes]:
+    return [line for line in path.read_bytes().split(b"\n")[:-1]]
+
+
+def test_resume_refuses_another_input(tmp_path, model_path):
+    out = tmp_path / "out.jsonl"
+    first = write_input(tmp_path / "a.jsonl", "jsonl", [("Aspirin in mice .", ""), ("BRCA1 .", "")])
+    assert cli("annotate", model_path, first, out, "--no-progress").exit_code == 0
+    other = write_input(tmp_path / "b.jsonl", "jsonl", [("Something else .", ""), ("BRCA1 .", "")])
+    result = cli("annotate", model_path, other, out, "--no-progress")
+    assert result.exit_code == 1
+    assert "does not continue the input" in result.stderr and "--overwrite" in result.stderr
+    shorter = write_input(tmp_path / "c.jsonl", "jsonl", [("Aspirin in mice .", "")])
+    result = cli("annotate", model_path, shorter, out, "--no-progress")
+    assert result.exit_code == 1 and "more records than" in result.stderr
+    result = cli("annotate", model_path, other, out, "--no-progress", "--overwrite")
+    assert result.exit_code == 0
+    assert [d["text"] for d in read_output(out, "jsonl")] == ["Something else .", "BRCA1 ."]
+
+
+def test_resume_refuses_a_corrupt_output(tmp_path, model_path):
+    src = write_input(tmp_path / "in.txt", "text")
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": 1, "entities": []}\nnot json\n', encoding="utf8")
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 1 and f"{out}:2:" in result.stderr
+
+
+# ----------------------------------------------------------------------------- multiprocessing
+
+
+def test_n_process_2_same_as_1(tmp_path, model_path):
+    samples = [SAMPLES[i % len(SAMPLES)] for i in range(40)]
+    src = write_input(tmp_path / "in.jsonl", "jsonl", samples)
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    assert cli("annotate", model_path, src, one, "--no-progress", "--batch-size", 4).exit_code == 0
+    result = cli("annotate", model_path, src, two, "--no-progress", "--batch-size", 4, "--n-process", 2)
+    assert result.exit_code == 0, result.output
+    docs_one, docs_two = read_output(one, "jsonl"), read_output(two, "jsonl")
+    assert len(docs_one) == 40
+    assert_same(docs_one, docs_two)
+    assert all(e["confidence"] is not None for d in docs_two for e in d["entities"])
+
+
+# ----------------------------------------------------------------------------- hostile input
+
+
+def test_empty_and_whitespace_documents(tmp_path, model_path):
+    src = tmp_path / "in.txt"
+    src.write_text("\n   \n\t\nAspirin in mice .\n\n", encoding="utf8")
+    out = tmp_path / "out.jsonl"
+    assert cli("annotate", model_path, src, out, "--no-progress").exit_code == 0
+    docs = read_output(out, "jsonl")
+    assert [(d["id"], d["text"]) for d in docs] == [(1, ""), (2, "   "), (3, "\t"), (4, "Aspirin in mice ."), (5, "")]
+    assert all(d["entities"] == [] for d in docs if not d["text"].strip())
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf8")
+    result = cli("annotate", model_path, empty, tmp_path / "none.pubtator", "--no-progress")
+    assert result.exit_code == 0 and (tmp_path / "none.pubtator").read_text() == ""
+
+
+def test_million_character_document(tmp_path, model_path):
+    rng = random.Random(0)
+    words = "Patients with diabetes received cisplatin in mice and BRCA1 was mutated in rats .".split()
+    parts, length = [], 0
+    while length < 1_000_000:
+        parts.append(rng.choice(words))
+        length += len(parts[-1]) + 1
+    text = " ".join(parts)[:1_000_000]
+    assert len(text) == 1_000_000
+    src = tmp_path / "big.jsonl"
+    src.write_text(json.dumps({"id": "big", "text": text}) + "\n", encoding="utf8")
+    out = tmp_path / "out.jsonl"
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    (doc,) = read_output(out, "jsonl")
+    assert doc["text"] == text and len(doc["entities"]) > 1000
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in doc["entities"])
+    assert all(a["end"] <= b["start"] for a, b in zip(doc["entities"], doc["entities"][1:]))
+
+
+class _SpyPipeline:
+    """Passes pipe() through to a pipeline, recording the longest text it was given."""
+
+    def __init__(self, nlp, max_length):
+        self.nlp, self.max_length, self.longest = nlp, max_length, 0
+
+    def pipe(self, texts, **kwargs):
+        def spy():
+            for text in texts:
+                self.longest = max(self.longest, len(text))
+                yield text
+
+        return self.nlp.pipe(spy(), **kwargs)
+
+
+def test_long_documents_are_annotated_in_bounded_pieces(nlp):
+    text = "Aspirin induced asthma in mice . " * 3000 + "x" * 12000 + " BRCA1 in rats ."
+    spy = _SpyPipeline(nlp, max_length=4000)  # chunk_chars is capped at nlp.max_length
+    ((record, entities),) = list(annotate_records(spy, [Record(id=1, text=text, line=1)], chunk_chars=50000))
+    assert 0 < spy.longest <= 4000
+    assert entities and all(text[e["start"]:e["end"]] == e["text"] for e in entities)
+
+
+def test_chunk_text():
+    text = "First line .\nA sentence . Another one ! " + "word " * 50 + "x" * 300
+    for max_chars in (1, 7, 40, 100, 1000):
+        pieces = chunk_text(text, max_chars)
+        assert "".join(p for _, p in pieces) == text
+        assert all(len(p) <= max_chars for _, p in pieces)
+        assert all(text[off:off + len(p)] == p for off, p in pieces)
+    assert chunk_text("", 10) == [(0, "")]
+    assert chunk_text("short", 10) == [(0, "short")]
+    # A line break in the second half of the window first ...
+    assert chunk_text("a" * 30 + "\nb c. d e " + "f " * 20, 40)[0] == (0, "a" * 30 + "\n")
+    # ... then a sentence end, then whitespace, and a hard cut only without whitespace.
+    pieces = [p for _, p in chunk_text("word " * 4 + "End. " + "longer" * 4 + " " + "x" * 70, 30)]
+    assert pieces == ["word word word word End. ", "longer" * 4 + " ", "x" * 30, "x" * 30, "x" * 10]
+
+
+def test_control_characters_and_emoji(tmp_path, model_path):
+    text = "Aspirin\x00 in \x1b[1mmice\x1b[0m \u2028 with\r diabetes\x85 😀👩\u200d👩\u200d👧 e\u0301 \ud83d\ude00\tBRCA1\x0b\x0c ."
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "x", "text": text}) + "\n" + json.dumps({"id": "y", "text": "\x00\x01\x02"}) + "\n", encoding="utf8")
+    for out_fmt in ("jsonl", "pubtator"):
+        out = tmp_path / f"out{EXTENSIONS[out_fmt]}"
+        result = cli("annotate", model_path, src, out, "--no-progress")
+        assert result.exit_code == 0, result.output
+        docs = read_output(out, out_fmt)
+        assert [d["id"] for d in docs] == ["x", "y"]
+        for doc in docs:
+            for ent in doc["entities"]:
+                mention = doc["text"][ent["start"]:ent["end"]]
+                assert mention == ent["text"] or mention.replace("\t", " ") == ent["text"]
+
+
+def test_unpaired_surrogate_is_a_bad_line(tmp_path, model_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 1, "text": "ok"}\n{"id": 2, "text": "bad \\ud800 half"}\n', encoding="utf8")
+    result = cli("annotate", model_path, src, tmp_path / "out.jsonl", "--no-progress")
+    assert result.exit_code == 1 and f"{src}:2:" in result.stderr and "surrogate" in result.stderr
+
+
+def test_non_utf8_input(tmp_path, model_path):
+    src = tmp_path / "latin1.txt"
+    src.write_bytes("Aspirin in mice .\nBRCA1 .\nCaf\xe9ine in rats .\nLast .\n".encode("latin-1"))
+    out = tmp_path / "out.jsonl"
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 1
+    assert f"{src}:3: not valid UTF-8" in result.stderr and "Traceback" not in result.output
+    assert not out.exists() or out.read_text() == ""  # stopped before annotating anything
+    result = cli("annotate", model_path, src, out, "--no-progress", "--skip-bad")
+    assert result.exit_code == 0 and f"Skipped {src}:3: not valid UTF-8" in result.stderr
+    assert [d["id"] for d in read_output(out, "jsonl")] == [1, 2, 4]
+
+
+@pytest.mark.parametrize(
+    "fmt,content,bad_line,reason",
+    [
+        ("jsonl", '{"id": 1, "text": "Aspirin ."}\n{"id": 2, "text": "unterminated\n{"id": 3, "text": "BRCA1 ."}\n', 2, "invalid JSON"),
+        ("jsonl", '{"id": 1, "text": "Aspirin ."}\n\n{"id": 2, "txt": "no text"}\n{"id": 3, "text": "BRCA1 ."}\n', 3, 'string "text"'),
+        ("jsonl", '{"id": 1, "text": "Aspirin ."}\n[1, 2]\n{"id": 3, "text": "BRCA1 ."}\n', 2, "JSON object"),
+        ("jsonl", '{"id": 1, "text": "Aspirin ."}\n{"id": [2], "text": "x"}\n{"id": 3, "text": "BRCA1 ."}\n', 2, '"id" must be'),
+        ("pubtator", "1|t|Aspirin .\n1|a|\n\n2|x|broken line\n\n3|t|BRCA1 .\n3|a|\n", 4, "not a PubTator line"),
+        ("pubtator", "1|t|Aspirin .\n1|a|\n\n2|a|abstract without title\n\n3|t|BRCA1 .\n3|a|\n", 4, "without its title"),
+    ],
+)
+def test_malformed_line(tmp_path, model_path, fmt, content, bad_line, reason):
+    src = tmp_path / f"in{EXTENSIONS[fmt]}"
+    src.write_text(content, encoding="utf8")
+    out = tmp_path / "out.jsonl"
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 1
+    assert f"Error: {src}:{bad_line}: " in result.stderr and reason in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.exception.__class__ is SystemExit
+    result = cli("annotate", model_path, src, out, "--no-progress", "--skip-bad")
+    assert result.exit_code == 0, result.output
+    assert f"Skipped {src}:{bad_line}: " in result.stderr and "1 bad input lines skipped" in result.stderr
+    assert [str(d["id"]) for d in read_output(out, "jsonl")] == ["1", "3"]
+
+
+def test_id_unfit_for_pubtator_output(tmp_path, model_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a|b", "text": "Aspirin ."}\n', encoding="utf8")
+    result = cli("annotate", model_path, src, tmp_path / "out.pubtator", "--no-progress")
+    assert result.exit_code == 1 and f"{src}:1: id 'a|b' cannot be a PubTator PMID" in result.stderr
+
+
+def test_bad_model_paths(tmp_path):
+    src = write_input(tmp_path / "in.txt", "text")
+    not_a_model = tmp_path / "empty_dir"
+    not_a_model.mkdir()
+    no_ner = tmp_path / "no_ner"
+    spacy.blank("en").to_disk(no_ner)
+    for model in (tmp_path / "missing", not_a_model, src, "no_such_package_xyz", no_ner):
+        result = cli("annotate", model, src, tmp_path / "out.jsonl", "--no-progress")
+        assert result.exit_code == 1, (model, result.output)
+        assert "Error: cannot load model" in result.stderr or "has no component that sets entities" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert result.exception.__class__ is SystemExit
+    result = cli("annotate", tmp_path / "missing", tmp_path / "nope.txt", tmp_path / "out.jsonl")
+    assert result.exit_code == 1 and "Error:" in result.stderr
+
+
+def test_missing_model_in_a_real_process(tmp_path):
+    src = write_input(tmp_path / "in.txt", "text")
+    proc = subprocess.run(
+        [sys.executable, "-m", "spacy_taughtnet", "annotate", str(tmp_path / "missing"), str(src), str(tmp_path / "o.jsonl")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "cannot load model" in proc.stderr and "missing" in proc.stderr
+
+
+def test_missing_input_file(tmp_path, model_path):
+    result = cli("annotate", model_path, tmp_path / "nope.txt", tmp_path / "out.jsonl")
+    assert result.exit_code == 1 and "input file not found" in result.stderr
+
+
+def test_bad_record_error_names_file_and_line():
+    err = BadRecordError("f.jsonl", 7, "invalid JSON")
+    assert str(err) == "f.jsonl:7: invalid JSON" and isinstance(err, AnnotateError)
+
+
+# ----------------------------------------------------------------------------- displaCy
+
+
+def test_displacy_colors_registered_by_entry_point():
+    code = (
+        "import json, sys\n"
+        "from spacy.displacy.render import EntityRenderer\n"
+        "print(json.dumps(EntityRenderer({}).colors))\n"
+        "print('spacy_taughtnet' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    colors_line, loaded = proc.stdout.strip().splitlines()
+    colors = json.loads(colors_line)
+    for label in ("Disease", "Chemical", "GENE", "Species"):
+        assert colors[label.upper()] == COLORS[label]
+    assert loaded == "True"  # loaded through the entry point, not imported by the test
+
+
+def test_fallback_colors():
+    assert color_for("disease") == COLORS["Disease"]
+    assert color_for("CellLine") in FALLBACK_PALETTE
+    assert color_for("CellLine") == color_for("CellLine") == color_for("CELLLINE")
+
+
+def test_render_writes_html(tmp_path, model_path):
+    src = write_input(tmp_path / "samples.jsonl", "jsonl")
+    page = tmp_path / "page.html"
+    result = cli("render", model_path, src, page)
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf8")
+    assert html.lstrip().lower().startswith("<!doctype html>") and "<mark" in html
+    found = [label for label in LABELS if f">{label}</span>" in html]
+    assert len(found) >= 3
+    assert COLORS["Disease"] in html and "doc-0" in html
+    result = cli("render", tmp_path / "missing", src, tmp_path / "p2.html")
+    assert result.exit_code == 1 and not (tmp_path / "p2.html").exists()
