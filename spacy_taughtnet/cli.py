@@ -85,6 +85,43 @@ def train_teachers_command(
         _fail(err)
 
 
+@app.command("train-student")
+def train_student_command(
+    root: Path = typer.Argument(..., help="Run folder (after `prepare` and `distill-teachers`)"),
+    config: Path = typer.Argument(..., help="Student training config"),
+    distributions: Optional[Path] = typer.Option(None, help="Teacher distributions folder (default ROOT/distributions/train)"),
+    no_teachers: bool = typer.Option(False, "--no-teachers", help="Train on gold entities only (the naive baseline)"),
+    output: Optional[Path] = typer.Option(None, help="Output folder (default ROOT/student)"),
+    lambda_: Optional[float] = typer.Option(None, "--lambda", help="Weight of the teacher term (default: the config's)"),
+    temperature: Optional[float] = typer.Option(None, help="Distillation temperature (default: the config's)"),
+    gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    max_steps: int = typer.Option(0, help="Override training.max_steps (0: the config's)"),
+    eval_frequency: int = typer.Option(0, help="Override training.eval_frequency (0: the config's)"),
+) -> None:
+    """Train the multi-type student on ROOT/corpus/global with the teachers' distributions."""
+    from .corpora import CorpusError
+    from .store import DistributionsError
+    from .workflow import train_student
+
+    if not config.is_file():
+        _fail(FileNotFoundError(f"{config}: config not found"))
+    overrides = {}
+    if lambda_ is not None:
+        overrides["components.ner.loss.lambda_"] = lambda_
+    if temperature is not None:
+        overrides["components.ner.loss.temperature"] = temperature
+    if max_steps:
+        overrides["training.max_steps"] = max_steps
+    if eval_frequency:
+        overrides["training.eval_frequency"] = eval_frequency
+    if not no_teachers:
+        distributions = distributions or root / "distributions" / "train"
+    try:
+        train_student(root, config, distributions=distributions, output=output, use_gpu=gpu_id, overrides=overrides)
+    except (CorpusError, DistributionsError, ValueError) as err:
+        _fail(err)
+
+
 @app.command()
 def distill(
     docbin: Path = typer.Argument(..., help="Global DocBin (e.g. ROOT/corpus/global/train.spacy)"),
@@ -110,17 +147,23 @@ def distill_teachers(
     corpora: str = typer.Option(..., help="Corpus folder names, in the order of the global labels"),
     normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
     batch_size: int = typer.Option(256, help="Docs per batch"),
+    output: Optional[Path] = typer.Option(None, help="Distributions folder (default ROOT/distributions/train)"),
 ) -> None:
     """`distill` for ROOT/corpus/global/train.spacy with the teachers of ROOT/teachers."""
-    from .workflow import parse_corpora, teacher_paths
+    import time
 
+    from .workflow import parse_corpora, record_timing, teacher_paths
+
+    output = output or root / "distributions" / "train"
+    start = time.perf_counter()
     distill(
         root / "corpus" / "global" / "train.spacy",
-        root / "distributions" / "train",
+        output,
         teacher_paths(root, parse_corpora(corpora)),
         normalize,
         batch_size,
     )
+    record_timing(root, f"distill-{output.name}", time.perf_counter() - start)
 
 
 @app.command()

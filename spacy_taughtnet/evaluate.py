@@ -42,11 +42,18 @@ def evaluate_corpus(nlp: Language, docbin_path: Union[str, Path], *, batch_size:
     }
 
 
+SCORE_COLUMNS = ("precision", "recall", "f1")
+
+
 def format_table(rows: Sequence[Dict], columns: Sequence[str] = ("model", "corpus", "entity_type", "precision", "recall", "f1")) -> str:
-    """A plain-text table of result rows (floats as percentages)."""
-    cells: List[List[str]] = [list(columns)]
-    for row in rows:
-        cells.append([f"{row[c] * 100:.2f}" if isinstance(row[c], float) else str(row[c]) for c in columns])
+    """A plain-text table of result rows; scores as percentages."""
+
+    def cell(column: str, value) -> str:
+        if column in SCORE_COLUMNS and isinstance(value, float):
+            return f"{value * 100:.2f}"
+        return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+    cells: List[List[str]] = [list(columns)] + [[cell(c, row[c]) for c in columns] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -8,9 +8,11 @@ Layout under a run folder ROOT, for corpora C1..Ck (folder names of IOB TSV corp
     ROOT/distributions/train                  aggregated teacher distributions
     ROOT/student/model-best                   the student
     ROOT/metrics/{teachers,student}.json      per-corpus test scores
+    ROOT/timings/<stage>.json                 wall time of each training/distillation stage
 """
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -64,6 +66,12 @@ def _fingerprint(paths: Sequence[Path], extra: Dict) -> str:
     return digest.hexdigest()
 
 
+def record_timing(root: Path, stage: str, seconds: float) -> None:
+    """Store a stage's wall time (seconds) in ROOT/timings/<stage>.json."""
+    with atomic_path(root / "timings" / f"{stage}.json") as tmp:
+        tmp.write_text(json.dumps({"stage": stage, "seconds": round(seconds, 1)}) + "\n")
+
+
 def train_teachers(
     root: Path,
     corpora: Sequence[str],
@@ -93,9 +101,39 @@ def train_teachers(
             print(f"teacher {name}: up to date ({output})")
             continue
         print(f"teacher {name}: training -> {output}")
+        start = time.perf_counter()
         with atomic_path(output, is_dir=True) as tmp:
             train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **paths})
             (tmp / "inputs.md5").write_text(fingerprint + "\n")
+        record_timing(root, f"teacher-{name}", time.perf_counter() - start)
+
+
+def train_student(
+    root: Path,
+    config: Path,
+    *,
+    distributions: Optional[Path] = None,
+    output: Optional[Path] = None,
+    use_gpu: int = -1,
+    overrides: Optional[Dict] = None,
+) -> None:
+    """Train the student on ROOT/corpus/global with `spacy train` (selected on the global
+    devel set, each doc scored on its own type); without `distributions` it is the naive
+    multi-type baseline (gold entities only, every other token O)."""
+    from spacy.cli.train import train
+
+    data = root / "corpus" / "global"
+    output = output or root / "student"
+    paths = {"paths.train": str(data / "train.spacy"), "paths.dev": str(data / "dev.spacy")}
+    if distributions is not None:
+        paths["paths.distributions"] = str(distributions)
+    for path in (data / "train.spacy", data / "dev.spacy"):
+        if not path.is_file():
+            raise CorpusError(f"{path}: missing; run the prepare step first")
+    start = time.perf_counter()
+    with atomic_path(output, is_dir=True) as tmp:
+        train(config, tmp, use_gpu=use_gpu, overrides={**(overrides or {}), **paths})
+    record_timing(root, output.name, time.perf_counter() - start)
 
 
 def teacher_paths(root: Path, corpora: Sequence[str]) -> List[Path]:
