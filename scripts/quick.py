@@ -43,6 +43,7 @@ def main() -> None:
         "--vars.teacher_max_steps", str(args.teacher_steps),
         "--vars.student_max_steps", str(args.student_steps),
         "--vars.eval_frequency", str(args.eval_frequency),
+        "--vars.student_eval_frequency", str(args.eval_frequency),
         "--vars.name", args.name,
     ]
     for workflow_or_command in ("all", "package", "evaluate-package"):

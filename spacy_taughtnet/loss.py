@@ -59,7 +59,13 @@ class DistillationLoss(Loss):
         if teacher is not None:
             if columns is None:
                 columns = xp.arange(n_tags)
-            if columns.shape != (n_tags,) or teacher.shape[0] != n_tokens or int(columns.max()) >= teacher.shape[1]:
+            if (
+                columns.shape != (n_tags,)
+                or teacher.ndim != 2
+                or teacher.shape[0] != n_tokens
+                # every teacher column must receive a student column, and only those exist
+                or sorted(set(columns.tolist())) != list(range(teacher.shape[1]))
+            ):
                 raise ValueError(
                     f"teacher distributions shaped {teacher.shape} do not fit student scores "
                     f"{guesses.shape} with teacher columns {columns.tolist()}"

@@ -38,7 +38,8 @@ def write_distributions(
         probs = open_memmap(tmp / "probs.npy", mode="w+", dtype=numpy.float16, shape=(n_tokens, n_cols))
         row = 0
         for batch in batches:
-            if batch.shape[1] != n_cols or row + batch.shape[0] > n_tokens:
+            batch = numpy.asarray(batch)
+            if batch.ndim != 2 or batch.shape[1] != n_cols or row + batch.shape[0] > n_tokens:
                 raise DistributionsError(
                     f"{path}: got a batch shaped {batch.shape} at row {row}, but the docs "
                     f"have {n_tokens} tokens and the labels need {n_cols} columns"

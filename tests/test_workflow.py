@@ -56,7 +56,8 @@ def test_rerun_skips_up_to_date_steps(quick_run):
     dest, _ = quick_run
     overrides = ["--vars.corpora", " ".join(CORPORA), "--vars.corpora_dir", str(FIXTURES), "--vars.limit", "0",
                  "--vars.teacher_max_steps", "100", "--vars.student_max_steps", "150",
-                 "--vars.eval_frequency", "25", "--vars.name", PACKAGE[3:]]
+                 "--vars.eval_frequency", "25", "--vars.student_eval_frequency", "25",
+                 "--vars.name", PACKAGE[3:]]
     result = run(["-m", "spacy", "project", "run", "all", ".", *overrides], cwd=dest)
     for step in ("prepare", "teachers", "distill", "student", "evaluate"):
         assert f"Skipping '{step}': nothing changed" in result.stdout
