@@ -19,6 +19,22 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(1)
 
 
+# Commands that run `spacy train` take its extra `--section.key value` config overrides
+# (and the SPACY_CONFIG_OVERRIDES environment variable), as `spacy train` does.
+TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+TRANSFORMER_HELP = (
+    "Hugging Face model of a transformer config: a hub name or a local folder (sets paths.transformer; "
+    "ignored by configs without it, such as the CNN ones; empty: the config's)"
+)
+
+
+def _config_overrides(ctx: typer.Context, overrides: dict) -> dict:
+    """The overrides set by options, updated with the extra config overrides."""
+    from spacy.cli._util import parse_config_overrides
+
+    return {**overrides, **parse_config_overrides(list(ctx.args))}
+
+
 @app.command()
 def convert(
     input_path: Path = typer.Argument(..., help="IOB TSV file (token TAB label)"),
@@ -59,16 +75,19 @@ def prepare(
         _fail(err)
 
 
-@app.command("train-teachers")
+@app.command("train-teachers", context_settings=TRAIN_CONTEXT)
 def train_teachers_command(
+    ctx: typer.Context,
     root: Path = typer.Argument(..., help="Run folder (after `prepare`)"),
     config: Path = typer.Argument(..., help="Teacher training config"),
     corpora: str = typer.Option(..., help="Corpus folder names, space- or comma-separated"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
     max_steps: int = typer.Option(0, help="Override training.max_steps (0: the config's)"),
     eval_frequency: int = typer.Option(0, help="Override training.eval_frequency (0: the config's)"),
+    transformer: str = typer.Option("", help=TRANSFORMER_HELP),
 ) -> None:
-    """Train one single-type teacher per corpus (skips teachers whose inputs are unchanged)."""
+    """Train one single-type teacher per corpus (skips teachers whose inputs are unchanged).
+    Extra `--section.key value` arguments override the config, as for `spacy train`."""
     from .corpora import CorpusError
     from .workflow import parse_corpora, train_teachers
 
@@ -79,14 +98,16 @@ def train_teachers_command(
         overrides["training.max_steps"] = max_steps
     if eval_frequency:
         overrides["training.eval_frequency"] = eval_frequency
+    overrides = _config_overrides(ctx, overrides)
     try:
-        train_teachers(root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides)
+        train_teachers(root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides, transformer=transformer)
     except (CorpusError, ValueError) as err:
         _fail(err)
 
 
-@app.command("train-student")
+@app.command("train-student", context_settings=TRAIN_CONTEXT)
 def train_student_command(
+    ctx: typer.Context,
     root: Path = typer.Argument(..., help="Run folder (after `prepare` and `distill-teachers`)"),
     config: Path = typer.Argument(..., help="Student training config"),
     distributions: Optional[Path] = typer.Option(None, help="Teacher distributions folder (default ROOT/distributions/train)"),
@@ -97,8 +118,10 @@ def train_student_command(
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
     max_steps: int = typer.Option(0, help="Override training.max_steps (0: the config's)"),
     eval_frequency: int = typer.Option(0, help="Override training.eval_frequency (0: the config's)"),
+    transformer: str = typer.Option("", help=TRANSFORMER_HELP),
 ) -> None:
-    """Train the multi-type student on ROOT/corpus/global with the teachers' distributions."""
+    """Train the multi-type student on ROOT/corpus/global with the teachers' distributions.
+    Extra `--section.key value` arguments override the config, as for `spacy train`."""
     from .corpora import CorpusError
     from .store import DistributionsError
     from .workflow import train_student
@@ -114,10 +137,14 @@ def train_student_command(
         overrides["training.max_steps"] = max_steps
     if eval_frequency:
         overrides["training.eval_frequency"] = eval_frequency
+    overrides = _config_overrides(ctx, overrides)
     if not no_teachers:
         distributions = distributions or root / "distributions" / "train"
     try:
-        train_student(root, config, distributions=distributions, output=output, use_gpu=gpu_id, overrides=overrides)
+        train_student(
+            root, config, distributions=distributions, output=output, use_gpu=gpu_id,
+            overrides=overrides, transformer=transformer,
+        )
     except (CorpusError, DistributionsError, ValueError) as err:
         _fail(err)
 

@@ -15,13 +15,13 @@ from spacy.pipeline import TrainablePipe
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.util import filter_spans, registry
+from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from .corpora import doc_entity_type
-from .decoding import biluo_tag_names, bio_columns, constrained_viterbi, tag_names, tags_to_spans
+from .decoding import biluo_tag_names, biluo_targets, bio_columns, constrained_viterbi, tag_names, tags_to_spans
 from .loss import DistillationLoss
 from . import model as _architectures  # noqa: F401  (registers spacy-taughtnet.TokenTagger.v1)
 
@@ -208,8 +208,16 @@ class TaughtNetNER(TrainablePipe):
         docs = list(docs)
         log_probs = [_log_softmax(self.model.ops.to_numpy(s).astype("float64")) for s in scores]
         for doc, doc_log_probs, path in zip(docs, log_probs, constrained_viterbi(log_probs)):
+            taken = set() if self.cfg["overwrite"] else {i for e in doc.ents for i in range(e.start, e.end)}
             new_ents = []
             for start, end, label in tags_to_spans(path, self.labels):
+                # an entity never starts or ends on a whitespace token
+                while start < end and doc[start].is_space:
+                    start += 1
+                while end > start and doc[end - 1].is_space:
+                    end -= 1
+                if start == end or taken.intersection(range(start, end)):
+                    continue
                 span = Span(doc, start, end, label=label)
                 token_log_probs = doc_log_probs[numpy.arange(start, end), path[start:end]]
                 span._.set(CONFIDENCE_ATTR, float(numpy.exp(token_log_probs.mean())))
@@ -217,9 +225,7 @@ class TaughtNetNER(TrainablePipe):
             if self.cfg["overwrite"]:
                 doc.set_ents(new_ents, default="outside")
             else:
-                taken = {i for ent in doc.ents for i in range(ent.start, ent.end)}
-                kept = [s for s in new_ents if not taken.intersection(range(s.start, s.end))]
-                doc.ents = filter_spans(list(doc.ents) + kept)
+                doc.ents = list(doc.ents) + new_ents
 
     def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
         """Distillation loss when the examples carry teacher distributions, else
@@ -247,7 +253,6 @@ class TaughtNetNER(TrainablePipe):
         truths = (
             ops.asarray1i(numpy.concatenate(golds)),
             ops.asarray2f(numpy.concatenate(teachers)) if n_with_teacher else None,
-            ops.asarray1i(bio_columns(len(self.labels))),
         )
         d_scores, loss = self.loss(flat_scores, truths)
         if not numpy.isfinite(loss):
@@ -279,7 +284,7 @@ class TaughtNetNER(TrainablePipe):
                 f"{probs.shape[0]} rows, but the doc has {len(eg.predicted)} tokens"
             )
         columns = self._columns_for(tuple(eg.reference.user_data[TEACHER_LABELS_KEY]))
-        return probs[:, columns]
+        return biluo_targets(probs[:, columns])
 
     def _columns_for(self, teacher_labels: Tuple[str, ...]) -> numpy.ndarray:
         """Where each of our tag columns sits among the distributions' columns."""

@@ -4,7 +4,8 @@ Two tag sets per list of entity types e1..ek:
 - the BIO columns (B-e1, I-e1, ..., B-ek, I-ek, O) of teacher distributions (aggregate.py);
 - the BILUO columns (B-e1, I-e1, L-e1, U-e1, ..., O) the `taughtnet_ner` model predicts:
   marking the last token of an entity (L) and single-token entities (U) helps a token
-  tagger find entity boundaries. `bio_columns` folds BILUO onto BIO (B, U -> B; I, L -> I).
+  tagger find entity boundaries. `bio_columns` folds BILUO onto BIO (B, U -> B; I, L -> I);
+  `biluo_targets` spreads a doc's BIO distributions over BILUO using the next token.
 
 Decoding only emits valid BILUO sequences: after B-X or I-X comes I-X or L-X; after O,
 L-* or U-* (and at the start) comes O, B-* or U-*; a doc ends on O, L-* or U-*. Docs are
@@ -32,6 +33,27 @@ def bio_columns(n_types: int) -> numpy.ndarray:
     """For each BILUO column, the BIO column it folds onto."""
     per_type = [[2 * j, 2 * j + 1, 2 * j + 1, 2 * j] for j in range(n_types)]
     return numpy.array(sum(per_type, []) + [2 * n_types], dtype=numpy.int64)
+
+
+def biluo_targets(bio: numpy.ndarray) -> numpy.ndarray:
+    """A doc's (n_tokens, 2k+1) BIO distributions as (n_tokens, 4k+1) BILUO ones.
+
+    An entity of type X goes on after token t with the probability c that token t+1 is
+    I-X (0 after the last token), so B-X splits into B-X (c) and U-X (1 - c), and I-X into
+    I-X (c) and L-X (1 - c). Rows keep summing to 1.
+    """
+    n_tokens, n_cols = bio.shape
+    k = (n_cols - 1) // 2
+    begin, inside = bio[:, 0 : 2 * k : 2], bio[:, 1 : 2 * k : 2]
+    goes_on = numpy.zeros_like(inside)
+    goes_on[:-1] = inside[1:]
+    out = numpy.empty((n_tokens, 4 * k + 1), dtype=bio.dtype)
+    out[:, 0 : 4 * k : 4] = begin * goes_on
+    out[:, 1 : 4 * k : 4] = inside * goes_on
+    out[:, 2 : 4 * k : 4] = inside * (1 - goes_on)
+    out[:, 3 : 4 * k : 4] = begin * (1 - goes_on)
+    out[:, -1] = bio[:, -1]
+    return out
 
 
 def _viterbi_group(log_probs: List[numpy.ndarray]) -> List[numpy.ndarray]:

@@ -32,7 +32,8 @@ def build_token_tagger(
         layers.append(Maxout(hidden_width, nP=maxout_pieces, dropout=dropout, normalize=True))
     output_layer = Linear(nO=nO)
     # pad: the window must not reach into the neighbouring doc of a batch
-    head = with_array(chain(*layers, output_layer), pad=window_size)
+    tagger = chain(*layers, output_layer) if layers else output_layer  # chain() needs two
+    head = with_array(tagger, pad=window_size)
     model = chain(tok2vec, head)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)

@@ -72,6 +72,19 @@ def record_timing(root: Path, stage: str, seconds: float) -> None:
         tmp.write_text(json.dumps({"stage": stage, "seconds": round(seconds, 1)}) + "\n")
 
 
+def transformer_overrides(config: Path, transformer: Optional[str]) -> Dict[str, str]:
+    """{"paths.transformer": transformer} for a config that has that setting (the
+    transformer configs); nothing for one without it (the CNN configs) or no transformer."""
+    from spacy.util import load_config
+
+    if not transformer:
+        return {}
+    if "transformer" not in load_config(config, interpolate=False).get("paths", {}):
+        print(f"{config}: no paths.transformer setting; transformer {transformer!r} not used")
+        return {}
+    return {"paths.transformer": transformer}
+
+
 def train_teachers(
     root: Path,
     corpora: Sequence[str],
@@ -79,15 +92,22 @@ def train_teachers(
     *,
     use_gpu: int = -1,
     overrides: Optional[Dict] = None,
+    transformer: Optional[str] = None,
 ) -> None:
     """Train one teacher per corpus with `spacy train` (selected on devel).
 
     A teacher whose inputs (config, overrides, train and dev data) are unchanged since it
-    was trained is kept, so a rerun after a failure resumes with the next teacher.
+    was trained is kept, so a rerun after a failure resumes with the next teacher. Before
+    the first teacher trains, the Hugging Face model of a transformer config is checked
+    (hf_model.check_config): a name that cannot be loaded fails at once, with one message.
+    transformer: the Hugging Face model (hub name or local folder) of a transformer config.
     """
     from spacy.cli.train import train
 
-    overrides = dict(overrides or {})
+    from .hf_model import check_config
+
+    overrides = {**transformer_overrides(config, transformer), **(overrides or {})}
+    checked = False
     for name in corpora:
         data = root / "corpus" / name
         output = root / "teachers" / name
@@ -100,6 +120,10 @@ def train_teachers(
         if stamp.is_file() and stamp.read_text().strip() == fingerprint:
             print(f"teacher {name}: up to date ({output})")
             continue
+        if not checked:
+            for line in check_config(config, overrides):
+                print(f"transformer {line}")
+            checked = True
         print(f"teacher {name}: training -> {output}")
         start = time.perf_counter()
         with atomic_path(output, is_dir=True) as tmp:
@@ -116,11 +140,17 @@ def train_student(
     output: Optional[Path] = None,
     use_gpu: int = -1,
     overrides: Optional[Dict] = None,
+    transformer: Optional[str] = None,
 ) -> None:
     """Train the student on ROOT/corpus/global with `spacy train` (selected on the global
     devel set, each doc scored on its own type); without `distributions` it is the naive
-    multi-type baseline (gold entities only, every other token O)."""
+    multi-type baseline (gold entities only, every other token O). transformer: the
+    Hugging Face model of a transformer config, checked before training as for the teachers."""
     from spacy.cli.train import train
+
+    from .hf_model import check_config
+
+    overrides = {**transformer_overrides(config, transformer), **(overrides or {})}
 
     data = root / "corpus" / "global"
     output = output or root / "student"
@@ -130,9 +160,11 @@ def train_student(
     for path in (data / "train.spacy", data / "dev.spacy"):
         if not path.is_file():
             raise CorpusError(f"{path}: missing; run the prepare step first")
+    for line in check_config(config, overrides):
+        print(f"transformer {line}")
     start = time.perf_counter()
     with atomic_path(output, is_dir=True) as tmp:
-        train(config, tmp, use_gpu=use_gpu, overrides={**(overrides or {}), **paths})
+        train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **paths})
     record_timing(root, output.name, time.perf_counter() - start)
 
 

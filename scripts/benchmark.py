@@ -1,0 +1,250 @@
+"""Benchmark: teachers, TaughtNet students (sum and softmax aggregation), the naive
+multi-type baseline and spaCy's stock `ner` on the union, on each corpus's test split;
+throughput, size and memory of the student against the teachers run one after another.
+
+Run after `spacy project run all` (it reuses that run's corpora, teachers, distributions
+and student, and trains the other systems under ROOT/benchmark/ with the same budget):
+
+    python scripts/benchmark.py training --corpora "NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB"
+
+Writes benchmarks/results.json, benchmarks/f1_by_corpus.png and BENCHMARKS.md. Each
+trained system is kept, so a rerun after a failure resumes where it stopped.
+"""
+import argparse
+import json
+import multiprocessing
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import spacy
+
+from spacy_taughtnet._atomic import atomic_path
+from spacy_taughtnet.evaluate import evaluate_corpus, format_table
+from spacy_taughtnet.store import TeacherDistributions
+from spacy_taughtnet.workflow import parse_corpora, record_timing, teacher_paths
+
+PROJECT = Path(__file__).resolve().parent.parent
+SYSTEMS = ("teacher", "student_sum", "student_softmax", "naive", "spacy_ner")
+
+
+def run(args: List[str]) -> None:
+    print("$ " + " ".join(args), flush=True)
+    subprocess.run([sys.executable, *args], check=True, cwd=PROJECT)
+
+
+def timing(root: Path, stage: str) -> float:
+    path = root / "timings" / f"{stage}.json"
+    return json.loads(path.read_text())["seconds"] if path.is_file() else None
+
+
+def train_systems(root: Path, corpora: List[str], steps: int, eval_frequency: int) -> Dict[str, Path]:
+    """The union-trained systems; the `all` run's student is one of the two students."""
+    bench = root / "benchmark"
+    all_normalize = TeacherDistributions(root / "distributions" / "train").meta["normalize"]
+    models = {f"student_{all_normalize}": root / "student" / "model-best"}
+    budget = ["--max-steps", str(steps), "--eval-frequency", str(eval_frequency)]
+    other = "softmax" if all_normalize == "sum" else "sum"
+    distributions = root / "distributions" / f"train_{other}"
+    if not (distributions / "meta.json").is_file():
+        run(["-m", "spacy_taughtnet", "distill-teachers", str(root), "--corpora", " ".join(corpora),
+             "--normalize", other, "--output", str(distributions)])
+    models[f"student_{other}"] = bench / f"student_{other}" / "model-best"
+    if not models[f"student_{other}"].is_dir():
+        run(["-m", "spacy_taughtnet", "train-student", str(root), "configs/student.cfg", "--distributions",
+             str(distributions), "--output", str(bench / f"student_{other}"), *budget])
+    models["naive"] = bench / "naive" / "model-best"
+    if not models["naive"].is_dir():
+        run(["-m", "spacy_taughtnet", "train-student", str(root), "configs/student.cfg", "--no-teachers",
+             "--output", str(bench / "naive"), *budget])
+    models["spacy_ner"] = bench / "spacy_ner" / "model-best"
+    if not models["spacy_ner"].is_dir():
+        start = time.perf_counter()
+        with atomic_path(bench / "spacy_ner", is_dir=True) as tmp:
+            run(["-m", "spacy", "train", "configs/stock_ner.cfg", "--output", str(tmp),
+                 "--paths.train", str(root / "corpus/global/train.spacy"),
+                 "--paths.dev", str(root / "corpus/global/dev.spacy"),
+                 # select on each devel doc's own type, as for the other systems
+                 "--components.ner.scorer.@scorers", "spacy-taughtnet.ner_scorer.v1",
+                 "--training.max_steps", str(steps), "--training.eval_frequency", str(eval_frequency)])
+        record_timing(root, "spacy_ner", time.perf_counter() - start)
+    return models
+
+
+def _throughput(model_paths: List[str], docbins: List[str], batch_size: int, queue) -> None:
+    """In a fresh process: words/s of running the models one after another, peak RSS."""
+    from spacy.tokens import Doc
+
+    from spacy_taughtnet.corpora import read_docbin
+
+    pipelines = [spacy.load(path) for path in model_paths]
+    words = [[t.text for t in doc] for path in docbins for doc in read_docbin(path, pipelines[0].vocab)]
+    seconds = 0.0
+    for nlp in pipelines:
+        docs = [Doc(nlp.vocab, words=w) for w in words]
+        list(nlp.pipe(docs[:200], batch_size=batch_size))  # warm-up
+        start = time.perf_counter()
+        for _ in nlp.pipe(docs, batch_size=batch_size):
+            pass
+        seconds += time.perf_counter() - start
+    n_words = sum(len(w) for w in words)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"words": n_words, "seconds": seconds, "words_per_second": n_words / seconds, "peak_rss_mb": peak_mb})
+
+
+def throughput(model_paths: List[Path], docbins: List[Path], batch_size: int) -> Dict:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_throughput, args=([str(p) for p in model_paths], [str(p) for p in docbins], batch_size, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def size_mb(paths: List[Path]) -> float:
+    return sum(f.stat().st_size for p in paths for f in p.rglob("*") if f.is_file()) / 2**20
+
+
+def chart(results: Dict, corpora: List[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / len(SYSTEMS)
+    for i, system in enumerate(SYSTEMS):
+        values = [results["test_f1"][system][c] * 100 for c in corpora]
+        bars = ax.bar([x + i * width for x in range(len(corpora))], values, width, label=system)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks([x + width * (len(SYSTEMS) - 1) / 2 for x in range(len(corpora))], corpora)
+    ax.set_ylabel("test F1 (seqeval, own type)")
+    ax.set_ylim(40, 100)
+    ax.legend(ncol=len(SYSTEMS), fontsize=8, loc="upper center")
+    ax.set_title("Entity-level F1 by corpus and system (CPU default configs)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", type=Path, help="run folder of `spacy project run all`")
+    parser.add_argument("--corpora", required=True)
+    parser.add_argument("--steps", type=int, default=10000, help="training steps of each union-trained system")
+    parser.add_argument("--eval-frequency", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--output", type=Path, default=PROJECT / "benchmarks")
+    parser.add_argument("--report", type=Path, default=PROJECT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    root, corpora = args.root, parse_corpora(args.corpora)
+    start = time.perf_counter()
+    models = train_systems(root, corpora, args.steps, args.eval_frequency)
+    tests = [root / "corpus" / c / "test.spacy" for c in corpora]
+
+    rows = []
+    for corpus, teacher, test in zip(corpora, teacher_paths(root, corpora), tests):
+        rows.append({"system": "teacher", **evaluate_corpus(spacy.load(teacher), test), "corpus": corpus})
+    for system in SYSTEMS[1:]:
+        nlp = spacy.load(models[system])
+        for corpus, test in zip(corpora, tests):
+            rows.append({"system": system, **evaluate_corpus(nlp, test), "corpus": corpus})
+    results: Dict = {"test_f1": {}, "test_precision": {}, "test_recall": {}, "macro_f1": {}}
+    for system in SYSTEMS:
+        mine = [r for r in rows if r["system"] == system]
+        results["test_f1"][system] = {r["corpus"]: r["f1"] for r in mine}
+        results["test_precision"][system] = {r["corpus"]: r["precision"] for r in mine}
+        results["test_recall"][system] = {r["corpus"]: r["recall"] for r in mine}
+        results["macro_f1"][system] = sum(r["f1"] for r in mine) / len(mine)
+
+    student = models["student_sum"]
+    teachers = teacher_paths(root, corpora)
+    speed = {"student": throughput([student], tests, args.batch_size),
+             "teachers": throughput(teachers, tests, args.batch_size)}
+    results["words_per_second"] = {k: v["words_per_second"] for k, v in speed.items()}
+    results["speedup"] = speed["student"]["words_per_second"] / speed["teachers"]["words_per_second"]
+    results["peak_rss_mb"] = {k: v["peak_rss_mb"] for k, v in speed.items()}
+    results["size_mb"] = {"student": size_mb([student]), "teachers": size_mb(teachers)}
+    stages = [f"teacher-{c}" for c in corpora] + ["distill-train", "student", "distill-train_softmax", "student_softmax", "naive", "spacy_ner"]
+    results["wall_seconds"] = {stage: timing(root, stage) for stage in stages}
+    results["benchmark_seconds"] = round(time.perf_counter() - start, 1)
+    results["setup"] = {
+        "corpora": corpora, "steps_union_systems": args.steps, "eval_frequency": args.eval_frequency,
+        "batch_size": args.batch_size, "seed": 0, "machine": platform.platform(),
+        "processor": platform.processor() or platform.machine(), "cpus": multiprocessing.cpu_count(),
+        "python": platform.python_version(), "spacy": spacy.__version__,
+        "command": f"python scripts/benchmark.py {root} --corpora \"{' '.join(corpora)}\"",
+    }
+    results["targets"] = targets(results, corpora)
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.output / "results.json") as tmp:
+        tmp.write_text(json.dumps({"rows": rows, **results}, indent=2) + "\n")
+    chart(results, corpora, args.output / "f1_by_corpus.png")
+    with atomic_path(args.report) as tmp:
+        tmp.write_text(report(results, rows, corpora))
+    print(format_table(rows, ("system", "corpus", "precision", "recall", "f1")))
+    for target in results["targets"]:
+        print(f"{'PASS' if target['pass'] else 'MISS'}  {target['target']}: {target['measured']}")
+
+
+def targets(results: Dict, corpora: List[str]) -> List[Dict]:
+    f1 = results["test_f1"]
+    out = []
+    for corpus in corpora:
+        gap = (f1["student_sum"][corpus] - f1["teacher"][corpus]) * 100
+        out.append({"target": f"student F1 >= teacher F1 - 0.5 on {corpus}", "measured": f"{gap:+.2f} points", "pass": bool(gap >= -0.5)})
+    gain = (results["macro_f1"]["student_sum"] - results["macro_f1"]["naive"]) * 100
+    out.append({"target": "student macro F1 >= naive macro F1 + 1.0", "measured": f"{gain:+.2f} points", "pass": bool(gain >= 1.0)})
+    out.append({"target": "student throughput >= 2.8x the three teachers", "measured": f"{results['speedup']:.2f}x", "pass": bool(results["speedup"] >= 2.8)})
+    return out
+
+
+def report(results: Dict, rows: List[Dict], corpora: List[str]) -> str:
+    f1 = results["test_f1"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `" + results["setup"]["command"] + "` after `spacy project run all . --vars.corpora_dir ../shared/corpora`",
+        f"(CPU default configs, {results['setup']['cpus']} CPU cores, {results['setup']['machine']}).",
+        "Every figure is in `benchmarks/results.json`. Test splits are scored with seqeval (entity level,",
+        "exact match), each corpus on its own entity type only; model selection on devel.",
+        "",
+        "## Test F1 (%)",
+        "",
+        "| system | " + " | ".join(corpora) + " | macro |",
+        "|---|" + "---|" * (len(corpora) + 1),
+    ]
+    for system in SYSTEMS:
+        cells = [f"{f1[system][c] * 100:.2f}" for c in corpora]
+        lines.append(f"| {system} | " + " | ".join(cells) + f" | {results['macro_f1'][system] * 100:.2f} |")
+    lines += ["", "Precision / recall (%):", "", "| system | " + " | ".join(corpora) + " |", "|---|" + "---|" * len(corpora)]
+    for system in SYSTEMS:
+        cells = [f"{results['test_precision'][system][c] * 100:.1f} / {results['test_recall'][system][c] * 100:.1f}" for c in corpora]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    lines += ["", "![F1 by corpus and system](benchmarks/f1_by_corpus.png)", "", "## Targets", ""]
+    for target in results["targets"]:
+        lines.append(f"- **{'PASS' if target['pass'] else 'MISS'}** {target['target']}: {target['measured']}")
+    speed = results["words_per_second"]
+    lines += [
+        "", "## Speed, size, memory", "",
+        "The three test splits together, one process, batch size " + str(results["setup"]["batch_size"]) + ":", "",
+        "| | words/s | size on disk (MB) | peak RSS (MB) |", "|---|---|---|---|",
+        f"| student (one pipeline, all types) | {speed['student']:.0f} | {results['size_mb']['student']:.1f} | {results['peak_rss_mb']['student']:.0f} |",
+        f"| three teachers, one after another | {speed['teachers']:.0f} | {results['size_mb']['teachers']:.1f} | {results['peak_rss_mb']['teachers']:.0f} |",
+        "", f"Speed-up: {results['speedup']:.2f}x.", "", "## Wall time of each stage (s)", "",
+        "| stage | seconds |", "|---|---|",
+    ]
+    for stage, seconds in results["wall_seconds"].items():
+        lines.append(f"| {stage} | {seconds if seconds is not None else 'n/a'} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

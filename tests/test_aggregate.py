@@ -1,0 +1,213 @@
+"""aggregate_distributions against scores computed by hand from the TaughtNet formulas:
+
+    s(B-ej) = p_j(B) * prod_{i != j} (p_i(I) + p_i(O))
+    s(I-ej) = p_j(I) * prod_{i != j} (p_i(B) + p_i(O))
+    s(O)    = prod_i p_i(O)
+"""
+import math
+
+import numpy
+import pytest
+
+from spacy_taughtnet.aggregate import aggregate_distributions
+
+
+def by_sum(scores):
+    total = sum(scores)
+    return [s / total for s in scores]
+
+
+def by_softmax(scores):
+    exps = [math.exp(s) for s in scores]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+# Columns (B, I, O) per teacher, two tokens each.
+T1 = [[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]
+T2 = [[0.1, 0.3, 0.6], [0.5, 0.4, 0.1]]
+T3 = [[0.1, 0.6, 0.3], [0.2, 0.2, 0.6]]
+
+# k = 1: no other teacher, the scores are the teacher's own probabilities.
+K1_SCORES = [[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]
+# k = 2, columns (B-e1, I-e1, B-e2, I-e2, O)
+K2_SCORES = [
+    [
+        0.7 * (0.3 + 0.6),  # 0.63
+        0.2 * (0.1 + 0.6),  # 0.14
+        0.1 * (0.2 + 0.1),  # 0.03
+        0.3 * (0.7 + 0.1),  # 0.24
+        0.1 * 0.6,  # 0.06
+    ],
+    [
+        0.1 * (0.4 + 0.1),  # 0.05
+        0.1 * (0.5 + 0.1),  # 0.06
+        0.5 * (0.1 + 0.8),  # 0.45
+        0.4 * (0.1 + 0.8),  # 0.36
+        0.8 * 0.1,  # 0.08
+    ],
+]
+# k = 3, columns (B-e1, I-e1, B-e2, I-e2, B-e3, I-e3, O)
+K3_SCORES = [
+    [
+        0.7 * (0.3 + 0.6) * (0.6 + 0.3),
+        0.2 * (0.1 + 0.6) * (0.1 + 0.3),
+        0.1 * (0.2 + 0.1) * (0.6 + 0.3),
+        0.3 * (0.7 + 0.1) * (0.1 + 0.3),
+        0.1 * (0.2 + 0.1) * (0.3 + 0.6),
+        0.6 * (0.7 + 0.1) * (0.1 + 0.6),
+        0.1 * 0.6 * 0.3,
+    ],
+    [
+        0.1 * (0.4 + 0.1) * (0.2 + 0.6),
+        0.1 * (0.5 + 0.1) * (0.2 + 0.6),
+        0.5 * (0.1 + 0.8) * (0.2 + 0.6),
+        0.4 * (0.1 + 0.8) * (0.2 + 0.6),
+        0.2 * (0.1 + 0.8) * (0.4 + 0.1),
+        0.2 * (0.1 + 0.8) * (0.5 + 0.1),
+        0.8 * 0.1 * 0.6,
+    ],
+]
+CASES = [([T1], K1_SCORES), ([T1, T2], K2_SCORES), ([T1, T2, T3], K3_SCORES)]
+
+
+@pytest.mark.parametrize("teachers,scores", CASES, ids=["k1", "k2", "k3"])
+@pytest.mark.parametrize("normalize,norm_fn", [("sum", by_sum), ("softmax", by_softmax)])
+def test_hand_computed_values(teachers, scores, normalize, norm_fn):
+    k = len(teachers)
+    out = aggregate_distributions([numpy.array(t) for t in teachers], normalize=normalize)
+    assert out.shape == (2, 2 * k + 1)
+    assert out.dtype == numpy.float32
+    expected = numpy.array([norm_fn(row) for row in scores])
+    numpy.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-7)
+    numpy.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_hand_computed_k2_sum_literals():
+    # The same k=2 first row, written out as numbers: scores sum to 1.10.
+    out = aggregate_distributions([numpy.array(T1[:1]), numpy.array(T2[:1])], normalize="sum")
+    numpy.testing.assert_allclose(
+        out[0], [0.63 / 1.1, 0.14 / 1.1, 0.03 / 1.1, 0.24 / 1.1, 0.06 / 1.1], rtol=1e-5
+    )
+    assert out[0].argmax() == 0  # B-e1
+
+
+def test_softmax_is_flatter_than_sum():
+    out_sum = aggregate_distributions([numpy.array(T1), numpy.array(T2)], normalize="sum")
+    out_soft = aggregate_distributions([numpy.array(T1), numpy.array(T2)], normalize="softmax")
+    assert (out_soft.max(axis=1) < out_sum.max(axis=1)).all()
+    # same ranking of the columns
+    assert (out_soft.argmax(axis=1) == out_sum.argmax(axis=1)).all()
+
+
+def naive(teachers, normalize):
+    """Loop implementation of the formulas, one token and column at a time."""
+    k, n = len(teachers), len(teachers[0])
+    out = []
+    for t in range(n):
+        row = []
+        for j in range(k):
+            b, i = teachers[j][t][0], teachers[j][t][1]
+            others_not_b = math.prod(teachers[m][t][1] + teachers[m][t][2] for m in range(k) if m != j)
+            others_not_i = math.prod(teachers[m][t][0] + teachers[m][t][2] for m in range(k) if m != j)
+            row += [b * others_not_b, i * others_not_i]
+        row.append(math.prod(teachers[m][t][2] for m in range(k)))
+        out.append(by_sum(row) if normalize == "sum" else by_softmax(row))
+    return numpy.array(out)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 5])
+@pytest.mark.parametrize("normalize", ["sum", "softmax"])
+def test_random_matches_loop_implementation(k, normalize):
+    rng = numpy.random.default_rng(k)
+    teachers = []
+    for _ in range(k):
+        x = rng.random((7, 3)) ** 3 + 1e-4
+        teachers.append(x / x.sum(axis=1, keepdims=True))
+    out = aggregate_distributions(teachers, normalize=normalize)
+    assert out.shape == (7, 2 * k + 1)
+    assert out.dtype == numpy.float32
+    numpy.testing.assert_allclose(out, naive([t.tolist() for t in teachers], normalize), rtol=1e-5, atol=1e-7)
+    numpy.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("normalize", ["sum", "softmax"])
+@pytest.mark.parametrize("certain", [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], ids=["all-B", "all-I"])
+def test_all_teachers_certain_of_an_entity_gives_uniform(normalize, certain):
+    # Teacher 0 and 1 both say B (or I) with certainty: every score is 0.
+    normal_row = [0.2, 0.3, 0.5]
+    t0 = numpy.array([certain, normal_row])
+    t1 = numpy.array([certain, normal_row])
+    out = aggregate_distributions([t0, t1], normalize=normalize)
+    assert numpy.isfinite(out).all()
+    numpy.testing.assert_allclose(out[0], [0.2] * 5, atol=1e-7)
+    # the other row is untouched by the special case
+    assert not numpy.allclose(out[1], 0.2)
+    numpy.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_single_teacher_certain_b_is_not_uniform():
+    out = aggregate_distributions([numpy.array([[1.0, 0.0, 0.0]])], normalize="sum")
+    numpy.testing.assert_allclose(out[0], [1.0, 0.0, 0.0])
+
+
+def test_accepts_lists_and_float32_and_rounding():
+    t = numpy.array([[0.5, 0.25, 0.2505]], dtype=numpy.float32)  # sums to 1.0005 (< atol 1e-3)
+    out = aggregate_distributions([t.tolist(), t], normalize="sum")
+    assert out.shape == (1, 5)
+    numpy.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_zero_tokens():
+    out = aggregate_distributions([numpy.zeros((0, 3)), numpy.zeros((0, 3))])
+    assert out.shape == (0, 5)
+    assert out.dtype == numpy.float32
+
+
+def _ok(n=3):
+    return numpy.full((n, 3), 1 / 3)
+
+
+def test_error_no_teachers():
+    with pytest.raises(ValueError, match="at least one teacher"):
+        aggregate_distributions([])
+
+
+def test_error_shapes_disagree():
+    with pytest.raises(ValueError, match=r"teacher 1\b") as err:
+        aggregate_distributions([_ok(3), _ok(4)])
+    assert "4 rows" in str(err.value) and "teacher 0 has 3" in str(err.value)
+
+
+@pytest.mark.parametrize("bad_shape", [(3, 2), (3, 4), (3,)])
+def test_error_wrong_column_count(bad_shape):
+    bad = numpy.full(bad_shape, 0.5)
+    with pytest.raises(ValueError, match=r"teacher 2\b") as err:
+        aggregate_distributions([_ok(), _ok(), bad])
+    assert str(bad_shape) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "teacher,row,values",
+    [
+        (1, 2, [1.2, -0.2, 0.0]),  # negative
+        (0, 1, [numpy.nan, 0.5, 0.5]),  # NaN
+        (0, 0, [numpy.inf, 0.0, 0.0]),  # infinite
+        (2, 0, [0.5, 0.5, 0.5]),  # sums to 1.5
+        (1, 1, [0.1, 0.1, 0.1]),  # sums to 0.3
+    ],
+    ids=["negative", "nan", "inf", "sum-above", "sum-below"],
+)
+def test_error_names_teacher_and_row(teacher, row, values):
+    arrays = [_ok(), _ok(), _ok()]
+    arrays[teacher][row] = values
+    with pytest.raises(ValueError) as err:
+        aggregate_distributions(arrays)
+    message = str(err.value)
+    assert f"teacher {teacher}:" in message
+    assert f"row {row} " in message
+
+
+def test_error_bad_normalize():
+    with pytest.raises(ValueError, match="'max'"):
+        aggregate_distributions([_ok()], normalize="max")

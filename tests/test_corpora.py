@@ -1,0 +1,286 @@
+"""IOB TSV reading, DocBin round trip, the union, BIO tags, and bad input."""
+import warnings
+
+import pytest
+from spacy.tokens import Doc, Span
+
+from conftest import corpus_file
+from spacy_taughtnet.corpora import (
+    CORPUS_KEY,
+    TYPE_KEY,
+    CorpusError,
+    bio_tags,
+    build_union,
+    doc_corpus,
+    doc_entity_type,
+    read_docbin,
+    read_iob,
+    write_docbin,
+)
+
+
+def ents(doc):
+    return [(e.start, e.end, e.text, e.label_) for e in doc.ents]
+
+
+def test_read_fixture_file(vocab):
+    path = corpus_file("Toy-disease-IOB")
+    docs = read_iob(path, vocab)
+    assert len(docs) == 40
+    n_b_labels = path.read_text(encoding="utf8").count("\tB-Disease\n")
+    assert sum(len(d.ents) for d in docs) == n_b_labels == 28
+    assert all(e.label_ == "Disease" for d in docs for e in d.ents)
+    assert [t.text for t in docs[0]] == "We studied interleukin 6 and aspirin in yeast .".split()
+    assert ents(docs[0]) == []
+    assert ents(docs[1]) == [(3, 5, "renal failure", "Disease")]
+    assert ents(docs[2]) == [(2, 3, "asthma", "Disease")]
+    assert docs[1].text == "The risk of renal failure rose when interleukin 6 was mutated ."
+    # every token carries an explicit IOB value (O where not an entity, never missing)
+    assert all(t.ent_iob_ in ("B", "I", "O") for d in docs for t in d)
+    for doc in docs:
+        assert doc_corpus(doc) == "Toy-disease-IOB"
+        assert doc_entity_type(doc) == "Disease"
+        assert doc.user_data[CORPUS_KEY] == "Toy-disease-IOB"
+        assert doc.user_data[TYPE_KEY] == "Disease"
+
+
+def test_read_corpus_name_and_limit(vocab):
+    path = corpus_file("Toy-chem-IOB")
+    all_docs = read_iob(path, vocab)
+    docs = read_iob(path, vocab, corpus="BC5CDR-chem", limit=5)
+    assert len(docs) == 5
+    assert [d.text for d in docs] == [d.text for d in all_docs[:5]]
+    assert [ents(d) for d in docs] == [ents(d) for d in all_docs[:5]]
+    assert {doc_corpus(d) for d in docs} == {"BC5CDR-chem"}
+    assert {doc_entity_type(d) for d in docs} == {"Chemical"}
+    assert len(read_iob(path, vocab, limit=1000)) == 40
+
+
+def test_docs_from_elsewhere_have_no_metadata(vocab):
+    doc = Doc(vocab, words=["a"])
+    assert doc_entity_type(doc) is None and doc_corpus(doc) is None
+
+
+def test_crlf_and_no_trailing_blank_line(tmp_path, vocab):
+    path = tmp_path / "crlf.tsv"
+    path.write_bytes(b"a\tB-Disease\r\nb\tI-Disease\r\nc\tO\r\n\r\nd\tO\r\ne\tB-Disease")
+    docs = read_iob(path, vocab)
+    assert [[t.text for t in d] for d in docs] == [["a", "b", "c"], ["d", "e"]]
+    assert [ents(d) for d in docs] == [[(0, 2, "a b", "Disease")], [(1, 2, "e", "Disease")]]
+
+
+def test_no_entity_needs_entity_type(tmp_path, vocab):
+    path = tmp_path / "plain.tsv"
+    path.write_text("a\tO\nb\tO\n", encoding="utf8")
+    with pytest.raises(CorpusError, match="entity_type") as err:
+        read_iob(path, vocab)
+    assert "plain.tsv" in str(err.value)
+    (doc,) = read_iob(path, vocab, entity_type="Disease")
+    assert doc_entity_type(doc) == "Disease" and ents(doc) == []
+
+
+def test_docbin_round_trip_keeps_user_data(tmp_path, vocab):
+    docs = read_iob(corpus_file("Toy-gene-IOB"), vocab, limit=7)
+    out = tmp_path / "sub" / "gene.spacy"
+    assert write_docbin(docs, out) == 7
+    assert out.is_file()
+    back = read_docbin(out, vocab)
+    assert [d.text for d in back] == [d.text for d in docs]
+    assert [ents(d) for d in back] == [ents(d) for d in docs]
+    assert [(doc_corpus(d), doc_entity_type(d)) for d in back] == [("Toy-gene-IOB", "GENE")] * 7
+    assert [f.name for f in out.parent.iterdir()] == ["gene.spacy"]
+
+
+def test_read_docbin_errors(tmp_path, vocab):
+    with pytest.raises(CorpusError, match="not found") as err:
+        read_docbin(tmp_path / "missing.spacy", vocab)
+    assert "missing.spacy" in str(err.value)
+    write_docbin([], tmp_path / "empty.spacy")
+    with pytest.raises(CorpusError, match="no docs") as err:
+        read_docbin(tmp_path / "empty.spacy", vocab)
+    assert "empty.spacy" in str(err.value)
+
+
+def test_write_docbin_leaves_nothing_when_the_docs_fail(tmp_path, vocab):
+    docs = read_iob(corpus_file("Toy-gene-IOB"), vocab, limit=3)
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    def failing():
+        yield docs[0]
+        yield docs[1]
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_docbin(failing(), folder / "train.spacy")
+    assert list(folder.iterdir()) == []
+
+
+def test_write_docbin_failure_keeps_previous_file(tmp_path, vocab):
+    docs = read_iob(corpus_file("Toy-gene-IOB"), vocab, limit=3)
+    target = tmp_path / "train.spacy"
+    write_docbin(docs, target)
+    before = target.read_bytes()
+
+    def failing():
+        yield docs[0]
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_docbin(failing(), target)
+    assert target.read_bytes() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["train.spacy"]
+
+
+def test_build_union_order_and_types(tmp_path, vocab):
+    paths = []
+    for corpus in ("Toy-species-IOB", "Toy-disease-IOB", "Toy-chem-IOB"):
+        path = tmp_path / f"{corpus}.spacy"
+        write_docbin(read_iob(corpus_file(corpus), vocab, limit=4), path)
+        paths.append(path)
+    docs, types = build_union(paths, vocab)
+    assert types == ["Species", "Disease", "Chemical"]
+    assert len(docs) == 12
+    assert [doc_entity_type(d) for d in docs] == ["Species"] * 4 + ["Disease"] * 4 + ["Chemical"] * 4
+    assert [doc_corpus(d) for d in docs][::4] == ["Toy-species-IOB", "Toy-disease-IOB", "Toy-chem-IOB"]
+
+
+def test_build_union_refuses_two_corpora_of_one_type(tmp_path, vocab):
+    a, b = tmp_path / "a.spacy", tmp_path / "b.spacy"
+    write_docbin(read_iob(corpus_file("Toy-disease-IOB", "train"), vocab, limit=2), a)
+    write_docbin(read_iob(corpus_file("Toy-disease-IOB", "devel"), vocab, limit=2, corpus="other"), b)
+    with pytest.raises(CorpusError, match="'Disease'") as err:
+        build_union([a, b], vocab)
+    assert "b.spacy" in str(err.value)
+
+
+def test_build_union_refuses_untyped_docbin(tmp_path, vocab):
+    path = tmp_path / "plain.spacy"
+    write_docbin([Doc(vocab, words=["a", "b"])], path)
+    with pytest.raises(CorpusError, match="plain.spacy"):
+        build_union([path], vocab)
+
+
+def test_bio_tags(vocab):
+    doc = Doc(vocab, words=["aspirin", "caused", "renal", "failure", "in", "mice"])
+    doc.ents = [Span(doc, 0, 1, "Chemical"), Span(doc, 2, 4, "Disease"), Span(doc, 5, 6, "Species")]
+    assert bio_tags(doc) == ["B-Chemical", "O", "B-Disease", "I-Disease", "O", "B-Species"]
+    assert bio_tags(doc, "Disease") == ["O", "O", "B-Disease", "I-Disease", "O", "O"]
+    assert bio_tags(doc, "GENE") == ["O"] * 6
+    assert bio_tags(Doc(vocab, words=[])) == []
+
+
+def test_bio_tags_of_read_docs_match_the_file(vocab):
+    path = corpus_file("Toy-species-IOB")
+    docs = read_iob(path, vocab)
+    labels = [line.split("\t")[1] for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+    assert [tag for d in docs for tag in bio_tags(d)] == labels
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def write(tmp_path, text, name="bad.tsv"):
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf8") if isinstance(text, str) else text)
+    return path
+
+
+def read_error(path, vocab, **kwargs) -> str:
+    with pytest.raises(CorpusError) as err:
+        read_iob(path, vocab, **kwargs)
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["fever\tB-Disease\textra", "fever", "\tO", "fever\tO\t"],
+    ids=["3-columns", "1-column", "empty-token", "trailing-tab"],
+)
+def test_bad_column_count(tmp_path, vocab, line):
+    path = write(tmp_path, f"a\tO\nb\tO\n{line}\nc\tO\n")
+    message = read_error(path, vocab)
+    assert "bad.tsv:3" in message
+    assert "column" in message
+
+
+@pytest.mark.parametrize("label", ["X-Disease", "B-", "I-", "B", "b-Disease", "Disease", ""])
+def test_unknown_label(tmp_path, vocab, label):
+    path = write(tmp_path, f"a\tO\n\nb\t{label}\n")
+    message = read_error(path, vocab)
+    assert "bad.tsv:3" in message
+    assert "unknown label" in message and repr(label) in message
+
+
+def test_i_after_o_is_an_error_by_default(tmp_path, vocab):
+    path = write(tmp_path, "a\tO\nb\tO\nc\tI-Disease\nd\tI-Disease\ne\tO\n")
+    message = read_error(path, vocab)
+    assert "bad.tsv:3" in message
+    assert "'I-Disease' follows O" in message
+
+
+def test_i_at_sentence_start_is_an_error(tmp_path, vocab):
+    path = write(tmp_path, "a\tB-Disease\n\nc\tI-Disease\n")
+    assert "bad.tsv:3" in read_error(path, vocab)
+
+
+def test_i_after_o_with_repair_warns_and_reads_b(tmp_path, vocab):
+    path = write(tmp_path, "a\tO\nb\tO\nc\tI-Disease\nd\tI-Disease\ne\tO\n\nf\tI-Disease\n")
+    with pytest.warns(UserWarning) as record:
+        docs = read_iob(path, vocab, repair=True)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2
+    assert "bad.tsv:3" in messages[0] and "read as B-Disease" in messages[0]
+    assert "bad.tsv:7" in messages[1]
+    assert ents(docs[0]) == [(2, 4, "c d", "Disease")]
+    assert ents(docs[1]) == [(0, 1, "f", "Disease")]
+
+
+def test_valid_file_reads_without_warnings(tmp_path, vocab):
+    path = write(tmp_path, "a\tB-Disease\nb\tI-Disease\nc\tB-Disease\n", name="good.tsv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (doc,) = read_iob(path, vocab, repair=True)
+    assert ents(doc) == [(0, 2, "a b", "Disease"), (2, 3, "c", "Disease")]
+
+
+def test_i_after_another_types_entity(tmp_path, vocab):
+    path = write(tmp_path, "a\tO\nb\tB-Disease\nc\tI-Chemical\n")
+    message = read_error(path, vocab)
+    assert "bad.tsv:3" in message
+    # also refused when the type is given and the I- label is of the given type after another type
+    path2 = write(tmp_path, "a\tO\nb\tB-Chemical\nc\tI-Disease\n", name="bad2.tsv")
+    assert "bad2.tsv:2" in read_error(path2, vocab, entity_type="Disease")
+
+
+def test_two_entity_types_in_one_file(tmp_path, vocab):
+    path = write(tmp_path, "a\tB-Disease\nb\tO\n\nc\tO\nd\tB-Chemical\n")
+    message = read_error(path, vocab)
+    assert "bad.tsv:5" in message
+    assert "'Chemical'" in message and "'Disease'" in message and "line 1" in message
+
+
+def test_label_of_other_type_than_entity_type_argument(tmp_path, vocab):
+    path = write(tmp_path, "a\tO\nb\tO\nc\tB-Chemical\n")
+    message = read_error(path, vocab, entity_type="Disease")
+    assert "bad.tsv:3" in message and "entity_type argument" in message
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n\n", b"  \n\t\n \n"], ids=["empty", "blank-lines", "whitespace"])
+def test_empty_files(tmp_path, vocab, content):
+    path = write(tmp_path, content)
+    message = read_error(path, vocab, entity_type="Disease")
+    assert "bad.tsv" in message and "empty" in message
+
+
+def test_non_utf8_file(tmp_path, vocab):
+    path = write(tmp_path, b"a\tO\nb\tO\nc\xff\tO\n")
+    message = read_error(path, vocab)
+    assert "bad.tsv:3" in message and "UTF-8" in message
+
+
+def test_missing_file(tmp_path, vocab):
+    message = read_error(tmp_path / "nope.tsv", vocab)
+    assert "nope.tsv" in message and "not found" in message
+    # a folder is not a corpus file either
+    assert "not found" in read_error(tmp_path, vocab)
