@@ -8,9 +8,10 @@ import typer
 
 app = typer.Typer(
     name="spacy-taughtnet",
-    help="TaughtNet for spaCy: convert corpora, train teachers, distill, evaluate.",
+    help="TaughtNet for spaCy: convert corpora, train teachers, distill, train the student, evaluate, annotate.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 
 
