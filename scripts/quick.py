@@ -23,7 +23,12 @@ def main() -> None:
     parser.add_argument("--student-steps", type=int, default=400)
     parser.add_argument("--eval-frequency", type=int, default=50)
     parser.add_argument("--name", default="taughtnet_bio_quick")
+    parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                        help="another project var, e.g. --var teacher_config=teacher_trf.cfg (repeatable)")
     args = parser.parse_args()
+    for var in args.var:
+        if "=" not in var:
+            parser.error(f"--var {var!r}: expected KEY=VALUE")
     project = Path(__file__).resolve().parent.parent
     for name in PROJECT_FILES:
         source, target = project / name, args.dest / name
@@ -46,6 +51,9 @@ def main() -> None:
         "--vars.student_eval_frequency", str(args.eval_frequency),
         "--vars.name", args.name,
     ]
+    for var in args.var:
+        key, value = var.split("=", 1)
+        overrides += [f"--vars.{key}", value]
     for workflow_or_command in ("all", "package", "evaluate-package"):
         command = [sys.executable, "-m", "spacy", "project", "run", workflow_or_command, ".", *overrides]
         print(f"$ (cd {args.dest}; {' '.join(command)})", flush=True)

@@ -31,9 +31,13 @@ TRANSFORMER_HELP = (
 
 def _config_overrides(ctx: typer.Context, overrides: dict) -> dict:
     """The overrides set by options, updated with the extra config overrides."""
+    from click import NoSuchOption
     from spacy.cli._util import parse_config_overrides
 
-    return {**overrides, **parse_config_overrides(list(ctx.args))}
+    try:
+        return {**overrides, **parse_config_overrides(list(ctx.args))}
+    except NoSuchOption as err:
+        _fail(ValueError(f"no such option: {err.option_name} (a config override reads --section.key value)"))
 
 
 @app.command()

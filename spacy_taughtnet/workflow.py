@@ -122,7 +122,7 @@ def train_teachers(
             continue
         if not checked:
             for line in check_config(config, overrides):
-                print(f"transformer {line}")
+                print(line)
             checked = True
         print(f"teacher {name}: training -> {output}")
         start = time.perf_counter()
@@ -161,7 +161,7 @@ def train_student(
         if not path.is_file():
             raise CorpusError(f"{path}: missing; run the prepare step first")
     for line in check_config(config, overrides):
-        print(f"transformer {line}")
+        print(line)
     start = time.perf_counter()
     with atomic_path(output, is_dir=True) as tmp:
         train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **paths})
