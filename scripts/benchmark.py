@@ -147,9 +147,9 @@ def chart(results: Dict, corpora: List[str], path: Path) -> None:
     ax.set_xticks([x + width * (len(SYSTEMS) - 1) / 2 for x in range(len(corpora))], corpora)
     ax.set_ylabel("test F1 (seqeval, own type)")
     ax.set_ylim(40, 105)
-    ax.legend(ncol=len(SYSTEMS), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    fig.legend(*ax.get_legend_handles_labels(), ncol=len(SYSTEMS), fontsize=8, loc="lower center")
     ax.set_title("Entity-level F1 by corpus and system (CPU default configs)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
 
