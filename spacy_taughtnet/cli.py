@@ -29,15 +29,15 @@ TRANSFORMER_HELP = (
 )
 
 
-def _config_overrides(ctx: typer.Context, overrides: dict) -> dict:
-    """The overrides set by options, updated with the extra config overrides."""
-    from click import NoSuchOption
+def _training_overrides(ctx: typer.Context, config: Path, settings: dict) -> dict:
+    """Config overrides from the options (None: keep the config's value), updated with the
+    extra `--section.key value` arguments; fails if the config is missing."""
     from spacy.cli._util import parse_config_overrides
 
-    try:
-        return {**overrides, **parse_config_overrides(list(ctx.args))}
-    except NoSuchOption as err:
-        _fail(ValueError(f"no such option: {err.option_name} (a config override reads --section.key value)"))
+    if not config.is_file():
+        _fail(FileNotFoundError(f"{config}: config not found"))
+    overrides = {key: value for key, value in settings.items() if value is not None}
+    return {**overrides, **parse_config_overrides(list(ctx.args))}
 
 
 @app.command()
@@ -87,8 +87,8 @@ def train_teachers_command(
     config: Path = typer.Argument(..., help="Teacher training config"),
     corpora: str = typer.Option(..., help="Corpus folder names, space- or comma-separated"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
-    max_steps: int = typer.Option(0, help="Override training.max_steps (0: the config's)"),
-    eval_frequency: int = typer.Option(0, help="Override training.eval_frequency (0: the config's)"),
+    max_steps: Optional[int] = typer.Option(None, help="Override training.max_steps"),
+    eval_frequency: Optional[int] = typer.Option(None, help="Override training.eval_frequency"),
     transformer: str = typer.Option("", help=TRANSFORMER_HELP),
 ) -> None:
     """Train one single-type teacher per corpus (skips teachers whose inputs are unchanged).
@@ -96,14 +96,9 @@ def train_teachers_command(
     from .corpora import CorpusError
     from .workflow import parse_corpora, train_teachers
 
-    if not config.is_file():
-        _fail(FileNotFoundError(f"{config}: config not found"))
-    overrides = {}
-    if max_steps:
-        overrides["training.max_steps"] = max_steps
-    if eval_frequency:
-        overrides["training.eval_frequency"] = eval_frequency
-    overrides = _config_overrides(ctx, overrides)
+    overrides = _training_overrides(
+        ctx, config, {"training.max_steps": max_steps, "training.eval_frequency": eval_frequency}
+    )
     try:
         train_teachers(root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides, transformer=transformer)
     except (CorpusError, ValueError) as err:
@@ -121,8 +116,8 @@ def train_student_command(
     lambda_: Optional[float] = typer.Option(None, "--lambda", help="Weight of the teacher term (default: the config's)"),
     temperature: Optional[float] = typer.Option(None, help="Distillation temperature (default: the config's)"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
-    max_steps: int = typer.Option(0, help="Override training.max_steps (0: the config's)"),
-    eval_frequency: int = typer.Option(0, help="Override training.eval_frequency (0: the config's)"),
+    max_steps: Optional[int] = typer.Option(None, help="Override training.max_steps"),
+    eval_frequency: Optional[int] = typer.Option(None, help="Override training.eval_frequency"),
     transformer: str = typer.Option("", help=TRANSFORMER_HELP),
 ) -> None:
     """Train the multi-type student on ROOT/corpus/global with the teachers' distributions.
@@ -131,18 +126,12 @@ def train_student_command(
     from .store import DistributionsError
     from .workflow import train_student
 
-    if not config.is_file():
-        _fail(FileNotFoundError(f"{config}: config not found"))
-    overrides = {}
-    if lambda_ is not None:
-        overrides["components.ner.loss.lambda_"] = lambda_
-    if temperature is not None:
-        overrides["components.ner.loss.temperature"] = temperature
-    if max_steps:
-        overrides["training.max_steps"] = max_steps
-    if eval_frequency:
-        overrides["training.eval_frequency"] = eval_frequency
-    overrides = _config_overrides(ctx, overrides)
+    overrides = _training_overrides(ctx, config, {
+        "components.ner.loss.lambda_": lambda_,
+        "components.ner.loss.temperature": temperature,
+        "training.max_steps": max_steps,
+        "training.eval_frequency": eval_frequency,
+    })
     if not no_teachers:
         distributions = distributions or root / "distributions" / "train"
     try:
