@@ -128,6 +128,22 @@ def annotate_throughput(model: Path, docbins: List[Path], batch_size: int, work:
     return out
 
 
+def aggregation_seconds(n_tokens: int = 1_000_000, k: int = 3) -> float:
+    """Wall time of aggregate_distributions for n_tokens from k teachers (best of 3)."""
+    import numpy
+
+    from spacy_taughtnet import aggregate_distributions
+
+    rng = numpy.random.default_rng(0)
+    teachers = [rng.dirichlet(numpy.ones(3), size=n_tokens).astype(numpy.float32) for _ in range(k)]
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        aggregate_distributions(teachers)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def size_mb(paths: List[Path]) -> float:
     return sum(f.stat().st_size for p in paths for f in p.rglob("*") if f.is_file()) / 2**20
 
@@ -193,6 +209,7 @@ def main() -> None:
     results["peak_rss_mb"] = {k: v["peak_rss_mb"] for k, v in speed.items()}
     results["size_mb"] = {"student": size_mb([student]), "teachers": size_mb(teachers)}
     results["annotate"] = annotate_throughput(student, tests, 64, root / "benchmark")
+    results["aggregate_1M_tokens_3_teachers_seconds"] = aggregation_seconds()
     stages = [f"teacher-{c}" for c in corpora] + ["distill-train", "student", "distill-train_softmax", "student_softmax", "naive", "spacy_ner"]
     results["wall_seconds"] = {stage: timing(root, stage) for stage in stages}
     results["benchmark_seconds"] = round(time.perf_counter() - start, 1)
@@ -267,6 +284,7 @@ def report(results: Dict, rows: List[Dict], corpora: List[str]) -> str:
         "| processes | docs/s | words/s |", "|---|---|---|",
         *(f"| {n} | {results['annotate'][n]['docs_per_second']:.0f} | {results['annotate'][n]['words_per_second']:.0f} |" for n in ("1", "2")),
         "", f"Scaling from 1 to 2 processes: {results['annotate']['scaling_2_vs_1']:.2f}x.", "",
+        f"`aggregate_distributions` on 1,000,000 tokens from 3 teachers: {results['aggregate_1M_tokens_3_teachers_seconds']:.2f} s (best of 3).", "",
         "## Wall time of each stage (s)", "",
         "| stage | seconds |", "|---|---|",
     ]
