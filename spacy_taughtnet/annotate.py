@@ -43,7 +43,7 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 INPUT_FORMATS = ("text", "jsonl", "pubtator")
 OUTPUT_FORMATS = ("jsonl", "pubtator")

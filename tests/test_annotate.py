@@ -11,7 +11,7 @@ import pytest
 import spacy
 from spacy.training import Example
 from thinc.api import fix_random_seed
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from spacy_taughtnet import annotate as annotate_module
 from spacy_taughtnet.annotate import (
@@ -104,7 +104,7 @@ def nlp(model_path):
     return spacy.load(model_path)
 
 
-def cli(*args) -> "Result":  # noqa: F821
+def cli(*args) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args])
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy
 import pytest
-import spacy
 from spacy.tokens import Doc
 from spacy.util import load_config, load_model_from_config
 
