@@ -7,7 +7,8 @@ and student, and trains the other systems under ROOT/benchmark/ with the same bu
 
     python scripts/benchmark.py training --corpora "NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB"
 
-Writes benchmarks/results.json, benchmarks/f1_by_corpus.png and BENCHMARKS.md. Each
+Writes benchmarks/results.json, benchmarks/f1_by_corpus.png and BENCHMARKS.md (with the
+hand-written benchmarks/notes.md appended, where the findings are discussed). Each
 trained system is kept, so a rerun after a failure resumes where it stopped.
 """
 import argparse
@@ -226,8 +227,9 @@ def main() -> None:
     with atomic_path(args.output / "results.json") as tmp:
         tmp.write_text(json.dumps({"rows": rows, **results}, indent=2) + "\n")
     chart(results, corpora, args.output / "f1_by_corpus.png")
+    notes = args.output / "notes.md"
     with atomic_path(args.report) as tmp:
-        tmp.write_text(report(results, rows, corpora))
+        tmp.write_text(report(results, rows, corpora) + (notes.read_text() if notes.is_file() else ""))
     print(format_table(rows, ("system", "corpus", "precision", "recall", "f1")))
     for target in results["targets"]:
         print(f"{'PASS' if target['pass'] else 'MISS'}  {target['target']}: {target['measured']}")
