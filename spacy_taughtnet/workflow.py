@@ -114,7 +114,7 @@ def train_teachers(
         paths = {"paths.train": str(data / "train.spacy"), "paths.dev": str(data / "dev.spacy")}
         for path in paths.values():
             if not Path(path).is_file():
-                raise CorpusError(f"{path}: missing; run the convert step first")
+                raise CorpusError(f"{path}: missing; run the prepare step first")
         fingerprint = _fingerprint([config, data / "train.spacy", data / "dev.spacy"], overrides)
         stamp = output / "inputs.md5"
         if stamp.is_file() and stamp.read_text().strip() == fingerprint:

@@ -126,7 +126,7 @@ def test_teachers_step_reports_missing_data(tmp_path):
     result = run(["-m", "spacy_taughtnet", "train-teachers", tmp_path, ROOT / "configs" / "teacher.cfg",
                   "--corpora", "Toy-chem-IOB"], check=False)
     assert result.returncode == 1
-    assert "Toy-chem-IOB/train.spacy: missing; run the convert step first" in result.stderr
+    assert "Toy-chem-IOB/train.spacy: missing; run the prepare step first" in result.stderr
     assert not (tmp_path / "teachers").exists()
 
 
