@@ -26,27 +26,9 @@ from spacy_taughtnet.annotate import (
 from spacy_taughtnet.cli import app
 from spacy_taughtnet.displacy import COLORS, FALLBACK_PALETTE, color_for
 
+from conftest import SMALL_MODEL  # the shared small model (window 1: batching must not matter)
+
 # A narrow model, so the fixture trains in a few seconds on 2 busy cores. The head's
-# window is 0: with a window, TokenTagger.v1's head (with_array without pad) mixes the last
-# token of one doc of a batch into the first of the next, so results would depend on how
-# docs are batched, and the resume and n_process comparisons below test batch independence.
-SMALL_MODEL = {
-    "@architectures": "spacy-taughtnet.TokenTagger.v1",
-    "hidden_width": 32,
-    "window_size": 0,
-    "maxout_pieces": 2,
-    "dropout": 0.0,
-    "tok2vec": {
-        "@architectures": "spacy.HashEmbedCNN.v2",
-        "pretrained_vectors": None,
-        "width": 32,
-        "depth": 2,
-        "embed_size": 500,
-        "window_size": 1,
-        "maxout_pieces": 2,
-        "subword_features": True,
-    },
-}
 TRAIN = [
     ("Patients with breast cancer received aspirin .", [("breast cancer", "Disease"), ("aspirin", "Chemical")]),
     ("Cisplatin induced renal failure in mice .", [("Cisplatin", "Chemical"), ("renal failure", "Disease"), ("mice", "Species")]),
