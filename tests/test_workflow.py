@@ -9,6 +9,8 @@ import pytest
 import spacy
 import srsly
 
+from conftest import wheel_metadata
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "corpora"
 CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB", "Toy-gene-IOB", "Toy-species-IOB"]
@@ -65,12 +67,7 @@ def test_rerun_skips_up_to_date_steps(quick_run):
 
 def test_package_requires_plugin(quick_run):
     dest, _ = quick_run
-    (wheel,) = (dest / "packages" / f"{PACKAGE}-0.1.0" / "dist").glob("*.whl")
-    import zipfile
-
-    with zipfile.ZipFile(wheel) as zf:
-        metadata = zf.read(f"{PACKAGE}-0.1.0.dist-info/METADATA").decode()
-    assert "Requires-Dist: spacy-taughtnet" in metadata
+    assert "Requires-Dist: spacy-taughtnet" in wheel_metadata(dest, PACKAGE)
 
 
 def test_installed_model_in_existing_pipeline(quick_run, tmp_path):
