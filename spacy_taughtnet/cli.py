@@ -27,6 +27,10 @@ TRANSFORMER_HELP = (
     "Hugging Face model of a transformer config: a hub name or a local folder (sets paths.transformer; "
     "ignored by configs without it, such as the CNN ones; empty: the config's)"
 )
+CASE_HELP = (
+    "cased | uncased: whether the transformer's tokenizer keeps the case (sets do_lower_case; an uncased "
+    "model such as MiniLM or SciBERT-uncased needs uncased; ignored by the CNN configs; empty: the config's)"
+)
 
 
 def _training_overrides(ctx: typer.Context, config: Path, settings: dict) -> dict:
@@ -90,6 +94,7 @@ def train_teachers_command(
     max_steps: Optional[int] = typer.Option(None, help="Override training.max_steps"),
     eval_frequency: Optional[int] = typer.Option(None, help="Override training.eval_frequency"),
     transformer: str = typer.Option("", help=TRANSFORMER_HELP),
+    transformer_case: str = typer.Option("", help=CASE_HELP),
 ) -> None:
     """Train one single-type teacher per corpus (skips teachers whose inputs are unchanged).
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
@@ -100,7 +105,10 @@ def train_teachers_command(
         ctx, config, {"training.max_steps": max_steps, "training.eval_frequency": eval_frequency}
     )
     try:
-        train_teachers(root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides, transformer=transformer)
+        train_teachers(
+            root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides,
+            transformer=transformer, transformer_case=transformer_case,
+        )
     except (CorpusError, ValueError) as err:
         _fail(err)
 
@@ -119,6 +127,7 @@ def train_student_command(
     max_steps: Optional[int] = typer.Option(None, help="Override training.max_steps"),
     eval_frequency: Optional[int] = typer.Option(None, help="Override training.eval_frequency"),
     transformer: str = typer.Option("", help=TRANSFORMER_HELP),
+    transformer_case: str = typer.Option("", help=CASE_HELP),
 ) -> None:
     """Train the multi-type student on ROOT/corpus/global with the teachers' distributions.
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
@@ -137,7 +146,7 @@ def train_student_command(
     try:
         train_student(
             root, config, distributions=distributions, output=output, use_gpu=gpu_id,
-            overrides=overrides, transformer=transformer,
+            overrides=overrides, transformer=transformer, transformer_case=transformer_case,
         )
     except (CorpusError, DistributionsError, ValueError) as err:
         _fail(err)

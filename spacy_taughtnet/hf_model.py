@@ -148,20 +148,19 @@ def _check_casing(tokenizer: Any, component: str, fail: str) -> str:
     lowercases = tokenizer.tokenize("Protein KINASE") == tokenizer.tokenize("protein kinase")
     setting = f"components.{component}.model.tokenizer_config.do_lower_case"
     how = (
-        "set it to {value} in the config (for `spacy project run`, a copy of the config under configs/ "
-        "chosen with --vars.teacher_config/--vars.student_config), or pass --{setting} {value} to "
-        "train-teachers, train-student or spacy train (or in SPACY_CONFIG_OVERRIDES)"
+        "pass --vars.transformer_case {case} (spacy project run), --transformer-case {case} (train-teachers, "
+        "train-student) or --{setting} {value} (spacy train), or set it to {value} in the config"
     )
     if cased_share < 0.005 and not lowercases:
         raise TransformerModelError(
             f"{fail}: its vocabulary is uncased, but its tokenizer keeps the case ({setting} = false): "
-            f"capitalised words would be unknown word pieces; {how.format(setting=setting, value='true')}"
+            f"capitalised words would be unknown word pieces; {how.format(setting=setting, value='true', case='uncased')}"
         )
     if cased_share > 0.02 and lowercases:
         return (
             f"; WARNING: its tokenizer lowercases the text but its vocabulary is cased ({cased_share:.0%} of the "
             f"word pieces have capitals); unless the model was trained on lowercased text, "
-            f"{how.format(setting=setting, value='false')}"
+            f"{how.format(setting=setting, value='false', case='cased')}"
         )
     return ""
 

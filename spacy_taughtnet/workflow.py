@@ -72,17 +72,30 @@ def record_timing(root: Path, stage: str, seconds: float) -> None:
         tmp.write_text(json.dumps({"stage": stage, "seconds": round(seconds, 1)}) + "\n")
 
 
-def transformer_overrides(config: Path, transformer: Optional[str]) -> Dict[str, str]:
-    """{"paths.transformer": transformer} for a config that has that setting (the
-    transformer configs); nothing for one without it (the CNN configs) or no transformer."""
+TRANSFORMER_CASES = ("cased", "uncased")
+
+
+def transformer_overrides(config: Path, transformer: Optional[str], case: Optional[str] = None) -> Dict:
+    """Overrides for a transformer config: {"paths.transformer": transformer} and, with
+    case "cased" or "uncased", do_lower_case of each transformer component's tokenizer
+    (an uncased model such as MiniLM needs "uncased"). A config without those settings
+    (the CNN configs) gets none of them; empty values keep the config's."""
     from spacy.util import load_config
 
-    if not transformer:
+    if case and case not in TRANSFORMER_CASES:
+        raise ValueError(f"transformer case {case!r}: expected one of {', '.join(TRANSFORMER_CASES)} (or empty: the config's)")
+    if not transformer and not case:
         return {}
-    if "transformer" not in load_config(config, interpolate=False).get("paths", {}):
-        print(f"{config}: no paths.transformer setting; transformer {transformer!r} not used")
-        return {}
-    return {"paths.transformer": transformer}
+    loaded = load_config(config, interpolate=False)
+    components = [name for name, settings in loaded.get("components", {}).items() if settings.get("factory") == "transformer"]
+    overrides: Dict = {}
+    if transformer and "transformer" in loaded.get("paths", {}):
+        overrides["paths.transformer"] = transformer
+    for name in components if case else []:
+        overrides[f"components.{name}.model.tokenizer_config.do_lower_case"] = case == "uncased"
+    if not overrides:
+        print(f"{config}: no transformer component; the transformer model and case options are not used")
+    return overrides
 
 
 def train_teachers(
@@ -93,6 +106,7 @@ def train_teachers(
     use_gpu: int = -1,
     overrides: Optional[Dict] = None,
     transformer: Optional[str] = None,
+    transformer_case: Optional[str] = None,
 ) -> None:
     """Train one teacher per corpus with `spacy train` (selected on devel).
 
@@ -100,13 +114,14 @@ def train_teachers(
     was trained is kept, so a rerun after a failure resumes with the next teacher. Before
     the first teacher trains, the Hugging Face model of a transformer config is checked
     (hf_model.check_config): a name that cannot be loaded fails at once, with one message.
-    transformer: the Hugging Face model (hub name or local folder) of a transformer config.
+    transformer: the Hugging Face model (hub name or local folder) of a transformer config;
+    transformer_case: "cased" or "uncased" to set its tokenizer's lowercasing.
     """
     from spacy.cli.train import train
 
     from .hf_model import check_config
 
-    overrides = {**transformer_overrides(config, transformer), **(overrides or {})}
+    overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
     checked = False
     for name in corpora:
         data = root / "corpus" / name
@@ -141,16 +156,17 @@ def train_student(
     use_gpu: int = -1,
     overrides: Optional[Dict] = None,
     transformer: Optional[str] = None,
+    transformer_case: Optional[str] = None,
 ) -> None:
     """Train the student on ROOT/corpus/global with `spacy train` (selected on the global
     devel set, each doc scored on its own type); without `distributions` it is the naive
-    multi-type baseline (gold entities only, every other token O). transformer: the
-    Hugging Face model of a transformer config, checked before training as for the teachers."""
+    multi-type baseline (gold entities only, every other token O). transformer,
+    transformer_case: as for train_teachers; the model is checked before training."""
     from spacy.cli.train import train
 
     from .hf_model import check_config
 
-    overrides = {**transformer_overrides(config, transformer), **(overrides or {})}
+    overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
 
     data = root / "corpus" / "global"
     output = output or root / "student"

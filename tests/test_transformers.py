@@ -39,7 +39,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 QUIET = {**OFFLINE, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 # A few dozen steps on 20 sentences: warm up for 3 steps to a higher rate than the
 # configs' 5e-5 (tuned for thousands of steps), through spaCy's environment overrides.
-TINY_BUDGET = f"--{UNCASED} true --training.optimizer.learn_rate.warmup_steps 3 --training.optimizer.learn_rate.initial_rate 3e-4"
+TINY_BUDGET = "--training.optimizer.learn_rate.warmup_steps 3 --training.optimizer.learn_rate.initial_rate 3e-4"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -78,6 +78,19 @@ def test_transformer_overrides_only_for_trf_configs():
     assert transformer_overrides(CONFIGS / "student.cfg", "/some/model") == {}
     assert transformer_overrides(CONFIGS / "teacher_trf.cfg", "") == {}
     assert check_config(CONFIGS / "teacher.cfg") == []
+
+
+def test_transformer_case_sets_the_tokenizer_lowercasing():
+    assert transformer_overrides(CONFIGS / "teacher_trf.cfg", "/m", "uncased") == {"paths.transformer": "/m", UNCASED: True}
+    assert transformer_overrides(CONFIGS / "student_trf.cfg", "", "cased") == {UNCASED: False}
+    assert transformer_overrides(CONFIGS / "student.cfg", "/m", "uncased") == {}
+    with pytest.raises(ValueError, match="'lower'.*cased, uncased"):
+        transformer_overrides(CONFIGS / "teacher_trf.cfg", "/m", "lower")
+    # the check before training reads the same overrides: MiniLM passes once uncased
+    overrides = transformer_overrides(CONFIGS / "teacher_trf.cfg", str(MINILM), "uncased")
+    assert check_config(CONFIGS / "teacher_trf.cfg", overrides) == [
+        f"components.transformer.model.name = {str(MINILM)!r}: local folder"
+    ]
 
 
 def test_trf_configs_share_the_cnn_sections():
@@ -157,7 +170,7 @@ def trf_run(tmp_path_factory):
         "scripts/quick.py", "--corpora", " ".join(CORPORA), "--corpora-dir", FIXTURES, "--dest", dest,
         "--limit", 20, "--teacher-steps", 20, "--student-steps", 30, "--eval-frequency", 10,
         "--name", PACKAGE[3:], "--var", "teacher_config=teacher_trf.cfg", "--var", "student_config=student_trf.cfg",
-        "--var", f"transformer={model}",
+        "--var", f"transformer={model}", "--var", "transformer_case=uncased",
     ], env={"SPACY_CONFIG_OVERRIDES": TINY_BUDGET})
     shutil.rmtree(model)
     try:
