@@ -7,8 +7,9 @@ and student, and trains the other systems under ROOT/benchmark/ with the same bu
 
     python scripts/benchmark.py training --corpora "NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB"
 
-Writes benchmarks/results.json, benchmarks/f1_by_corpus.png and BENCHMARKS.md (with the
-hand-written benchmarks/notes.md appended, where the findings are discussed). Each
+Writes benchmarks/results.json, benchmarks/f1_by_corpus.png and benchmarks/cnn.md, then
+BENCHMARKS.md: cnn.md, benchmarks/transformers.md (scripts/benchmark_transformers.py) and the
+hand-written benchmarks/notes.md, where the findings are discussed. Each
 trained system is kept, so a rerun after a failure resumes where it stopped.
 """
 import argparse
@@ -223,12 +224,23 @@ def main() -> None:
     with atomic_path(args.output / "results.json") as tmp:
         tmp.write_text(json.dumps({"rows": rows, **results}, indent=2) + "\n")
     chart(results, corpora, args.output / "f1_by_corpus.png")
-    notes = args.output / "notes.md"
-    with atomic_path(args.report) as tmp:
-        tmp.write_text(report(results, rows, corpora) + (notes.read_text() if notes.is_file() else ""))
+    with atomic_path(args.output / "cnn.md") as tmp:
+        tmp.write_text(report(results, rows, corpora))
+    assemble_report(args.output, args.report)
     print(format_table(rows, ("system", "corpus", "precision", "recall", "f1")))
     for target in results["targets"]:
         print(f"{'PASS' if target['pass'] else 'MISS'}  {target['target']}: {target['measured']}")
+
+
+REPORT_PARTS = ("cnn.md", "transformers.md", "notes.md")
+
+
+def assemble_report(output: Path, report_path: Path) -> None:
+    """BENCHMARKS.md: the generated parts (this script's cnn.md, benchmark_transformers.py's
+    transformers.md) and the hand-written notes.md, those that exist, in that order."""
+    parts = [output / name for name in REPORT_PARTS if (output / name).is_file()]
+    with atomic_path(report_path) as tmp:
+        tmp.write_text("\n".join(part.read_text().rstrip("\n") + "\n" for part in parts))
 
 
 def targets(results: Dict, corpora: List[str]) -> List[Dict]:

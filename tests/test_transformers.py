@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+import spacy
 from spacy.tokens import Doc
 from spacy.util import load_config, load_model_from_config
 
@@ -200,6 +201,28 @@ def test_trf_package_requires_spacy_transformers(trf_run):
     metadata = wheel_metadata(dest, PACKAGE)
     assert "Requires-Dist: spacy-taughtnet" in metadata
     assert "Requires-Dist: spacy-transformers" in metadata
+
+
+def test_cnn_student_distills_from_the_trf_teachers(trf_run):
+    """The small CNN student (student.cfg) trains on the transformer teachers' distributions;
+    the project passes it the transformer options too, which its config has no use for."""
+    dest, _ = trf_run
+    run_dir = dest / "training"
+    output = run_dir / "student_cnn"
+    result = run(["-m", "spacy_taughtnet", "train-student", run_dir, CONFIGS / "student.cfg", "--output", output,
+                  "--max-steps", 20, "--eval-frequency", 10, "--transformer", dest / "minilm", "--transformer-case", "uncased"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "no transformer component" in result.stdout
+    config = load_config(output / "model-best" / "config.cfg", interpolate=False)
+    assert config["nlp"]["pipeline"] == ["tok2vec", "ner"]
+    assert config["paths"]["distributions"] == str(run_dir / "distributions" / "train")
+    trf_student = run_dir / "student" / "model-best"
+    trf_distributions = load_config(trf_student / "config.cfg", interpolate=False)["paths"]["distributions"]
+    assert (dest / trf_distributions).resolve() == Path(config["paths"]["distributions"]).resolve()
+    nlp = spacy.load(output / "model-best")
+    assert list(nlp.get_pipe("ner").labels) == TYPES
+    cnn_bytes, trf_bytes = (sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) for model in (output / "model-best", trf_student))
+    assert cnn_bytes * 10 < trf_bytes
 
 
 CHECK_OFFLINE = """

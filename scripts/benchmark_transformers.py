@@ -1,0 +1,199 @@
+"""Benchmark of the transformer configs: transformer teachers and student, and a CNN student
+(configs/student.cfg) distilled from the same transformer teachers, next to the CNN default run.
+
+Run after the `all` workflow with the transformer configs, e.g. with the offline MiniLM:
+
+    spacy project run all . --vars.corpora_dir ../shared/corpora --vars.root training_trf \\
+        --vars.teacher_config teacher_trf.cfg --vars.student_config student_trf.cfg \\
+        --vars.transformer MODEL_FOLDER --vars.transformer_case uncased \\
+        --vars.teacher_max_steps 600 --vars.student_max_steps 1500
+    python scripts/benchmark_transformers.py training_trf --cnn-root training \\
+        --corpora "NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB"
+
+Trains the CNN student on ROOT/distributions/train (the transformer teachers') into
+ROOT/benchmark/student_cnn (kept: a rerun resumes), scores every system on each test split,
+measures words/s of each on the CPU in a fresh process, and writes
+benchmarks/transformers.json and benchmarks/transformers.md, then rebuilds BENCHMARKS.md.
+"""
+import argparse
+import json
+import multiprocessing
+import platform
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import spacy
+from spacy.util import load_config
+
+from spacy_taughtnet._atomic import atomic_path
+from spacy_taughtnet.evaluate import evaluate_corpus, format_table
+from spacy_taughtnet.workflow import parse_corpora, teacher_paths
+
+from benchmark import PROJECT, assemble_report, run, size_mb, throughput, timing
+
+SYSTEMS = ("trf_teacher", "trf_student", "cnn_student_from_trf", "cnn_teacher", "cnn_student")
+LABELS = {
+    "trf_teacher": "transformer teachers (one per corpus)",
+    "trf_student": "transformer student",
+    "cnn_student_from_trf": "CNN student distilled from the transformer teachers",
+    "cnn_teacher": "CNN teachers (default run)",
+    "cnn_student": "CNN student (default run)",
+}
+SPEED_TARGET, F1_LOSS_TARGET = 10.0, 2.0
+
+
+def budget(model: Path) -> Dict:
+    """What a trained pipeline was trained with, from its config.cfg."""
+    config = load_config(model / "config.cfg", interpolate=False)
+    training = config["training"]
+    return {
+        "pipeline": config["nlp"]["pipeline"],
+        "transformer": config["paths"].get("transformer"),
+        "max_steps": training["max_steps"],
+        "eval_frequency": training["eval_frequency"],
+        "batch_size_padded_tokens": training["batcher"].get("size"),
+    }
+
+
+def system_models(root: Path, cnn_root: Optional[Path], corpora: List[str], steps: int, eval_frequency: int) -> Dict[str, List[Path]]:
+    """Each system's pipelines: one per corpus for teachers, one for a student."""
+    cnn_student = root / "benchmark" / "student_cnn"
+    if not (cnn_student / "model-best").is_dir():
+        run(["-m", "spacy_taughtnet", "train-student", str(root), "configs/student.cfg", "--output", str(cnn_student),
+             "--max-steps", str(steps), "--eval-frequency", str(eval_frequency)])
+    models = {
+        "trf_teacher": teacher_paths(root, corpora),
+        "trf_student": [root / "student" / "model-best"],
+        "cnn_student_from_trf": [cnn_student / "model-best"],
+    }
+    if cnn_root is not None:
+        models["cnn_teacher"] = teacher_paths(cnn_root, corpora)
+        models["cnn_student"] = [cnn_root / "student" / "model-best"]
+    for system, paths in models.items():
+        for path in paths:
+            if not (path / "config.cfg").is_file():
+                raise SystemExit(f"{path}: no trained pipeline here ({LABELS[system]}); run the `all` workflow first")
+    return models
+
+
+def score(models: Dict[str, List[Path]], tests: List[Path], corpora: List[str]) -> List[Dict]:
+    """Each system on each corpus's test split (a teacher on its own corpus)."""
+    rows = []
+    for system, paths in models.items():
+        pipelines = [spacy.load(p) for p in paths] if len(paths) == len(corpora) else [spacy.load(paths[0])] * len(corpora)
+        for corpus, nlp, test in zip(corpora, pipelines, tests):
+            rows.append({"system": system, **evaluate_corpus(nlp, test), "corpus": corpus})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", type=Path, help="run folder of `spacy project run all` with the transformer configs")
+    parser.add_argument("--corpora", required=True)
+    parser.add_argument("--cnn-root", type=Path, default=None, help="run folder of the CNN default `all` run, for comparison")
+    parser.add_argument("--steps", type=int, default=10000, help="training steps of the CNN student (the CNN default's)")
+    parser.add_argument("--eval-frequency", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--output", type=Path, default=PROJECT / "benchmarks")
+    parser.add_argument("--report", type=Path, default=PROJECT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    root, corpora = args.root, parse_corpora(args.corpora)
+    if args.cnn_root is not None and not args.cnn_root.is_dir():
+        parser.error(f"--cnn-root {args.cnn_root}: no such run folder")
+    start = time.perf_counter()
+    models = system_models(root, args.cnn_root, corpora, args.steps, args.eval_frequency)
+    # both runs prepare the same test splits from the same corpora
+    tests = [root / "corpus" / c / "test.spacy" for c in corpora]
+    rows = score(models, tests, corpora)
+    results: Dict = {"test_f1": {}, "test_precision": {}, "test_recall": {}, "macro_f1": {}}
+    for system in models:
+        mine = [r for r in rows if r["system"] == system]
+        results["test_f1"][system] = {r["corpus"]: r["f1"] for r in mine}
+        results["test_precision"][system] = {r["corpus"]: r["precision"] for r in mine}
+        results["test_recall"][system] = {r["corpus"]: r["recall"] for r in mine}
+        results["macro_f1"][system] = sum(r["f1"] for r in mine) / len(mine)
+
+    speed = {}
+    for system in ("trf_student", "cnn_student_from_trf", "trf_teacher"):
+        print(f"throughput: {LABELS[system]}", flush=True)
+        speed[system] = throughput(models[system], tests, args.batch_size)
+    results["words_per_second"] = {k: v["words_per_second"] for k, v in speed.items()}
+    results["peak_rss_mb"] = {k: v["peak_rss_mb"] for k, v in speed.items()}
+    results["size_mb"] = {system: size_mb(paths) for system, paths in models.items()}
+    results["speedup_cnn_vs_trf_student"] = speed["cnn_student_from_trf"]["words_per_second"] / speed["trf_student"]["words_per_second"]
+    results["f1_loss_cnn_vs_trf_student"] = (results["macro_f1"]["trf_student"] - results["macro_f1"]["cnn_student_from_trf"]) * 100
+    results["budget"] = {system: budget(paths[0]) for system, paths in models.items()}
+    stages = [f"teacher-{c}" for c in corpora] + ["distill-train", "student", "student_cnn"]
+    results["wall_seconds"] = {stage: timing(root, stage) for stage in stages}
+    results["benchmark_seconds"] = round(time.perf_counter() - start, 1)
+    cnn_root = f" --cnn-root {args.cnn_root}" if args.cnn_root else ""
+    results["setup"] = {
+        "corpora": corpora, "cnn_student_steps": args.steps, "batch_size": args.batch_size, "seed": 0,
+        "machine": platform.platform(), "cpus": multiprocessing.cpu_count(), "spacy": spacy.__version__,
+        "command": f"python scripts/benchmark_transformers.py {root}{cnn_root} --corpora \"{' '.join(corpora)}\"",
+    }
+    results["targets"] = [
+        {"target": f"CNN student >= {SPEED_TARGET:g}x the transformer student's CPU words/s",
+         "measured": f"{results['speedup_cnn_vs_trf_student']:.1f}x", "pass": bool(results["speedup_cnn_vs_trf_student"] >= SPEED_TARGET)},
+        {"target": f"CNN student macro F1 >= transformer student's - {F1_LOSS_TARGET:g}",
+         "measured": f"{-results['f1_loss_cnn_vs_trf_student']:+.2f} points", "pass": bool(results["f1_loss_cnn_vs_trf_student"] <= F1_LOSS_TARGET)},
+    ]
+    args.output.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.output / "transformers.json") as tmp:
+        tmp.write_text(json.dumps({"rows": rows, **results}, indent=2) + "\n")
+    with atomic_path(args.output / "transformers.md") as tmp:
+        tmp.write_text(report(results, corpora))
+    assemble_report(args.output, args.report)
+    print(format_table(rows, ("system", "corpus", "precision", "recall", "f1")))
+    for target in results["targets"]:
+        print(f"{'PASS' if target['pass'] else 'MISS'}  {target['target']}: {target['measured']}")
+
+
+def report(results: Dict, corpora: List[str]) -> str:
+    f1, plan = results["test_f1"], results["budget"]
+    trf_teacher, trf_student = plan["trf_teacher"], plan["trf_student"]
+    lines = [
+        "# Transformer configs on the CPU",
+        "",
+        "Produced by `" + results["setup"]["command"] + "` after `spacy project run all` with the transformer configs",
+        f"(`teacher_trf.cfg`, `student_trf.cfg`) and the model `{Path(str(trf_student['transformer'])).name}` at "
+        f"`{trf_student['transformer']}`,",
+        f"on {results['setup']['cpus']} CPU cores. Bounded budget: each transformer teacher {trf_teacher['max_steps']} steps, "
+        f"the transformer student {trf_student['max_steps']} steps (batches of at most "
+        f"{trf_student['batch_size_padded_tokens']} padded tokens), the CNN student "
+        f"{plan['cnn_student_from_trf']['max_steps']} steps; model selection on devel every "
+        f"{trf_teacher['eval_frequency']} (teachers) / {trf_student['eval_frequency']} (students) steps.",
+        "Every figure is in `benchmarks/transformers.json`.",
+        "",
+        "## Test F1 (%)",
+        "",
+        "| system | " + " | ".join(corpora) + " | macro |",
+        "|---|" + "---|" * (len(corpora) + 1),
+    ]
+    for system in f1:
+        cells = [f"{f1[system][c] * 100:.2f}" for c in corpora]
+        lines.append(f"| {LABELS[system]} | " + " | ".join(cells) + f" | {results['macro_f1'][system] * 100:.2f} |")
+    lines += ["", "Precision / recall (%):", "", "| system | " + " | ".join(corpora) + " |", "|---|" + "---|" * len(corpora)]
+    for system in f1:
+        cells = [f"{results['test_precision'][system][c] * 100:.1f} / {results['test_recall'][system][c] * 100:.1f}" for c in corpora]
+        lines.append(f"| {LABELS[system]} | " + " | ".join(cells) + " |")
+    lines += ["", "## Targets", ""]
+    for target in results["targets"]:
+        lines.append(f"- **{'PASS' if target['pass'] else 'MISS'}** {target['target']}: {target['measured']}")
+    lines += [
+        "", "## Speed, size, memory (CPU)", "",
+        f"The three test splits together, one process, batch size {results['setup']['batch_size']}:", "",
+        "| system | words/s | size on disk (MB) | peak RSS (MB) |", "|---|---|---|---|",
+    ]
+    for system, wps in results["words_per_second"].items():
+        lines.append(f"| {LABELS[system]} | {wps:.0f} | {results['size_mb'][system]:.1f} | {results['peak_rss_mb'][system]:.0f} |")
+    lines += ["", "## Wall time of each stage (s)", "", "| stage | seconds |", "|---|---|"]
+    for stage, seconds in results["wall_seconds"].items():
+        lines.append(f"| {stage} | {seconds if seconds is not None else 'n/a'} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
