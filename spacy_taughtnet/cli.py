@@ -23,14 +23,18 @@ def _fail(err: Exception) -> None:
 # Commands that run `spacy train` take its extra `--section.key value` config overrides
 # (and the SPACY_CONFIG_OVERRIDES environment variable), as `spacy train` does.
 TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
-TRANSFORMER_HELP = (
+# Options of both train-teachers and train-student.
+GPU_ID = typer.Option(-1, help="GPU id, -1 for CPU")
+MAX_STEPS = typer.Option(None, help="Override training.max_steps")
+EVAL_FREQUENCY = typer.Option(None, help="Override training.eval_frequency")
+TRANSFORMER = typer.Option("", help=(
     "Hugging Face model of a transformer config: a hub name or a local folder (sets paths.transformer; "
     "ignored by configs without it, such as the CNN ones; empty: the config's)"
-)
-CASE_HELP = (
+))
+TRANSFORMER_CASE = typer.Option("", help=(
     "cased | uncased: whether the transformer's tokenizer keeps the case (sets do_lower_case; an uncased "
     "model such as MiniLM or SciBERT-uncased needs uncased; ignored by the CNN configs; empty: the config's)"
-)
+))
 
 
 def _training_overrides(ctx: typer.Context, config: Path, settings: dict) -> dict:
@@ -90,11 +94,11 @@ def train_teachers_command(
     root: Path = typer.Argument(..., help="Run folder (after `prepare`)"),
     config: Path = typer.Argument(..., help="Teacher training config"),
     corpora: str = typer.Option(..., help="Corpus folder names, space- or comma-separated"),
-    gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
-    max_steps: Optional[int] = typer.Option(None, help="Override training.max_steps"),
-    eval_frequency: Optional[int] = typer.Option(None, help="Override training.eval_frequency"),
-    transformer: str = typer.Option("", help=TRANSFORMER_HELP),
-    transformer_case: str = typer.Option("", help=CASE_HELP),
+    gpu_id: int = GPU_ID,
+    max_steps: Optional[int] = MAX_STEPS,
+    eval_frequency: Optional[int] = EVAL_FREQUENCY,
+    transformer: str = TRANSFORMER,
+    transformer_case: str = TRANSFORMER_CASE,
 ) -> None:
     """Train one single-type teacher per corpus (skips teachers whose inputs are unchanged).
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
@@ -123,11 +127,11 @@ def train_student_command(
     output: Optional[Path] = typer.Option(None, help="Output folder (default ROOT/student)"),
     lambda_: Optional[float] = typer.Option(None, "--lambda", help="Weight of the teacher term (default: the config's)"),
     temperature: Optional[float] = typer.Option(None, help="Distillation temperature (default: the config's)"),
-    gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
-    max_steps: Optional[int] = typer.Option(None, help="Override training.max_steps"),
-    eval_frequency: Optional[int] = typer.Option(None, help="Override training.eval_frequency"),
-    transformer: str = typer.Option("", help=TRANSFORMER_HELP),
-    transformer_case: str = typer.Option("", help=CASE_HELP),
+    gpu_id: int = GPU_ID,
+    max_steps: Optional[int] = MAX_STEPS,
+    eval_frequency: Optional[int] = EVAL_FREQUENCY,
+    transformer: str = TRANSFORMER,
+    transformer_case: str = TRANSFORMER_CASE,
 ) -> None:
     """Train the multi-type student on ROOT/corpus/global with the teachers' distributions.
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
