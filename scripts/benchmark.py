@@ -190,13 +190,7 @@ def main() -> None:
         nlp = spacy.load(models[system])
         for corpus, test in zip(corpora, tests):
             rows.append({"system": system, **evaluate_corpus(nlp, test), "corpus": corpus})
-    results: Dict = {"test_f1": {}, "test_precision": {}, "test_recall": {}, "macro_f1": {}}
-    for system in SYSTEMS:
-        mine = [r for r in rows if r["system"] == system]
-        results["test_f1"][system] = {r["corpus"]: r["f1"] for r in mine}
-        results["test_precision"][system] = {r["corpus"]: r["precision"] for r in mine}
-        results["test_recall"][system] = {r["corpus"]: r["recall"] for r in mine}
-        results["macro_f1"][system] = sum(r["f1"] for r in mine) / len(mine)
+    results = summarise(rows, SYSTEMS)
 
     student = models["student_sum"]
     teachers = teacher_paths(root, corpora)
@@ -255,8 +249,37 @@ def targets(results: Dict, corpora: List[str]) -> List[Dict]:
     return out
 
 
+def summarise(rows: List[Dict], systems) -> Dict:
+    """Per-system test F1, precision, recall by corpus, and macro F1, from evaluation rows."""
+    results: Dict = {"test_f1": {}, "test_precision": {}, "test_recall": {}, "macro_f1": {}}
+    for system in systems:
+        mine = [r for r in rows if r["system"] == system]
+        results["test_f1"][system] = {r["corpus"]: r["f1"] for r in mine}
+        results["test_precision"][system] = {r["corpus"]: r["precision"] for r in mine}
+        results["test_recall"][system] = {r["corpus"]: r["recall"] for r in mine}
+        results["macro_f1"][system] = sum(r["f1"] for r in mine) / len(mine)
+    return results
+
+
+def score_tables(results: Dict, corpora: List[str], names: Dict[str, str]) -> List[str]:
+    """Markdown lines: the test F1 table (with macro F1), then precision / recall; one row
+    per system of `names` (system -> name shown)."""
+    lines = ["## Test F1 (%)", "", "| system | " + " | ".join(corpora) + " | macro |", "|---|" + "---|" * (len(corpora) + 1)]
+    for system, name in names.items():
+        cells = [f"{results['test_f1'][system][c] * 100:.2f}" for c in corpora]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {results['macro_f1'][system] * 100:.2f} |")
+    lines += ["", "Precision / recall (%):", "", "| system | " + " | ".join(corpora) + " |", "|---|" + "---|" * len(corpora)]
+    for system, name in names.items():
+        cells = [f"{results['test_precision'][system][c] * 100:.1f} / {results['test_recall'][system][c] * 100:.1f}" for c in corpora]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def target_lines(targets: List[Dict]) -> List[str]:
+    return ["## Targets", ""] + [f"- **{'PASS' if t['pass'] else 'MISS'}** {t['target']}: {t['measured']}" for t in targets]
+
+
 def report(results: Dict, rows: List[Dict], corpora: List[str]) -> str:
-    f1 = results["test_f1"]
     lines = [
         "# Benchmarks",
         "",
@@ -265,21 +288,10 @@ def report(results: Dict, rows: List[Dict], corpora: List[str]) -> str:
         "Every figure is in `benchmarks/results.json`. Test splits are scored with seqeval (entity level,",
         "exact match), each corpus on its own entity type only; model selection on devel.",
         "",
-        "## Test F1 (%)",
-        "",
-        "| system | " + " | ".join(corpora) + " | macro |",
-        "|---|" + "---|" * (len(corpora) + 1),
+        *score_tables(results, corpora, {system: system for system in SYSTEMS}),
+        "", "![F1 by corpus and system](benchmarks/f1_by_corpus.png)", "",
+        *target_lines(results["targets"]),
     ]
-    for system in SYSTEMS:
-        cells = [f"{f1[system][c] * 100:.2f}" for c in corpora]
-        lines.append(f"| {system} | " + " | ".join(cells) + f" | {results['macro_f1'][system] * 100:.2f} |")
-    lines += ["", "Precision / recall (%):", "", "| system | " + " | ".join(corpora) + " |", "|---|" + "---|" * len(corpora)]
-    for system in SYSTEMS:
-        cells = [f"{results['test_precision'][system][c] * 100:.1f} / {results['test_recall'][system][c] * 100:.1f}" for c in corpora]
-        lines.append(f"| {system} | " + " | ".join(cells) + " |")
-    lines += ["", "![F1 by corpus and system](benchmarks/f1_by_corpus.png)", "", "## Targets", ""]
-    for target in results["targets"]:
-        lines.append(f"- **{'PASS' if target['pass'] else 'MISS'}** {target['target']}: {target['measured']}")
     speed = results["words_per_second"]
     lines += [
         "", "## Speed, size, memory", "",

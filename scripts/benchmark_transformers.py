@@ -30,7 +30,7 @@ from spacy_taughtnet._atomic import atomic_path
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.workflow import parse_corpora, teacher_paths
 
-from benchmark import PROJECT, assemble_report, run, size_mb, throughput, timing
+from benchmark import PROJECT, assemble_report, run, score_tables, size_mb, summarise, target_lines, throughput, timing
 
 SYSTEMS = ("trf_teacher", "trf_student", "cnn_student_from_trf", "cnn_teacher", "cnn_student")
 LABELS = {
@@ -106,13 +106,7 @@ def main() -> None:
     # both runs prepare the same test splits from the same corpora
     tests = [root / "corpus" / c / "test.spacy" for c in corpora]
     rows = score(models, tests, corpora)
-    results: Dict = {"test_f1": {}, "test_precision": {}, "test_recall": {}, "macro_f1": {}}
-    for system in models:
-        mine = [r for r in rows if r["system"] == system]
-        results["test_f1"][system] = {r["corpus"]: r["f1"] for r in mine}
-        results["test_precision"][system] = {r["corpus"]: r["precision"] for r in mine}
-        results["test_recall"][system] = {r["corpus"]: r["recall"] for r in mine}
-        results["macro_f1"][system] = sum(r["f1"] for r in mine) / len(mine)
+    results = summarise(rows, models)
 
     speed = {}
     for system in ("trf_student", "cnn_student_from_trf", "trf_teacher"):
@@ -166,21 +160,10 @@ def report(results: Dict, corpora: List[str]) -> str:
         f"{trf_teacher['eval_frequency']} (teachers) / {trf_student['eval_frequency']} (students) steps.",
         "Every figure is in `benchmarks/transformers.json`.",
         "",
-        "## Test F1 (%)",
+        *score_tables(results, corpora, {system: LABELS[system] for system in f1}),
         "",
-        "| system | " + " | ".join(corpora) + " | macro |",
-        "|---|" + "---|" * (len(corpora) + 1),
+        *target_lines(results["targets"]),
     ]
-    for system in f1:
-        cells = [f"{f1[system][c] * 100:.2f}" for c in corpora]
-        lines.append(f"| {LABELS[system]} | " + " | ".join(cells) + f" | {results['macro_f1'][system] * 100:.2f} |")
-    lines += ["", "Precision / recall (%):", "", "| system | " + " | ".join(corpora) + " |", "|---|" + "---|" * len(corpora)]
-    for system in f1:
-        cells = [f"{results['test_precision'][system][c] * 100:.1f} / {results['test_recall'][system][c] * 100:.1f}" for c in corpora]
-        lines.append(f"| {LABELS[system]} | " + " | ".join(cells) + " |")
-    lines += ["", "## Targets", ""]
-    for target in results["targets"]:
-        lines.append(f"- **{'PASS' if target['pass'] else 'MISS'}** {target['target']}: {target['measured']}")
     lines += [
         "", "## Speed, size, memory (CPU)", "",
         f"The three test splits together, one process, batch size {results['setup']['batch_size']}:", "",
