@@ -73,14 +73,15 @@ def train_systems(root: Path, corpora: List[str], steps: int, eval_frequency: in
     return models
 
 
-def _throughput(model_paths: List[str], docbins: List[str], batch_size: int, queue) -> None:
-    """In a fresh process: words/s of running the models one after another, peak RSS."""
+def _throughput(model_paths: List[str], docbins: List[str], batch_size: int, limit: int, queue) -> None:
+    """In a fresh process: words/s of running the models one after another (over the first
+    `limit` docs of each DocBin, 0: all), peak RSS."""
     from spacy.tokens import Doc
 
     from spacy_taughtnet.corpora import read_docbin
 
     pipelines = [spacy.load(path) for path in model_paths]
-    words = [[t.text for t in doc] for path in docbins for doc in read_docbin(path, pipelines[0].vocab)]
+    words = [[t.text for t in doc] for path in docbins for doc in read_docbin(path, pipelines[0].vocab)[: limit or None]]
     seconds = 0.0
     for nlp in pipelines:
         docs = [Doc(nlp.vocab, words=w) for w in words]
@@ -94,10 +95,10 @@ def _throughput(model_paths: List[str], docbins: List[str], batch_size: int, que
     queue.put({"words": n_words, "seconds": seconds, "words_per_second": n_words / seconds, "peak_rss_mb": peak_mb})
 
 
-def throughput(model_paths: List[Path], docbins: List[Path], batch_size: int) -> Dict:
+def throughput(model_paths: List[Path], docbins: List[Path], batch_size: int, limit: int = 0) -> Dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_throughput, args=([str(p) for p in model_paths], [str(p) for p in docbins], batch_size, queue))
+    process = context.Process(target=_throughput, args=([str(p) for p in model_paths], [str(p) for p in docbins], batch_size, limit, queue))
     process.start()
     result = queue.get()
     process.join()
