@@ -276,6 +276,13 @@ def score_tables(results: Dict, corpora: List[str], names: Dict[str, str]) -> Li
     return lines
 
 
+def wall_time_lines(wall_seconds: Dict[str, float]) -> List[str]:
+    """Markdown lines: the wall time of each stage (n/a: not timed), then an empty line."""
+    lines = ["## Wall time of each stage (s)", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {stage} | {seconds if seconds is not None else 'n/a'} |" for stage, seconds in wall_seconds.items()]
+    return lines + [""]
+
+
 def target_lines(targets: List[Dict]) -> List[str]:
     return ["## Targets", ""] + [f"- **{'PASS' if t['pass'] else 'MISS'}** {t['target']}: {t['measured']}" for t in targets]
 
@@ -308,12 +315,8 @@ def report(results: Dict, rows: List[Dict], corpora: List[str]) -> str:
         *(f"| {n} | {results['annotate'][n]['docs_per_second']:.0f} | {results['annotate'][n]['words_per_second']:.0f} |" for n in ("1", "2")),
         "", f"Scaling from 1 to 2 processes: {results['annotate']['scaling_2_vs_1']:.2f}x.", "",
         f"`aggregate_distributions` on 1,000,000 tokens from 3 teachers: {results['aggregate_1M_tokens_3_teachers_seconds']:.2f} s (best of 3).", "",
-        "## Wall time of each stage (s)", "",
-        "| stage | seconds |", "|---|---|",
+        *wall_time_lines(results["wall_seconds"]),
     ]
-    for stage, seconds in results["wall_seconds"].items():
-        lines.append(f"| {stage} | {seconds if seconds is not None else 'n/a'} |")
-    lines.append("")
     return "\n".join(lines)
 
 

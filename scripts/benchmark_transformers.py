@@ -30,7 +30,7 @@ from spacy_taughtnet._atomic import atomic_path
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.workflow import parse_corpora, teacher_paths
 
-from benchmark import PROJECT, assemble_report, run, score_tables, size_mb, summarise, target_lines, throughput, timing
+from benchmark import PROJECT, assemble_report, run, score_tables, size_mb, summarise, target_lines, throughput, timing, wall_time_lines
 
 SYSTEMS = ("trf_teacher", "trf_student", "cnn_student_from_trf", "cnn_teacher", "cnn_student")
 LABELS = {
@@ -173,10 +173,7 @@ def report(results: Dict, corpora: List[str]) -> str:
     ]
     for system, wps in results["words_per_second"].items():
         lines.append(f"| {LABELS[system]} | {wps:.0f} | {results['size_mb'][system]:.1f} | {results['peak_rss_mb'][system]:.0f} |")
-    lines += ["", "## Wall time of each stage (s)", "", "| stage | seconds |", "|---|---|"]
-    for stage, seconds in results["wall_seconds"].items():
-        lines.append(f"| {stage} | {seconds if seconds is not None else 'n/a'} |")
-    lines.append("")
+    lines += ["", *wall_time_lines(results["wall_seconds"])]
     return "\n".join(lines)
 
 
