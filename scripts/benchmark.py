@@ -73,9 +73,13 @@ def train_systems(root: Path, corpora: List[str], steps: int, eval_frequency: in
     return models
 
 
-def _throughput(model_paths: List[str], docbins: List[str], batch_size: int, limit: int, queue) -> None:
+def _throughput(model_paths: List[str], docbins: List[str], batch_size: int, limit: int, threads: int, queue) -> None:
     """In a fresh process: words/s of running the models one after another (over the first
-    `limit` docs of each DocBin, 0: all), peak RSS."""
+    `limit` docs of each DocBin, 0: all), peak RSS. threads > 0 caps torch's threads."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     from spacy.tokens import Doc
 
     from spacy_taughtnet.corpora import read_docbin
@@ -91,14 +95,24 @@ def _throughput(model_paths: List[str], docbins: List[str], batch_size: int, lim
             pass
         seconds += time.perf_counter() - start
     n_words = sum(len(w) for w in words)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"words": n_words, "seconds": seconds, "words_per_second": n_words / seconds, "peak_rss_mb": peak_mb})
+    queue.put({"words": n_words, "seconds": seconds, "words_per_second": n_words / seconds, "peak_rss_mb": _peak_rss_mb()})
 
 
-def throughput(model_paths: List[Path], docbins: List[Path], batch_size: int, limit: int = 0) -> Dict:
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. On Linux VmHWM, since ru_maxrss of a spawned
+    process starts from its parent's peak."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(model_paths: List[Path], docbins: List[Path], batch_size: int, limit: int = 0, threads: int = 0) -> Dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_throughput, args=([str(p) for p in model_paths], [str(p) for p in docbins], batch_size, limit, queue))
+    process = context.Process(target=_throughput, args=([str(p) for p in model_paths], [str(p) for p in docbins], batch_size, limit, threads, queue))
     process.start()
     result = queue.get()
     process.join()
