@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("root", type=Path, help="run folder of `spacy project run all` with the transformer configs")
     parser.add_argument("--corpora", required=True)
     parser.add_argument("--cnn-root", type=Path, default=None, help="run folder of the CNN default `all` run, for comparison")
-    parser.add_argument("--steps", type=int, default=10000, help="training steps of the CNN student (the CNN default's)")
+    parser.add_argument("--steps", type=int, default=10000, help="training steps of each CNN student (the CNN default's)")
     parser.add_argument("--eval-frequency", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--speed-docs", type=int, default=1000, help="words/s over the first N docs of each test split (0: all)")
