@@ -26,13 +26,23 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import spacy
+from benchmark import (
+    PROJECT,
+    assemble_report,
+    run,
+    score_tables,
+    size_mb,
+    summarise,
+    target_lines,
+    throughput,
+    timing,
+    wall_time_lines,
+)
 from spacy.util import load_config
 
 from spacy_taughtnet._atomic import atomic_path
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.workflow import parse_corpora, teacher_paths
-
-from benchmark import PROJECT, assemble_report, run, score_tables, size_mb, summarise, target_lines, throughput, timing, wall_time_lines
 
 LABELS = {
     "trf_teacher": "transformer teachers (one per corpus)",

@@ -43,7 +43,7 @@ def main() -> None:
         sys.exit(f"Error: no wheel under {args.package_dir}/dist; run `spacy project run package` first")
     with zipfile.ZipFile(wheels[-1]) as wheel:
         metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
-        requires = [l for l in wheel.read(metadata).decode().splitlines() if l.startswith("Requires-Dist:")]
+        requires = [line for line in wheel.read(metadata).decode().splitlines() if line.startswith("Requires-Dist:")]
     if not any("spacy-taughtnet" in line for line in requires):
         sys.exit(f"Error: {wheels[-1]} does not require spacy-taughtnet: {requires}")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", str(wheels[-1])], check=True)

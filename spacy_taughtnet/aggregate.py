@@ -14,22 +14,24 @@ from typing import Sequence
 
 import numpy
 
+from .errors import ConfigError, DistributionsError
+
 NORMALIZERS = ("sum", "softmax")
 
 
 def _check_teachers(teacher_probs: Sequence, atol: float) -> numpy.ndarray:
     if len(teacher_probs) == 0:
-        raise ValueError("aggregate_distributions needs at least one teacher")
+        raise DistributionsError("aggregate_distributions needs at least one teacher")
     arrays = [numpy.asarray(p) for p in teacher_probs]
     n_tokens = arrays[0].shape[0] if arrays[0].ndim == 2 else None
     for i, probs in enumerate(arrays):
         if probs.ndim != 2 or probs.shape[1] != 3:
-            raise ValueError(
+            raise DistributionsError(
                 f"teacher {i}: expected an array shaped (n_tokens, 3) with columns (B, I, O), "
                 f"got shape {probs.shape}"
             )
         if probs.shape[0] != n_tokens:
-            raise ValueError(
+            raise DistributionsError(
                 f"teacher {i}: {probs.shape[0]} rows, but teacher 0 has {n_tokens}: "
                 "all teachers must score the same tokens"
             )
@@ -39,7 +41,7 @@ def _check_teachers(teacher_probs: Sequence, atol: float) -> numpy.ndarray:
     if stacked.size and (stacked.min() < 0 or not (numpy.abs(sums - 1.0) <= atol).all()):
         bad = (stacked < 0).any(axis=2) | ~(numpy.abs(sums - 1.0) <= atol)
         i, row = (int(x[0]) for x in numpy.nonzero(bad))
-        raise ValueError(
+        raise DistributionsError(
             f"teacher {i}: row {row} is not a probability distribution over (B, I, O): "
             f"{stacked[i, row].tolist()} (needs finite values >= 0 summing to 1 within {atol})"
         )
@@ -62,10 +64,10 @@ def aggregate_distributions(
     teacher_probs: k arrays, columns (B, I, O) of teacher i, rows summing to 1.
     normalize: "sum" (divide by the scores' sum) or "softmax" (softmax over the scores).
     atol: tolerance on each teacher row's sum.
-    Raises ValueError naming the teacher and row of any malformed input.
+    Raises DistributionsError naming the teacher and row of any malformed input.
     """
     if normalize not in NORMALIZERS:
-        raise ValueError(f"normalize must be one of {NORMALIZERS}, got {normalize!r}")
+        raise ConfigError(f"normalize must be one of {NORMALIZERS}, got {normalize!r}")
     probs = _check_teachers(teacher_probs, atol)
     k, n_tokens, _ = probs.shape
     p_b, p_i, p_o = probs[:, :, 0], probs[:, :, 1], probs[:, :, 2]

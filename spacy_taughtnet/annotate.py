@@ -45,6 +45,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
+from .errors import AnnotateError, BadRecordError
+
 INPUT_FORMATS = ("text", "jsonl", "pubtator")
 OUTPUT_FORMATS = ("jsonl", "pubtator")
 DEFAULT_CHUNK_CHARS = 5000
@@ -55,18 +57,6 @@ _PUBTATOR_TEXT_LINE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$", re.DOTALL)
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
 
 Entity = Dict[str, Any]
-
-
-class AnnotateError(Exception):
-    """An error for the user: the message says what is wrong and where, in one line."""
-
-
-class BadRecordError(AnnotateError):
-    """A line of an input that cannot be read (named by file and line)."""
-
-    def __init__(self, path: Union[str, Path], line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path, self.line, self.reason = path, line, reason
 
 
 @dataclass

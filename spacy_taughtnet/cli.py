@@ -1,10 +1,13 @@
 """Command line: `python -m spacy_taughtnet COMMAND` (also the `spacy-taughtnet` script)."""
+import functools
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import typer
+
+from .errors import ConfigError, TaughtNetError
 
 app = typer.Typer(
     name="spacy-taughtnet",
@@ -15,9 +18,19 @@ app = typer.Typer(
 )
 
 
-def _fail(err: Exception) -> None:
-    typer.secho(f"Error: {err}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
+def user_errors(command: Callable) -> Callable:
+    """Run a command, turning a TaughtNetError or OSError (a file that cannot be read or
+    written, a full disk) into one red line on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (TaughtNetError, OSError) as err:
+            typer.secho(f"Error: {err}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1)
+
+    return run
 
 
 # Commands that run `spacy train` take its extra `--section.key value` config overrides
@@ -43,12 +56,13 @@ def _training_overrides(ctx: typer.Context, config: Path, settings: dict) -> dic
     from spacy.cli._util import parse_config_overrides
 
     if not config.is_file():
-        _fail(FileNotFoundError(f"{config}: config not found"))
+        raise ConfigError(f"{config}: config not found")
     overrides = {key: value for key, value in settings.items() if value is not None}
     return {**overrides, **parse_config_overrides(list(ctx.args))}
 
 
 @app.command()
+@user_errors
 def convert(
     input_path: Path = typer.Argument(..., help="IOB TSV file (token TAB label)"),
     output_path: Path = typer.Argument(..., help="DocBin file to write (.spacy)"),
@@ -60,17 +74,15 @@ def convert(
     """Convert one single-type IOB TSV file to a DocBin."""
     import spacy
 
-    from .corpora import CorpusError, read_iob, write_docbin
+    from .corpora import read_iob, write_docbin
 
-    try:
-        docs = read_iob(input_path, spacy.blank("en").vocab, corpus=corpus, entity_type=entity_type, repair=repair, limit=limit)
-    except CorpusError as err:
-        _fail(err)
+    docs = read_iob(input_path, spacy.blank("en").vocab, corpus=corpus, entity_type=entity_type, repair=repair, limit=limit)
     n_docs = write_docbin(docs, output_path)
     typer.echo(f"{input_path} -> {output_path}: {n_docs} docs")
 
 
 @app.command()
+@user_errors
 def prepare(
     assets: Path = typer.Argument(..., help="Folder holding one folder per corpus with train.tsv, devel.tsv, test.tsv"),
     root: Path = typer.Argument(..., help="Run folder; writes ROOT/corpus/..."),
@@ -79,16 +91,13 @@ def prepare(
     repair: bool = typer.Option(False, help="Read an I- tag after O or another type as B- instead of failing"),
 ) -> None:
     """Convert every corpus's splits and build the global train/dev union."""
-    from .corpora import CorpusError
     from .workflow import parse_corpora, prepare_corpora
 
-    try:
-        prepare_corpora(assets, root, parse_corpora(corpora), limit=limit, repair=repair)
-    except (CorpusError, ValueError) as err:
-        _fail(err)
+    prepare_corpora(assets, root, parse_corpora(corpora), limit=limit, repair=repair)
 
 
 @app.command("train-teachers", context_settings=TRAIN_CONTEXT)
+@user_errors
 def train_teachers_command(
     ctx: typer.Context,
     root: Path = typer.Argument(..., help="Run folder (after `prepare`)"),
@@ -102,22 +111,19 @@ def train_teachers_command(
 ) -> None:
     """Train one single-type teacher per corpus (skips teachers whose inputs are unchanged).
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
-    from .corpora import CorpusError
     from .workflow import parse_corpora, train_teachers
 
     overrides = _training_overrides(
         ctx, config, {"training.max_steps": max_steps, "training.eval_frequency": eval_frequency}
     )
-    try:
-        train_teachers(
-            root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides,
-            transformer=transformer, transformer_case=transformer_case,
-        )
-    except (CorpusError, ValueError) as err:
-        _fail(err)
+    train_teachers(
+        root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides,
+        transformer=transformer, transformer_case=transformer_case,
+    )
 
 
 @app.command("train-student", context_settings=TRAIN_CONTEXT)
+@user_errors
 def train_student_command(
     ctx: typer.Context,
     root: Path = typer.Argument(..., help="Run folder (after `prepare` and `distill-teachers`)"),
@@ -135,8 +141,6 @@ def train_student_command(
 ) -> None:
     """Train the multi-type student on ROOT/corpus/global with the teachers' distributions.
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
-    from .corpora import CorpusError
-    from .store import DistributionsError
     from .workflow import train_student
 
     overrides = _training_overrides(ctx, config, {
@@ -147,16 +151,14 @@ def train_student_command(
     })
     if not no_teachers:
         distributions = distributions or root / "distributions" / "train"
-    try:
-        train_student(
-            root, config, distributions=distributions, output=output, use_gpu=gpu_id,
-            overrides=overrides, transformer=transformer, transformer_case=transformer_case,
-        )
-    except (CorpusError, DistributionsError, ValueError) as err:
-        _fail(err)
+    train_student(
+        root, config, distributions=distributions, output=output, use_gpu=gpu_id,
+        overrides=overrides, transformer=transformer, transformer_case=transformer_case,
+    )
 
 
 @app.command()
+@user_errors
 def distill(
     docbin: Path = typer.Argument(..., help="Global DocBin (e.g. ROOT/corpus/global/train.spacy)"),
     output: Path = typer.Argument(..., help="Distributions folder to write"),
@@ -165,17 +167,14 @@ def distill(
     batch_size: int = typer.Option(256, help="Docs per batch"),
 ) -> None:
     """Run every teacher over a DocBin, aggregate, and store the distributions."""
-    from .corpora import CorpusError
-    from .distill import TeacherError, dump_distributions
+    from .distill import dump_distributions
 
-    try:
-        labels = dump_distributions(docbin, teachers, output, normalize=normalize, batch_size=batch_size)
-    except (CorpusError, TeacherError, ValueError) as err:
-        _fail(err)
+    labels = dump_distributions(docbin, teachers, output, normalize=normalize, batch_size=batch_size)
     typer.echo(f"{docbin} -> {output}: labels {labels}, normalize={normalize}")
 
 
 @app.command("distill-teachers")
+@user_errors
 def distill_teachers(
     root: Path = typer.Argument(..., help="Run folder with corpus/global and teachers/"),
     corpora: str = typer.Option(..., help="Corpus folder names, in the order of the global labels"),
@@ -184,23 +183,16 @@ def distill_teachers(
     output: Optional[Path] = typer.Option(None, help="Distributions folder (default ROOT/distributions/train)"),
 ) -> None:
     """`distill` for ROOT/corpus/global/train.spacy with the teachers of ROOT/teachers."""
-    import time
-
-    from .workflow import parse_corpora, record_timing, teacher_paths
+    from .workflow import distill_teachers as run
+    from .workflow import parse_corpora
 
     output = output or root / "distributions" / "train"
-    start = time.perf_counter()
-    distill(
-        root / "corpus" / "global" / "train.spacy",
-        output,
-        teacher_paths(root, parse_corpora(corpora)),
-        normalize,
-        batch_size,
-    )
-    record_timing(root, f"distill-{output.name}", time.perf_counter() - start)
+    labels = run(root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size)
+    typer.echo(f"{root / 'corpus' / 'global' / 'train.spacy'} -> {output}: labels {labels}, normalize={normalize}")
 
 
 @app.command()
+@user_errors
 def evaluate(
     model: str = typer.Argument(..., help="Pipeline name or path"),
     docbins: List[Path] = typer.Argument(..., help="Single-type DocBin test files"),
@@ -210,14 +202,10 @@ def evaluate(
     import spacy
 
     from ._atomic import atomic_path
-    from .corpora import CorpusError
     from .evaluate import evaluate_corpus, format_table
 
-    try:
-        nlp = spacy.load(model)
-        rows = [{"model": model, **evaluate_corpus(nlp, path)} for path in docbins]
-    except (CorpusError, OSError) as err:
-        _fail(err)
+    nlp = spacy.load(model)
+    rows = [{"model": model, **evaluate_corpus(nlp, path)} for path in docbins]
     typer.echo(format_table(rows))
     if output:
         with atomic_path(output) as tmp:
@@ -225,25 +213,22 @@ def evaluate(
 
 
 @app.command("evaluate-all")
+@user_errors
 def evaluate_all(
     root: Path = typer.Argument(..., help="Run folder"),
     corpora: str = typer.Option(..., help="Corpus folder names"),
     student: Optional[Path] = typer.Option(None, help="Student pipeline (default ROOT/student/model-best)"),
 ) -> None:
     """Score every teacher and the student on each corpus's test split; write ROOT/metrics/."""
-    from .corpora import CorpusError
-    from .distill import TeacherError
     from .evaluate import format_table
     from .workflow import evaluate_models, parse_corpora
 
-    try:
-        rows = evaluate_models(root, parse_corpora(corpora), student=student)
-    except (CorpusError, TeacherError, OSError) as err:
-        _fail(err)
+    rows = evaluate_models(root, parse_corpora(corpora), student=student)
     typer.echo(format_table(rows))
 
 
 @app.command()
+@user_errors
 def annotate(
     model: str = typer.Argument(..., help="Pipeline name or path"),
     input_path: Path = typer.Argument(..., help="Documents: text (one per line), JSONL ({\"id\", \"text\"}) or PubTator"),
@@ -259,19 +244,17 @@ def annotate(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (docs/s, words/s) on stderr"),
 ) -> None:
     """Annotate documents with a pipeline; rerun the same command to resume an interrupted run."""
-    from .annotate import AnnotateError, annotate_file, load_pipeline
+    from .annotate import annotate_file, load_pipeline
 
     if n_process == 0 or n_process < -1:
-        _fail(ValueError(f"--n-process must be -1 or at least 1, got {n_process}"))
+        raise ConfigError(f"--n-process must be -1 or at least 1, got {n_process}")
+    nlp = load_pipeline(model)
     try:
-        nlp = load_pipeline(model)
         summary = annotate_file(
             nlp, input_path, output_path, input_format=input_format, output_format=output_format,
             batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars, include_text=text,
             skip_bad=skip_bad, overwrite=overwrite, progress=progress,
         )
-    except (AnnotateError, OSError) as err:
-        _fail(err)
     except KeyboardInterrupt:
         typer.secho(f"Interrupted: {output_path} holds whole records only; rerun the same command to resume", err=True)
         raise typer.Exit(130)
@@ -280,6 +263,7 @@ def annotate(
 
 
 @app.command()
+@user_errors
 def render(
     model: str = typer.Argument(..., help="Pipeline name or path"),
     input_path: Path = typer.Argument(..., help="Sample texts: text (one per line), JSONL or PubTator"),
@@ -290,21 +274,25 @@ def render(
 ) -> None:
     """Write an HTML page (displaCy) of the pipeline's entities on sample texts."""
     from ._atomic import atomic_path
-    from .annotate import AnnotateError, detect_format, load_pipeline, raise_bad, read_records, render_html
+    from .annotate import (
+        AnnotateError,
+        detect_format,
+        load_pipeline,
+        raise_bad,
+        read_records,
+        render_html,
+    )
 
     def log_bad(err: Exception) -> None:
         typer.echo(f"Skipped {err}", err=True)
 
-    try:
-        fmt = detect_format(input_path, input_format)
-        if not input_path.is_file():
-            raise AnnotateError(f"{input_path}: input file not found")
-        nlp = load_pipeline(model)
-        html = render_html(nlp, read_records(input_path, fmt, log_bad if skip_bad else raise_bad), limit=limit)
-        with atomic_path(output_path) as tmp:
-            tmp.write_text(html, encoding="utf8")
-    except (AnnotateError, OSError) as err:
-        _fail(err)
+    fmt = detect_format(input_path, input_format)
+    if not input_path.is_file():
+        raise AnnotateError(f"{input_path}: input file not found")
+    nlp = load_pipeline(model)
+    html = render_html(nlp, read_records(input_path, fmt, log_bad if skip_bad else raise_bad), limit=limit)
+    with atomic_path(output_path) as tmp:
+        tmp.write_text(html, encoding="utf8")
     typer.echo(f"{input_path} -> {output_path}", err=True)
 
 

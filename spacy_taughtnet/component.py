@@ -20,10 +20,17 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
-from .corpora import doc_entity_type
-from .decoding import biluo_tag_names, biluo_targets, bio_columns, constrained_viterbi, tag_names, tags_to_spans
-from .loss import DistillationLoss
 from . import model as _architectures  # noqa: F401  (registers spacy-taughtnet.TokenTagger.v1)
+from .corpora import doc_entity_type
+from .decoding import (
+    biluo_tag_names,
+    biluo_targets,
+    bio_columns,
+    constrained_viterbi,
+    tag_names,
+    tags_to_spans,
+)
+from .loss import DistillationLoss
 
 # Where a reader puts an example's teacher distributions: on the reference doc's user_data.
 TEACHER_PROBS_KEY = "taughtnet_teacher_probs"

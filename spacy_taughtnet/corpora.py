@@ -12,13 +12,10 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
 from ._atomic import atomic_path
+from .errors import CorpusError, TaughtNetWarning
 
 CORPUS_KEY = "taughtnet_corpus"
 TYPE_KEY = "taughtnet_type"
-
-
-class CorpusError(ValueError):
-    """A corpus file or DocBin that cannot be used, with the file (and line) at fault."""
 
 
 def _decode_lines(path: Path) -> List[str]:
@@ -117,7 +114,7 @@ def read_iob(
                     f"{path}:{lineno}: {problem}; fix the file or convert with repair=True "
                     "(--repair) to read it as B-"
                 )
-            warnings.warn(f"{path}:{lineno}: {problem}; read as B-{ent_type}")
+            warnings.warn(f"{path}:{lineno}: {problem}; read as B-{ent_type}", TaughtNetWarning)
             prefix = "B"
         if prefix == "B" or prefix == "O":
             if open_span is not None:

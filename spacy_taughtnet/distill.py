@@ -11,12 +11,9 @@ from tqdm import tqdm
 
 from .aggregate import aggregate_distributions
 from .component import TaughtNetNER
-from .corpora import CorpusError, doc_corpus, doc_entity_type
+from .corpora import doc_corpus, doc_entity_type
+from .errors import CorpusError, TeacherError
 from .store import write_distributions
-
-
-class TeacherError(ValueError):
-    """A teacher pipeline that is missing or cannot serve as a single-type teacher."""
 
 
 def find_taughtnet_pipe(nlp: Language, where: str) -> Tuple[str, TaughtNetNER]:

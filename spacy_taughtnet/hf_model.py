@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from .errors import TransformerModelError
+
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 HINT = (
     "point it at a local folder holding the model's config.json, weights and tokenizer files: "
@@ -20,10 +22,6 @@ HINT = (
     "(train-teachers, train-student) or --paths.transformer /path/to/model (spacy train); or "
     "download it once where the hub can be reached, into the Hugging Face cache (HF_HOME) of this machine"
 )
-
-
-class TransformerModelError(ValueError):
-    """A transformer model name that cannot be loaded."""
 
 
 def config_transformers(config: Dict[str, Any]) -> List[Tuple[str, str, Dict]]:

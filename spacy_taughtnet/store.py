@@ -16,10 +16,7 @@ from numpy.lib.format import open_memmap
 
 from ._atomic import atomic_path
 from .decoding import tag_names
-
-
-class DistributionsError(ValueError):
-    """Teacher distributions that are missing or do not match their docs."""
+from .errors import DistributionsError
 
 
 def write_distributions(

@@ -19,7 +19,8 @@ from typing import Dict, List, Optional, Sequence
 import spacy
 
 from ._atomic import atomic_path
-from .corpora import CorpusError, build_union, read_iob, write_docbin
+from .corpora import build_union, read_iob, write_docbin
+from .errors import ConfigError, CorpusError
 
 SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
 
@@ -28,9 +29,9 @@ def parse_corpora(corpora: str) -> List[str]:
     """Corpus names from a var such as "NCBI-disease-IOB BC5CDR-chem-IOB" (spaces or commas)."""
     names = [name for name in corpora.replace(",", " ").split() if name]
     if not names:
-        raise ValueError("no corpora given")
+        raise ConfigError("no corpora given")
     if len(set(names)) != len(names):
-        raise ValueError(f"a corpus is listed twice: {names}")
+        raise ConfigError(f"a corpus is listed twice: {names}")
     return names
 
 
@@ -83,7 +84,7 @@ def transformer_overrides(config: Path, transformer: Optional[str], case: Option
     from spacy.util import load_config
 
     if case and case not in TRANSFORMER_CASES:
-        raise ValueError(f"transformer case {case!r}: expected one of {', '.join(TRANSFORMER_CASES)} (or empty: the config's)")
+        raise ConfigError(f"transformer case {case!r}: expected one of {', '.join(TRANSFORMER_CASES)} (or empty: the config's)")
     if not transformer and not case:
         return {}
     loaded = load_config(config, interpolate=False)
@@ -186,6 +187,22 @@ def train_student(
 
 def teacher_paths(root: Path, corpora: Sequence[str]) -> List[Path]:
     return [root / "teachers" / name / "model-best" for name in corpora]
+
+
+def distill_teachers(
+    root: Path, corpora: Sequence[str], output: Path, *, normalize: str = "sum", batch_size: int = 256
+) -> List[str]:
+    """Run the teachers of ROOT/teachers over ROOT/corpus/global/train.spacy and store their
+    aggregated distributions in `output`; records the stage's wall time. Returns the labels."""
+    from .distill import dump_distributions
+
+    start = time.perf_counter()
+    labels = dump_distributions(
+        root / "corpus" / "global" / "train.spacy", teacher_paths(root, corpora), output,
+        normalize=normalize, batch_size=batch_size,
+    )
+    record_timing(root, f"distill-{output.name}", time.perf_counter() - start)
+    return labels
 
 
 def evaluate_models(root: Path, corpora: Sequence[str], *, student: Optional[Path] = None) -> List[Dict]:

@@ -9,6 +9,9 @@ from typing import Dict, List
 
 import pytest
 import spacy
+from conftest import (
+    SMALL_MODEL,  # the shared small model (window 1: batching must not matter)
+)
 from spacy.training import Example
 from thinc.api import fix_random_seed
 from typer.testing import CliRunner, Result
@@ -25,8 +28,6 @@ from spacy_taughtnet.annotate import (
 )
 from spacy_taughtnet.cli import app
 from spacy_taughtnet.displacy import COLORS, FALLBACK_PALETTE, color_for
-
-from conftest import SMALL_MODEL  # the shared small model (window 1: batching must not matter)
 
 # A narrow model, so the fixture trains in a few seconds on 2 busy cores. The head's
 TRAIN = [

@@ -4,12 +4,12 @@ import math
 import numpy
 import pytest
 import spacy
+from conftest import seeded_blank
 from numpy.testing import assert_equal
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
-from conftest import seeded_blank
 from spacy_taughtnet.component import (
     CONFIDENCE_ATTR,
     TEACHER_LABELS_KEY,

@@ -2,9 +2,9 @@
 import warnings
 
 import pytest
+from conftest import corpus_file
 from spacy.tokens import Doc, Span
 
-from conftest import corpus_file
 from spacy_taughtnet.corpora import (
     CORPUS_KEY,
     TYPE_KEY,

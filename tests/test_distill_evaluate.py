@@ -5,15 +5,23 @@ import warnings
 import numpy
 import pytest
 import spacy
+from conftest import CORPUS_TYPES
+from seqeval.metrics import f1_score, precision_score, recall_score
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import minibatch
-from seqeval.metrics import f1_score, precision_score, recall_score
 
-from conftest import CORPUS_TYPES
 from spacy_taughtnet.aggregate import aggregate_distributions
-from spacy_taughtnet.corpora import CORPUS_KEY, TYPE_KEY, CorpusError, bio_tags, doc_entity_type, read_docbin, write_docbin
+from spacy_taughtnet.corpora import (
+    CORPUS_KEY,
+    TYPE_KEY,
+    CorpusError,
+    bio_tags,
+    doc_entity_type,
+    read_docbin,
+    write_docbin,
+)
 from spacy_taughtnet.distill import TeacherError, dump_distributions, load_teacher
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.store import TeacherDistributions

@@ -4,15 +4,19 @@ import json
 import numpy
 import pytest
 import spacy
+from conftest import corpus_file, random_distributions
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
-from conftest import corpus_file, random_distributions
 from spacy_taughtnet.component import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY
 from spacy_taughtnet.corpora import CORPUS_KEY, TYPE_KEY, read_iob, write_docbin
 from spacy_taughtnet.readers import TaughtNetCorpus
-from spacy_taughtnet.store import DistributionsError, TeacherDistributions, write_distributions
+from spacy_taughtnet.store import (
+    DistributionsError,
+    TeacherDistributions,
+    write_distributions,
+)
 
 LABELS = ["Disease", "Chemical"]
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import spacy
 import srsly
-
 from conftest import wheel_metadata
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,44 @@
+"""One error hierarchy: every error meant for the user is a `TaughtNetError`, whose message
+says what is wrong and where (file, line or doc) in one line. The CLI prints it and exits 1."""
+from pathlib import Path
+from typing import Union
+
+
+class TaughtNetError(Exception):
+    """Base of every error of this package that a user can fix."""
+
+
+class ConfigError(TaughtNetError, ValueError):
+    """An option, project var or setting with a value that cannot be used."""
+
+
+class CorpusError(TaughtNetError, ValueError):
+    """A corpus file or DocBin that cannot be used, with the file (and line) at fault."""
+
+
+class DistributionsError(TaughtNetError, ValueError):
+    """Teacher distributions that are missing, invalid or do not match their docs."""
+
+
+class TeacherError(TaughtNetError, ValueError):
+    """A teacher pipeline that is missing or cannot serve as a teacher."""
+
+
+class TransformerModelError(TaughtNetError, ValueError):
+    """A transformer model name that cannot be loaded."""
+
+
+class AnnotateError(TaughtNetError):
+    """An input, output or model of `annotate`/`render` that cannot be used."""
+
+
+class BadRecordError(AnnotateError):
+    """A line of an input that cannot be read (named by file and line)."""
+
+    def __init__(self, path: Union[str, Path], line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path, self.line, self.reason = path, line, reason
+
+
+class TaughtNetWarning(UserWarning):
+    """Something that works but that the user should know (e.g. a repaired IOB tag)."""
