@@ -2,9 +2,12 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+ABOUT = {}
+exec(Path(__file__).with_name("spacy_taughtnet").joinpath("about.py").read_text(encoding="utf8"), ABOUT)
+
 setup(
     name="spacy-taughtnet",
-    version="0.1.0",
+    version=ABOUT["__version__"],
     description="TaughtNet for spaCy: one multi-type biomedical NER pipe distilled from single-type teachers",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf8"),
     long_description_content_type="text/markdown",

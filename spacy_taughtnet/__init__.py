@@ -1,12 +1,12 @@
 """spacy-taughtnet: one multi-type biomedical NER pipe distilled from single-type teachers."""
+from .about import __version__
 from .aggregate import aggregate_distributions
 from .component import TaughtNetNER, score_entities
 from .corpora import build_union, read_docbin, read_iob, write_docbin
 from .loss import DistillationLoss
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "aggregate_distributions",
     "DistillationLoss",
     "TaughtNetNER",
