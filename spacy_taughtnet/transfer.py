@@ -1,0 +1,124 @@
+"""Transfer text: unlabelled sentences that the teachers annotate for the student.
+
+Built from IOB TSV source corpora by one fixed rule, so a rebuild gives the same text:
+- a sentence is a blank-line-separated block of a source file; its tokens are the first
+  column; `-DOCSTART-` lines are skipped; sentences of fewer than `min_tokens` tokens are dropped;
+- a sentence (tokens joined by single spaces) equal to a sentence of any split of the
+  evaluation corpora is dropped;
+- duplicates are dropped, keeping the first occurrence in source order.
+
+Output: one `<name>.txt.gz` per source corpus (one sentence a line, tokens separated by single
+spaces, gzip without a timestamp so the bytes are reproducible) and `counts.json`.
+"""
+import gzip
+import json
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Union
+
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from ._atomic import atomic_path
+from .corpora import CORPUS_KEY
+from .errors import CorpusError
+
+DOCSTART = "-DOCSTART-"
+# The corpus name recorded on transfer docs is "transfer:<source>" (they have no entity type).
+TRANSFER_PREFIX = "transfer:"
+
+
+def iob_sentences(path: Union[str, Path]) -> Iterator[List[str]]:
+    """The token lists of an IOB TSV file's sentences (first column; -DOCSTART- skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: source file not found")
+    tokens: List[str] = []
+    with path.open(encoding="utf-8-sig") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                if tokens:
+                    yield tokens
+                tokens = []
+                continue
+            token = line.split("\t", 1)[0]
+            if not token.strip():
+                raise CorpusError(f"{path}:{lineno}: empty token")
+            if token != DOCSTART:
+                tokens.append(token)
+    if tokens:
+        yield tokens
+
+
+def build_transfer_text(
+    sources: Sequence[Tuple[str, Path]],
+    exclude: Iterable[Path],
+    output_dir: Union[str, Path],
+    *,
+    min_tokens: int = 3,
+) -> Dict[str, Dict[str, int]]:
+    """Write `<name>.txt.gz` for each source name (in order of first appearance) from the
+    (name, TSV path) pairs, dropping sentences of the `exclude` TSV files, short sentences and
+    duplicates. The folder is written as a whole (temporary folder, then rename).
+    Returns {name: {"sentences": n, "tokens": n}} (also written to counts.json)."""
+    held_out: Set[str] = {" ".join(s) for path in exclude for s in iob_sentences(path)}
+    seen: Set[str] = set()
+    kept: Dict[str, List[str]] = {}
+    for name, path in sources:
+        lines = kept.setdefault(name, [])
+        for tokens in iob_sentences(path):
+            sentence = " ".join(tokens)
+            if len(tokens) < min_tokens or sentence in held_out or sentence in seen:
+                continue
+            seen.add(sentence)
+            lines.append(sentence)
+    counts = {
+        name: {"sentences": len(lines), "tokens": sum(len(s.split(" ")) for s in lines)}
+        for name, lines in kept.items()
+    }
+    if not any(c["sentences"] for c in counts.values()):
+        raise CorpusError(f"no transfer sentences left from {[str(p) for _, p in sources]}")
+    with atomic_path(output_dir, is_dir=True) as tmp:
+        for name, lines in kept.items():
+            with (tmp / f"{name}.txt.gz").open("wb") as raw:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:
+                    out.write("".join(f"{s}\n" for s in lines).encode("utf8"))
+        (tmp / "counts.json").write_text(json.dumps(counts, indent=1) + "\n", encoding="utf8")
+    return counts
+
+
+def transfer_files(path: Union[str, Path]) -> List[Path]:
+    """The `*.txt.gz` files of a transfer-text folder (or the one file given), sorted."""
+    path = Path(path)
+    files = sorted(path.glob("*.txt.gz")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise CorpusError(f"{path}: no transfer text here (expected a folder of *.txt.gz files)")
+    return files
+
+
+def read_transfer_docs(
+    files: Sequence[Path], vocab: Vocab, *, limit: int = 0, sources: Sequence[str] = ()
+) -> Iterator[Doc]:
+    """Docs of pre-tokenised transfer text (one sentence a line, tokens split by single
+    spaces), each recording its source as corpus "transfer:<file stem>" and no entity type.
+    sources: keep only these file stems (empty: all); limit: at most N docs per file."""
+    for path in files:
+        name = path.name[: -len(".txt.gz")] if path.name.endswith(".txt.gz") else path.stem
+        if sources and name not in sources:
+            continue
+        opener = gzip.open if path.suffix == ".gz" else open
+        n_docs = 0
+        with opener(path, "rt", encoding="utf8") as lines:
+            for lineno, line in enumerate(lines, start=1):
+                line = line.rstrip("\n")
+                if not line.strip():
+                    continue
+                words = line.split(" ")
+                if "" in words:
+                    raise CorpusError(f"{path}:{lineno}: tokens must be separated by single spaces")
+                doc = Doc(vocab, words=words)
+                doc.user_data[CORPUS_KEY] = TRANSFER_PREFIX + name
+                yield doc
+                n_docs += 1
+                if limit and n_docs >= limit:
+                    break
