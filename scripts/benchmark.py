@@ -27,8 +27,9 @@ import spacy
 
 from spacy_taughtnet._atomic import atomic_path
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
-from spacy_taughtnet.store import TeacherDistributions
-from spacy_taughtnet.workflow import parse_corpora, teacher_paths
+from spacy_taughtnet.layout import RunLayout, best_model
+from spacy_taughtnet.store import MANIFEST, TeacherDistributions
+from spacy_taughtnet.workflow import parse_corpora
 
 PROJECT = Path(__file__).resolve().parent.parent
 SYSTEMS = ("teacher", "student_sum", "student_softmax", "naive", "spacy_ner")
@@ -40,35 +41,35 @@ def run(args: List[str]) -> None:
 
 
 def timing(root: Path, stage: str) -> float:
-    path = root / "timings" / f"{stage}.json"
+    path = RunLayout(root).timings(stage)
     return json.loads(path.read_text())["seconds"] if path.is_file() else None
 
 
 def train_systems(root: Path, corpora: List[str], steps: int, eval_frequency: int) -> Dict[str, Path]:
     """The union-trained systems; the `all` run's student is one of the two students."""
-    bench = root / "benchmark"
-    all_normalize = TeacherDistributions(root / "distributions" / "train").meta["normalize"]
-    models = {f"student_{all_normalize}": root / "student" / "model-best"}
+    layout = RunLayout(root)
+    all_normalize = TeacherDistributions(layout.distributions("train")).normalize
+    models = {f"student_{all_normalize}": layout.student_model}
     budget = ["--max-steps", str(steps), "--eval-frequency", str(eval_frequency)]
     other = "softmax" if all_normalize == "sum" else "sum"
-    distributions = root / "distributions" / f"train_{other}"
-    if not (distributions / "meta.json").is_file():
+    distributions = layout.distributions(f"train_{other}")
+    if not (distributions / MANIFEST).is_file():
         run(["-m", "spacy_taughtnet", "distill-teachers", str(root), "--corpora", " ".join(corpora),
              "--normalize", other, "--output", str(distributions)])
-    models[f"student_{other}"] = bench / f"student_{other}" / "model-best"
+    models[f"student_{other}"] = best_model(layout.benchmark(f"student_{other}"))
     if not models[f"student_{other}"].is_dir():
         run(["-m", "spacy_taughtnet", "train-student", str(root), "configs/student.cfg", "--distributions",
-             str(distributions), "--output", str(bench / f"student_{other}"), *budget])
-    models["naive"] = bench / "naive" / "model-best"
+             str(distributions), "--output", str(layout.benchmark(f"student_{other}")), *budget])
+    models["naive"] = best_model(layout.benchmark("naive"))
     if not models["naive"].is_dir():
         run(["-m", "spacy_taughtnet", "train-student", str(root), "configs/student.cfg", "--no-teachers",
-             "--output", str(bench / "naive"), *budget])
-    models["spacy_ner"] = bench / "spacy_ner" / "model-best"
+             "--output", str(layout.benchmark("naive")), *budget])
+    models["spacy_ner"] = best_model(layout.benchmark("spacy_ner"))
     if not models["spacy_ner"].is_dir():
         # the same training step, with spaCy's stock ner config; selected on each devel
         # doc's own type, as for the other systems
         run(["-m", "spacy_taughtnet", "train-student", str(root), "configs/stock_ner.cfg", "--no-teachers",
-             "--output", str(bench / "spacy_ner"), *budget,
+             "--output", str(layout.benchmark("spacy_ner")), *budget,
              "--components.ner.scorer.@scorers", "spacy-taughtnet.ner_scorer.v1"])
     return models
 
@@ -196,10 +197,11 @@ def main() -> None:
     root, corpora = args.root, parse_corpora(args.corpora)
     start = time.perf_counter()
     models = train_systems(root, corpora, args.steps, args.eval_frequency)
-    tests = [root / "corpus" / c / "test.spacy" for c in corpora]
+    layout = RunLayout(root)
+    tests = [layout.corpus(c, "test") for c in corpora]
 
     rows = []
-    for corpus, teacher, test in zip(corpora, teacher_paths(root, corpora), tests):
+    for corpus, teacher, test in zip(corpora, layout.teacher_models(corpora), tests):
         rows.append({"system": "teacher", **evaluate_corpus(spacy.load(teacher), test), "corpus": corpus})
     for system in SYSTEMS[1:]:
         nlp = spacy.load(models[system])
@@ -208,14 +210,14 @@ def main() -> None:
     results = summarise(rows, SYSTEMS)
 
     student = models["student_sum"]
-    teachers = teacher_paths(root, corpora)
+    teachers = layout.teacher_models(corpora)
     speed = {"student": throughput([student], tests, args.batch_size),
              "teachers": throughput(teachers, tests, args.batch_size)}
     results["words_per_second"] = {k: v["words_per_second"] for k, v in speed.items()}
     results["speedup"] = speed["student"]["words_per_second"] / speed["teachers"]["words_per_second"]
     results["peak_rss_mb"] = {k: v["peak_rss_mb"] for k, v in speed.items()}
     results["size_mb"] = {"student": size_mb([student]), "teachers": size_mb(teachers)}
-    results["annotate"] = annotate_throughput(student, tests, 64, root / "benchmark")
+    results["annotate"] = annotate_throughput(student, tests, 64, layout.benchmark_folder)
     results["aggregate_1M_tokens_3_teachers_seconds"] = aggregation_seconds()
     stages = [f"teacher-{c}" for c in corpora] + ["distill-train", "student", "distill-train_softmax", "student_softmax", "naive", "spacy_ner"]
     results["wall_seconds"] = {stage: timing(root, stage) for stage in stages}

@@ -42,7 +42,8 @@ from spacy.util import load_config
 
 from spacy_taughtnet._atomic import atomic_path
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
-from spacy_taughtnet.workflow import parse_corpora, teacher_paths
+from spacy_taughtnet.layout import RunLayout, best_model
+from spacy_taughtnet.workflow import parse_corpora
 
 LABELS = {
     "trf_teacher": "transformer teachers (one per corpus)",
@@ -76,16 +77,17 @@ def budget(model: Path) -> Dict:
 
 def system_models(root: Path, cnn_root: Optional[Path], corpora: List[str], steps: int, eval_frequency: int) -> Dict[str, List[Path]]:
     """Each system's pipelines: one per corpus for teachers, one for a student."""
-    models = {"trf_teacher": teacher_paths(root, corpora), "trf_student": [root / "student" / "model-best"]}
+    layout = RunLayout(root)
+    models = {"trf_teacher": layout.teacher_models(corpora), "trf_student": [layout.student_model]}
     for system, (folder, overrides) in CNN_STUDENTS.items():
-        output = root / "benchmark" / folder
-        if not (output / "model-best").is_dir():
+        output = layout.benchmark(folder)
+        if not best_model(output).is_dir():
             run(["-m", "spacy_taughtnet", "train-student", str(root), "configs/student.cfg", "--output", str(output),
                  "--max-steps", str(steps), "--eval-frequency", str(eval_frequency), *overrides])
-        models[system] = [output / "model-best"]
+        models[system] = [best_model(output)]
     if cnn_root is not None:
-        models["cnn_teacher"] = teacher_paths(cnn_root, corpora)
-        models["cnn_student"] = [cnn_root / "student" / "model-best"]
+        models["cnn_teacher"] = RunLayout(cnn_root).teacher_models(corpora)
+        models["cnn_student"] = [RunLayout(cnn_root).student_model]
     for system, paths in models.items():
         for path in paths:
             if not (path / "config.cfg").is_file():
@@ -121,7 +123,7 @@ def main() -> None:
     start = time.perf_counter()
     models = system_models(root, args.cnn_root, corpora, args.steps, args.eval_frequency)
     # both runs prepare the same test splits from the same corpora
-    tests = [root / "corpus" / c / "test.spacy" for c in corpora]
+    tests = [RunLayout(root).corpus(c, "test") for c in corpora]
     rows = score(models, tests, corpora)
     results = summarise(rows, models)
 

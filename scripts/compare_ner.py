@@ -17,6 +17,7 @@ import spacy
 from spacy_taughtnet._atomic import atomic_path
 from spacy_taughtnet.corpora import read_iob, write_docbin
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
+from spacy_taughtnet.layout import best_model
 
 CONFIGS = {"taughtnet_ner": "configs/teacher.cfg", "stock ner": "configs/stock_ner.cfg"}
 
@@ -44,7 +45,7 @@ def main() -> None:
                 check=True, stdout=subprocess.DEVNULL,
             )
             train_seconds = time.perf_counter() - start
-            nlp = spacy.load(output / "model-best")
+            nlp = spacy.load(best_model(output))
             row = {"model": system, **evaluate_corpus(nlp, tmp / "test.spacy"), "corpus": args.corpus.name}
             row["train_seconds"] = round(train_seconds, 1)
             row["words_per_second"] = round(row["words_per_second"])

@@ -141,6 +141,7 @@ def train_student_command(
 ) -> None:
     """Train the multi-type student on ROOT/corpus/global with the teachers' distributions.
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
+    from .layout import RunLayout
     from .workflow import train_student
 
     overrides = _training_overrides(ctx, config, {
@@ -150,7 +151,7 @@ def train_student_command(
         "training.eval_frequency": eval_frequency,
     })
     if not no_teachers:
-        distributions = distributions or root / "distributions" / "train"
+        distributions = distributions or RunLayout(root).distributions("train")
     train_student(
         root, config, distributions=distributions, output=output, use_gpu=gpu_id,
         overrides=overrides, transformer=transformer, transformer_case=transformer_case,
@@ -183,12 +184,14 @@ def distill_teachers(
     output: Optional[Path] = typer.Option(None, help="Distributions folder (default ROOT/distributions/train)"),
 ) -> None:
     """`distill` for ROOT/corpus/global/train.spacy with the teachers of ROOT/teachers."""
+    from .layout import RunLayout
     from .workflow import distill_teachers as run
     from .workflow import parse_corpora
 
-    output = output or root / "distributions" / "train"
+    layout = RunLayout(root)
+    output = output or layout.distributions("train")
     labels = run(root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size)
-    typer.echo(f"{root / 'corpus' / 'global' / 'train.spacy'} -> {output}: labels {labels}, normalize={normalize}")
+    typer.echo(f"{layout.global_split('train')} -> {output}: labels {labels}, normalize={normalize}")
 
 
 @app.command()

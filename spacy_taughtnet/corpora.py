@@ -4,6 +4,7 @@ Each doc records in `doc.user_data` the corpus it came from (CORPUS_KEY) and the
 entity type that corpus annotates (TYPE_KEY). In the union, a doc's gold entities are
 complete for its own type only; the other types are unknown there.
 """
+import codecs
 import warnings
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
@@ -12,7 +13,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
 from ._atomic import atomic_path
-from .errors import CorpusError, TaughtNetWarning
+from .errors import CorpusError, TaughtNetWarning, UnknownEntityTypeError
 
 CORPUS_KEY = "taughtnet_corpus"
 TYPE_KEY = "taughtnet_type"
@@ -20,6 +21,8 @@ TYPE_KEY = "taughtnet_type"
 
 def _decode_lines(path: Path) -> List[str]:
     raw = path.read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):  # written by some Windows editors; not part of the first token
+        raw = raw[len(codecs.BOM_UTF8) :]
     lines = []
     for lineno, raw_line in enumerate(raw.split(b"\n"), start=1):
         try:
@@ -82,8 +85,10 @@ def read_iob(
             sentences.append((words, spans))
         words, spans = [], []
 
+    truncated = False
     for lineno, line in enumerate(_decode_lines(path), start=1):
         if limit and len(sentences) >= limit:
+            truncated = True
             break
         if not line.strip():
             close_sentence()
@@ -130,9 +135,11 @@ def read_iob(
     if not sentences:
         raise CorpusError(f"{path}: the corpus is empty (no sentences)")
     if entity_type is None:
-        raise CorpusError(
-            f"{path}: no B-/I- label in the file, so its entity type is unknown; "
-            "pass entity_type (--entity-type)"
+        read = f"the first {limit} sentences" if truncated else "the file"
+        more = "read more sentences (limit, --limit) or " if truncated else ""
+        raise UnknownEntityTypeError(
+            f"{path}: no B-/I- label in {read}, so its entity type is unknown; "
+            f"{more}pass entity_type (--entity-type)"
         )
     docs = []
     for sent_words, sent_spans in sentences:

@@ -1,4 +1,5 @@
-"""Run every teacher over the global data, aggregate, and store the distributions."""
+"""Run every teacher over the global data, aggregate, and store the distributions (store.py)."""
+from itertools import islice
 from pathlib import Path
 from typing import Iterator, List, Sequence, Tuple, Union
 
@@ -13,7 +14,7 @@ from .aggregate import aggregate_distributions
 from .component import TaughtNetNER
 from .corpora import doc_corpus, doc_entity_type
 from .errors import CorpusError, TeacherError
-from .store import write_distributions
+from .store import SHARD_DOCS, write_distributions
 
 
 def find_taughtnet_pipe(nlp: Language, where: str) -> Tuple[str, TaughtNetNER]:
@@ -58,8 +59,11 @@ def dump_distributions(
     *,
     normalize: str = "sum",
     batch_size: int = 256,
+    shard_docs: int = SHARD_DOCS,
 ) -> List[str]:
-    """Write the aggregated teacher distributions of every doc of a DocBin to `output`.
+    """Write the aggregated teacher distributions of every doc of a DocBin to `output`
+    (format: store.py), in shards of `shard_docs` docs; a rerun after a failure or a kill
+    runs the teachers only over the shards not written yet.
 
     The global label order is the teachers' order. Every doc's entity type must have a
     teacher. Returns the labels.
@@ -86,19 +90,31 @@ def dump_distributions(
                 f"{doc_entity_type(doc)!r}, but no teacher recognises it (teachers: {labels})"
             )
 
-    def batches() -> Iterator[numpy.ndarray]:
-        progress = tqdm(total=len(lengths), desc=f"distill {docbin_path.name}", unit="doc")
-        for docs in minibatch(doc_bin.get_docs(vocab), size=batch_size):
-            per_teacher = [numpy.concatenate(teacher_probabilities(*t, docs)) for t in teachers]
-            yield aggregate_distributions(per_teacher, normalize=normalize)
-            progress.update(len(docs))
-        progress.close()
+    docs = doc_bin.get_docs(vocab)
+    position = 0
 
-    meta = {
-        "labels": labels,
-        "normalize": normalize,
-        "teachers": [str(p) for p in teacher_paths],
-        "docbin": str(docbin_path),
-    }
-    write_distributions(output, lengths, batches(), meta)
+    def shard_rows(start: int, end: int) -> Iterator[numpy.ndarray]:
+        # called with increasing ranges: one pass over the docs, skipping reused shards
+        nonlocal position
+        for _ in islice(docs, start - position):
+            pass
+        position = end
+        for batch in minibatch(islice(docs, end - start), size=batch_size):
+            per_teacher = [numpy.concatenate(teacher_probabilities(*t, batch)) for t in teachers]
+            yield aggregate_distributions(per_teacher, normalize=normalize)
+            progress.update(len(batch))
+
+    def on_shard(start: int, end: int, reused: bool) -> None:
+        if reused:
+            progress.update(end - start)
+            progress.write(f"docs [{start}, {end}): kept from an earlier run")
+
+    progress = tqdm(total=len(lengths), desc=f"distill {docbin_path.name}", unit="doc")
+    try:
+        write_distributions(
+            output, docbin_path, lengths, shard_rows, labels=labels, normalize=normalize,
+            teachers=list(zip(teacher_paths, labels)), shard_docs=shard_docs, on_shard=on_shard,
+        )
+    finally:
+        progress.close()
     return labels

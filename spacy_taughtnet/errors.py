@@ -42,3 +42,7 @@ class BadRecordError(AnnotateError):
 
 class TaughtNetWarning(UserWarning):
     """Something that works but that the user should know (e.g. a repaired IOB tag)."""
+
+
+class UnknownEntityTypeError(CorpusError):
+    """A corpus file, or the sentences of it that were read, with no B-/I- label and no type given."""

@@ -20,7 +20,8 @@ def create_corpus_reader(
 
     path: the DocBin (written by `python -m spacy_taughtnet convert` or `union`).
     distributions: the teacher distributions folder of that DocBin (`distill`); each
-        example then carries its doc's rows and the student trains by distillation.
+        example then carries its doc's rows and the student trains by distillation. The
+        folder is refused if the DocBin or a teacher changed since it was written.
     limit: read only the first `limit` docs (0 reads all).
     """
     return TaughtNetCorpus(path, distributions=distributions, limit=limit)
@@ -31,15 +32,25 @@ class TaughtNetCorpus:
         self.path = Path(path)
         self.distributions = Path(distributions) if distributions else None
         self.limit = limit
+        self._store: Optional[TeacherDistributions] = None
+
+    def _open_store(self, n_docs: int) -> TeacherDistributions:
+        """The distributions, checked once against this DocBin and their teachers."""
+        if self._store is None:
+            store = TeacherDistributions(self.distributions)
+            if len(store) != n_docs:
+                raise DistributionsError(
+                    f"{self.distributions}: distributions for {len(store)} docs, but {self.path} "
+                    f"holds {n_docs}; rerun `distill` on this DocBin"
+                )
+            store.check_docbin(self.path)
+            store.check_teachers()
+            self._store = store
+        return self._store
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
         docs = read_docbin(self.path, nlp.vocab)
-        store = TeacherDistributions(self.distributions) if self.distributions else None
-        if store is not None and len(store) != len(docs):
-            raise DistributionsError(
-                f"{self.distributions}: distributions for {len(store)} docs, but {self.path} "
-                f"holds {len(docs)}; rerun `distill` on this DocBin"
-            )
+        store = self._open_store(len(docs)) if self.distributions else None
         for i, reference in enumerate(docs[: self.limit or None]):
             if store is not None:
                 if store.lengths[i] != len(reference):

@@ -1,15 +1,5 @@
-"""The steps of the TaughtNet workflow over a list of corpora (called by project.yml).
-
-Layout under a run folder ROOT, for corpora C1..Ck (folder names of IOB TSV corpora):
-
-    ROOT/corpus/Ci/{train,dev,test}.spacy     converted corpora
-    ROOT/corpus/global/{train,dev}.spacy      their union (student data)
-    ROOT/teachers/Ci/model-best               one teacher per corpus
-    ROOT/distributions/train                  aggregated teacher distributions
-    ROOT/student/model-best                   the student
-    ROOT/metrics/{teachers,student}.json      per-corpus test scores
-    ROOT/timings/<stage>.json                 wall time of each training/distillation stage
-"""
+"""The steps of the TaughtNet workflow over a list of corpora (called by project.yml); the
+run folder's layout is layout.py's."""
 import hashlib
 import json
 import time
@@ -19,15 +9,16 @@ from typing import Dict, List, Optional, Sequence
 import spacy
 
 from ._atomic import atomic_path
-from .corpora import build_union, read_iob, write_docbin
-from .errors import ConfigError, CorpusError
+from .corpora import TYPE_KEY, build_union, read_iob, write_docbin
+from .errors import ConfigError, CorpusError, UnknownEntityTypeError
+from .layout import CorpusFolder, RunLayout, check_corpus_name
 
 SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
 
 
 def parse_corpora(corpora: str) -> List[str]:
     """Corpus names from a var such as "NCBI-disease-IOB BC5CDR-chem-IOB" (spaces or commas)."""
-    names = [name for name in corpora.replace(",", " ").split() if name]
+    names = [check_corpus_name(name) for name in corpora.replace(",", " ").split() if name]
     if not names:
         raise ConfigError("no corpora given")
     if len(set(names)) != len(names):
@@ -36,27 +27,43 @@ def parse_corpora(corpora: str) -> List[str]:
 
 
 def prepare_corpora(assets: Path, root: Path, corpora: Sequence[str], *, limit: int = 0, repair: bool = False) -> List[str]:
-    """Convert each corpus's train/devel/test TSV to DocBin and build the global union.
+    """Convert each corpus's train/devel/test TSV to DocBin and build the global union, in a
+    temporary folder that replaces ROOT/corpus as a whole when complete.
 
-    Returns the entity types in corpus order.
+    A corpus's entity type is read from its train split; its devel and test splits must
+    have the same (a sample of them, with `limit`, may hold no entity). Returns the entity
+    types in corpus order.
     """
     vocab = spacy.blank("en").vocab
-    for name in corpora:
-        for split, filename in SPLITS.items():
-            path = assets / name / filename
-            if not path.is_file():
-                raise CorpusError(
-                    f"{path}: missing; fetch the corpora with `spacy project run corpora` "
-                    "(or pass --vars.corpora_dir DIR with a local copy)"
-                )
-            docs = read_iob(path, vocab, corpus=name, repair=repair, limit=limit)
-            n_docs = write_docbin(docs, root / "corpus" / name / f"{split}.spacy")
-            print(f"{path} -> {root / 'corpus' / name / f'{split}.spacy'}: {n_docs} docs")
-    types: List[str] = []
-    for split in ("train", "dev"):
-        docs, types = build_union([root / "corpus" / name / f"{split}.spacy" for name in corpora], vocab)
-        write_docbin(docs, root / "corpus" / "global" / f"{split}.spacy")
-        print(f"global {split}: {len(docs)} docs, types {types}")
+    layout = RunLayout(root)
+    with atomic_path(layout.corpus_folder.path, is_dir=True) as tmp:
+        staged = CorpusFolder(tmp)
+        for name in corpora:
+            entity_type = None
+            for split, filename in SPLITS.items():
+                path = assets / name / filename
+                if not path.is_file():
+                    raise CorpusError(
+                        f"{path}: missing; fetch the corpora with `spacy project run corpora` "
+                        "(or pass --vars.corpora_dir DIR with a local copy)"
+                    )
+                try:
+                    docs = read_iob(path, vocab, corpus=name, entity_type=entity_type, repair=repair, limit=limit)
+                except UnknownEntityTypeError:
+                    read = f"the first {limit} sentences" if limit else "the file"
+                    advice = "raise --limit (--vars.limit)" if limit else "label its entities B-<type>/I-<type>"
+                    raise CorpusError(
+                        f"{path}: no B-/I- label in {read}, so the corpus's entity type is unknown; "
+                        f"{advice} so that its train split holds entities"
+                    ) from None
+                entity_type = docs[0].user_data[TYPE_KEY]
+                n_docs = write_docbin(docs, staged.split(name, split))
+                print(f"{path} -> {layout.corpus(name, split)}: {n_docs} docs")
+        types: List[str] = []
+        for split in ("train", "dev"):
+            docs, types = build_union([staged.split(name, split) for name in corpora], vocab)
+            write_docbin(docs, staged.union(split))
+            print(f"global {split}: {len(docs)} docs, types {types}")
     return types
 
 
@@ -69,7 +76,7 @@ def _fingerprint(paths: Sequence[Path], extra: Dict) -> str:
 
 def record_timing(root: Path, stage: str, seconds: float) -> None:
     """Store a stage's wall time (seconds) in ROOT/timings/<stage>.json."""
-    with atomic_path(root / "timings" / f"{stage}.json") as tmp:
+    with atomic_path(RunLayout(root).timings(stage)) as tmp:
         tmp.write_text(json.dumps({"stage": stage, "seconds": round(seconds, 1)}) + "\n")
 
 
@@ -123,15 +130,16 @@ def train_teachers(
     from .hf_model import check_config
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
+    layout = RunLayout(root)
     checked = False
     for name in corpora:
-        data = root / "corpus" / name
-        output = root / "teachers" / name
-        paths = {"paths.train": str(data / "train.spacy"), "paths.dev": str(data / "dev.spacy")}
-        for path in paths.values():
-            if not Path(path).is_file():
+        train_data, dev_data = layout.corpus(name, "train"), layout.corpus(name, "dev")
+        output = layout.teacher(name)
+        paths = {"paths.train": str(train_data), "paths.dev": str(dev_data)}
+        for path in (train_data, dev_data):
+            if not path.is_file():
                 raise CorpusError(f"{path}: missing; run the prepare step first")
-        fingerprint = _fingerprint([config, data / "train.spacy", data / "dev.spacy"], overrides)
+        fingerprint = _fingerprint([config, train_data, dev_data], overrides)
         stamp = output / "inputs.md5"
         if stamp.is_file() and stamp.read_text().strip() == fingerprint:
             print(f"teacher {name}: up to date ({output})")
@@ -169,12 +177,13 @@ def train_student(
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
 
-    data = root / "corpus" / "global"
-    output = output or root / "student"
-    paths = {"paths.train": str(data / "train.spacy"), "paths.dev": str(data / "dev.spacy")}
+    layout = RunLayout(root)
+    train_data, dev_data = layout.global_split("train"), layout.global_split("dev")
+    output = output or layout.student
+    paths = {"paths.train": str(train_data), "paths.dev": str(dev_data)}
     if distributions is not None:
         paths["paths.distributions"] = str(distributions)
-    for path in (data / "train.spacy", data / "dev.spacy"):
+    for path in (train_data, dev_data):
         if not path.is_file():
             raise CorpusError(f"{path}: missing; run the prepare step first")
     for line in check_config(config, overrides):
@@ -185,10 +194,6 @@ def train_student(
     record_timing(root, output.name, time.perf_counter() - start)
 
 
-def teacher_paths(root: Path, corpora: Sequence[str]) -> List[Path]:
-    return [root / "teachers" / name / "model-best" for name in corpora]
-
-
 def distill_teachers(
     root: Path, corpora: Sequence[str], output: Path, *, normalize: str = "sum", batch_size: int = 256
 ) -> List[str]:
@@ -196,9 +201,10 @@ def distill_teachers(
     aggregated distributions in `output`; records the stage's wall time. Returns the labels."""
     from .distill import dump_distributions
 
+    layout = RunLayout(root)
     start = time.perf_counter()
     labels = dump_distributions(
-        root / "corpus" / "global" / "train.spacy", teacher_paths(root, corpora), output,
+        layout.global_split("train"), layout.teacher_models(corpora), output,
         normalize=normalize, batch_size=batch_size,
     )
     record_timing(root, f"distill-{output.name}", time.perf_counter() - start)
@@ -211,19 +217,20 @@ def evaluate_models(root: Path, corpora: Sequence[str], *, student: Optional[Pat
     from .distill import load_teacher
     from .evaluate import evaluate_corpus
 
-    student = student or root / "student" / "model-best"
+    layout = RunLayout(root)
+    student = student or layout.student_model
     if not (student / "config.cfg").is_file():
         raise FileNotFoundError(f"{student}: no trained student here; run the student step first")
     rows: Dict[str, List[Dict]] = {"teachers": [], "student": []}
     student_nlp = spacy.load(student)
-    for name, teacher in zip(corpora, teacher_paths(root, corpora)):
-        test = root / "corpus" / name / "test.spacy"
+    for name, teacher in zip(corpora, layout.teacher_models(corpora)):
+        test = layout.corpus(name, "test")
         teacher_nlp = load_teacher(teacher)[0]
         for group, model, nlp in (("teachers", f"teacher:{name}", teacher_nlp), ("student", "student", student_nlp)):
             row = {"model": model, **evaluate_corpus(nlp, test)}
             row["corpus"] = name
             rows[group].append(row)
     for group, group_rows in rows.items():
-        with atomic_path(root / "metrics" / f"{group}.json") as tmp:
+        with atomic_path(layout.metrics(group)) as tmp:
             tmp.write_text(json.dumps(group_rows, indent=2) + "\n", encoding="utf8")
     return rows["teachers"] + rows["student"]

@@ -69,6 +69,22 @@ def test_crlf_and_no_trailing_blank_line(tmp_path, vocab):
     assert [ents(d) for d in docs] == [[(0, 2, "a b", "Disease")], [(1, 2, "e", "Disease")]]
 
 
+def test_utf8_bom_is_not_part_of_the_first_token(tmp_path, vocab):
+    path = tmp_path / "bom.tsv"
+    path.write_bytes(b"\xef\xbb\xbfaspirin\tB-Chemical\nworks\tO\n")
+    (doc,) = read_iob(path, vocab)
+    assert [t.text for t in doc] == ["aspirin", "works"]
+    assert ents(doc) == [(0, 1, "aspirin", "Chemical")]
+
+
+def test_no_entity_in_the_sentences_read_names_the_limit(vocab):
+    # the first two sentences of the fixture have no Chemical entity
+    with pytest.raises(CorpusError) as err:
+        read_iob(corpus_file("Toy-chem-IOB"), vocab, limit=2)
+    assert "no B-/I- label in the first 2 sentences" in str(err.value) and "--limit" in str(err.value)
+    assert doc_entity_type(read_iob(corpus_file("Toy-chem-IOB"), vocab, limit=2, entity_type="Chemical")[0]) == "Chemical"
+
+
 def test_no_entity_needs_entity_type(tmp_path, vocab):
     path = tmp_path / "plain.tsv"
     path.write_text("a\tO\nb\tO\n", encoding="utf8")

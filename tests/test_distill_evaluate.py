@@ -1,4 +1,5 @@
 """Distillation of tiny in-process teachers over a union, and per-corpus evaluation."""
+import hashlib
 import json
 import warnings
 
@@ -24,7 +25,7 @@ from spacy_taughtnet.corpora import (
 )
 from spacy_taughtnet.distill import TeacherError, dump_distributions, load_teacher
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
-from spacy_taughtnet.store import TeacherDistributions
+from spacy_taughtnet.store import TeacherDistributions, pipeline_digest
 
 
 @pytest.fixture(scope="module")
@@ -57,36 +58,68 @@ def expected_distributions(teacher_paths, docbin, batch_size, normalize):
 def test_dump_distributions(teachers, union_docbin, tmp_path, normalize):
     teacher_paths = [teachers["Chemical"], teachers["Disease"]]
     out = tmp_path / "dist"
-    labels = dump_distributions(union_docbin, teacher_paths, out, normalize=normalize, batch_size=5)
+    labels = dump_distributions(union_docbin, teacher_paths, out, normalize=normalize, batch_size=5, shard_docs=4)
     assert labels == ["Chemical", "Disease"]  # the teachers' order
     store = TeacherDistributions(out)
+    store.check_docbin(union_docbin)
+    store.check_teachers()
     expected, docs = expected_distributions(teacher_paths, union_docbin, 5, normalize)
     n_tokens = sum(len(d) for d in docs)
     assert store.labels == ["Chemical", "Disease"]
     assert len(store) == len(docs) == 12
-    assert store.probs.shape == (n_tokens, 5)
-    assert store.probs.dtype == numpy.float16
     numpy.testing.assert_array_equal(store.lengths, [len(d) for d in docs])
-    probs = numpy.asarray(store.probs, dtype=numpy.float32)
-    numpy.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=5e-3)
+    probs = numpy.concatenate([numpy.load(out / f"shard-0000{k}" / "probs.npy") for k in range(3)])
+    assert probs.dtype == numpy.float16 and probs.shape == (n_tokens, 5)
+    numpy.testing.assert_allclose(probs.astype(numpy.float32).sum(axis=1), 1.0, atol=5e-3)
     numpy.testing.assert_allclose(probs, expected, atol=2e-3)
     for i in range(len(store)):
         numpy.testing.assert_allclose(store.doc_probs(i).sum(axis=1), 1.0, atol=1e-6)
-    meta = json.loads((out / "meta.json").read_text())
-    assert meta["normalize"] == normalize
-    assert meta["teachers"] == [str(p) for p in teacher_paths]
-    assert meta["docbin"] == str(union_docbin)
-    assert (meta["n_docs"], meta["n_tokens"]) == (12, n_tokens)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["normalize"] == normalize
+    assert manifest["teachers"] == [
+        {"path": str(p), "label": label, "sha256": pipeline_digest(p)} for p, label in zip(teacher_paths, labels)
+    ]
+    assert manifest["docbin"]["path"] == str(union_docbin)
+    assert manifest["docbin"]["sha256"] == hashlib.sha256(union_docbin.read_bytes()).hexdigest()
+    assert (manifest["n_docs"], manifest["n_tokens"]) == (12, n_tokens)
+    assert [s["docs"] for s in manifest["shards"]] == [[0, 4], [4, 8], [8, 12]]
     assert [f.name for f in tmp_path.iterdir()] == ["dist"]
 
 
-def test_distributions_do_not_depend_on_batch_size(teachers, union_docbin, tmp_path):
+def test_distributions_do_not_depend_on_batch_or_shard_size(teachers, union_docbin, tmp_path):
     teacher_paths = [teachers["Disease"], teachers["Chemical"]]
-    dump_distributions(union_docbin, teacher_paths, tmp_path / "one", batch_size=1)
+    dump_distributions(union_docbin, teacher_paths, tmp_path / "one", batch_size=1, shard_docs=5)
     dump_distributions(union_docbin, teacher_paths, tmp_path / "all", batch_size=64)
-    one = numpy.asarray(TeacherDistributions(tmp_path / "one").probs, dtype=numpy.float32)
-    many = numpy.asarray(TeacherDistributions(tmp_path / "all").probs, dtype=numpy.float32)
-    numpy.testing.assert_allclose(one, many, atol=2e-3)
+    one, many = TeacherDistributions(tmp_path / "one"), TeacherDistributions(tmp_path / "all")
+    for i in range(len(one)):
+        numpy.testing.assert_allclose(one.doc_probs(i), many.doc_probs(i), atol=2e-3)
+
+
+def test_rerun_runs_the_teachers_only_over_missing_shards(teachers, union_docbin, tmp_path, monkeypatch):
+    from spacy_taughtnet import distill
+
+    teacher_paths = [teachers["Disease"], teachers["Chemical"]]
+    seen = []
+    real = distill.teacher_probabilities
+
+    def counting(nlp, name, pipe, docs):
+        seen.append(len(docs))
+        if len(seen) == 5:  # the first teacher on the third shard
+            raise RuntimeError("killed")
+        return real(nlp, name, pipe, docs)
+
+    monkeypatch.setattr(distill, "teacher_probabilities", counting)
+    with pytest.raises(RuntimeError, match="killed"):
+        dump_distributions(union_docbin, teacher_paths, tmp_path / "dist", shard_docs=5)
+    assert seen == [5, 5, 5, 5, 2]
+    del seen[:]
+    dump_distributions(union_docbin, teacher_paths, tmp_path / "dist", shard_docs=5)
+    assert seen == [2, 2]  # only the last shard's 2 docs, once per teacher
+    monkeypatch.setattr(distill, "teacher_probabilities", real)
+    dump_distributions(union_docbin, teacher_paths, tmp_path / "fresh", shard_docs=5)
+    resumed, fresh = TeacherDistributions(tmp_path / "dist"), TeacherDistributions(tmp_path / "fresh")
+    for i in range(12):
+        numpy.testing.assert_array_equal(resumed.doc_probs(i), fresh.doc_probs(i))
 
 
 def test_teachers_recognise_their_type(teachers):

@@ -1,5 +1,7 @@
 """Teacher distributions on disk, and the `spacy-taughtnet.Corpus.v1` reader."""
+import hashlib
 import json
+import shutil
 
 import numpy
 import pytest
@@ -13,9 +15,16 @@ from spacy_taughtnet.component import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY
 from spacy_taughtnet.corpora import CORPUS_KEY, TYPE_KEY, read_iob, write_docbin
 from spacy_taughtnet.readers import TaughtNetCorpus
 from spacy_taughtnet.store import (
+    SHARD_DOCS,
     DistributionsError,
     TeacherDistributions,
+    distributions_header,
+    finalise_distributions,
+    pipeline_digest,
+    shard_ranges,
+    staging_path,
     write_distributions,
+    write_shard,
 )
 
 LABELS = ["Disease", "Chemical"]
@@ -28,26 +37,65 @@ def in_batches(rows, sizes):
         start += size
 
 
-def test_round_trip(tmp_path):
+def write(out, lengths, rows, *, docbin=None, labels=LABELS, normalize="sum", shard_docs=SHARD_DOCS, batch_rows=None):
+    """write_distributions of `rows` (all docs' rows, in order), each shard's rows in
+    batches of `batch_rows` rows (cutting docs) or whole."""
+    if docbin is None:
+        docbin = out.parent / "docs.spacy"
+        docbin.write_bytes(b"a DocBin")
+    offsets = numpy.cumsum([0] + list(lengths))
+
+    def shard_rows(start, end):
+        mine = rows[offsets[start] : offsets[end]]
+        if batch_rows is None:
+            return [mine]
+        return [mine[i : i + batch_rows] for i in range(0, len(mine), batch_rows)]
+
+    return write_distributions(out, docbin, lengths, shard_rows, labels=labels, normalize=normalize, shard_docs=shard_docs)
+
+
+def stored_rows(store):
+    return numpy.concatenate([store.doc_probs(i) for i in range(len(store))])
+
+
+def test_round_trip_in_shards(tmp_path):
     rng = numpy.random.default_rng(0)
-    lengths = [2, 3, 1, 4]
+    lengths = [2, 3, 1, 4, 0]
     rows = random_distributions(rng, 10, 5).astype(numpy.float32)
     out = tmp_path / "dist"
-    # batches cut across doc boundaries
-    write_distributions(out, lengths, in_batches(rows, [4, 5, 1]), {"labels": LABELS, "normalize": "sum"})
-    assert sorted(f.name for f in out.iterdir()) == ["lengths.npy", "meta.json", "probs.npy"]
-    assert [f.name for f in tmp_path.iterdir()] == ["dist"]
-    meta = json.loads((out / "meta.json").read_text())
-    assert meta == {"labels": LABELS, "normalize": "sum", "n_docs": 4, "n_tokens": 10}
+    docbin = tmp_path / "train.spacy"
+    docbin.write_bytes(b"the docs")
+    # shards of 2 docs, batches of 3 rows cutting across docs
+    manifest = write(out, lengths, rows, docbin=docbin, shard_docs=2, batch_rows=3)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["dist", "train.spacy"]  # no staging, no temporaries
+    assert sorted(f.name for f in out.iterdir()) == ["manifest.json", "shard-00000", "shard-00001", "shard-00002"]
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    assert {k: manifest[k] for k in ("format", "labels", "normalize", "n_docs", "n_tokens", "shard_docs", "teachers")} == {
+        "format": "spacy-taughtnet.distributions.v1", "labels": LABELS, "normalize": "sum",
+        "n_docs": 5, "n_tokens": 10, "shard_docs": 2, "teachers": [],
+    }
+    assert manifest["docbin"] == {"path": str(docbin), "size": 8, "sha256": hashlib.sha256(b"the docs").hexdigest()}
+    assert [(s["name"], s["docs"], s["n_tokens"]) for s in manifest["shards"]] == [
+        ("shard-00000", [0, 2], 5), ("shard-00001", [2, 4], 5), ("shard-00002", [4, 5], 0)
+    ]
+    offsets = numpy.cumsum([0] + lengths)
+    for shard in manifest["shards"]:
+        folder = out / shard["name"]
+        assert sorted(f.name for f in folder.iterdir()) == ["lengths.npy", "probs.npy", "shard.json"]
+        for name, digest in shard["sha256"].items():
+            assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+        start, end = shard["docs"]
+        probs = numpy.load(folder / "probs.npy")
+        assert probs.dtype == numpy.float16 and probs.shape == (shard["n_tokens"], 5)
+        numpy.testing.assert_allclose(probs, rows[offsets[start] : offsets[end]], atol=2e-3)
+        numpy.testing.assert_array_equal(numpy.load(folder / "lengths.npy"), lengths[start:end])
 
     store = TeacherDistributions(out)
-    assert len(store) == 4
-    assert store.labels == LABELS
-    assert store.probs.dtype == numpy.float16
-    assert store.probs.shape == (10, 5)
+    store.check_docbin(docbin)
+    assert len(store) == 5
+    assert store.labels == LABELS and store.normalize == "sum"
     numpy.testing.assert_array_equal(store.lengths, lengths)
-    offsets = numpy.cumsum([0] + lengths)
-    for i in range(4):
+    for i in range(5):
         doc_rows = store.doc_probs(i)
         assert doc_rows.dtype == numpy.float32
         assert doc_rows.shape == (lengths[i], 5)
@@ -55,39 +103,76 @@ def test_round_trip(tmp_path):
         numpy.testing.assert_allclose(doc_rows, rows[offsets[i] : offsets[i + 1]], atol=2e-3)
 
 
+def test_shard_size_does_not_change_the_rows(tmp_path):
+    rng = numpy.random.default_rng(3)
+    lengths = list(rng.integers(0, 6, size=23))
+    rows = random_distributions(rng, sum(lengths), 3).astype(numpy.float32)
+    one = write(tmp_path / "one", lengths, rows, labels=["GENE"])
+    many = write(tmp_path / "many", lengths, rows, labels=["GENE"], shard_docs=4, batch_rows=5)
+    assert len(one["shards"]) == 1 and len(many["shards"]) == 6
+    numpy.testing.assert_array_equal(stored_rows(TeacherDistributions(tmp_path / "one")), stored_rows(TeacherDistributions(tmp_path / "many")))
+
+
 def test_float16_rows_are_renormalised(tmp_path):
     # 1/3 is not representable in float16: the stored row sums differ from 1
     rows = numpy.full((3, 3), 1 / 3, dtype=numpy.float32)
-    write_distributions(tmp_path / "d", [3], [rows], {"labels": ["GENE"]})
+    write(tmp_path / "d", [3], rows, labels=["GENE"])
+    stored = numpy.load(tmp_path / "d" / "shard-00000" / "probs.npy").astype(numpy.float32)
+    assert float(stored.sum(axis=1)[0]) != 1.0
     store = TeacherDistributions(tmp_path / "d")
-    assert float(numpy.asarray(store.probs, dtype=numpy.float32).sum(axis=1)[0]) != 1.0
     numpy.testing.assert_allclose(store.doc_probs(0).sum(axis=1), 1.0, atol=1e-7)
     numpy.testing.assert_allclose(store.doc_probs(0), 1 / 3, atol=1e-6)
 
 
 def test_zero_length_docs(tmp_path):
     rows = numpy.full((2, 3), [0.2, 0.3, 0.5], dtype=numpy.float32)
-    write_distributions(tmp_path / "d", [0, 2, 0], [rows], {"labels": ["GENE"]})
+    write(tmp_path / "d", [0, 2, 0], rows, labels=["GENE"], shard_docs=2)
     store = TeacherDistributions(tmp_path / "d")
     assert [store.doc_probs(i).shape for i in range(3)] == [(0, 3), (2, 3), (0, 3)]
 
 
-def _assert_nothing_written(tmp_path, out):
+@pytest.mark.parametrize(
+    "bad_value,reason",
+    [(numpy.nan, "not finite"), (numpy.inf, "not finite"), (-0.25, "negative"), (None, "sums to 0.5000")],
+    ids=["nan", "inf", "negative", "sum"],
+)
+def test_invalid_rows_are_refused_with_file_and_doc(tmp_path, bad_value, reason):
+    lengths = [2, 3, 1, 4]
+    rows = numpy.full((10, 5), 0.2, dtype=numpy.float32)
+    if bad_value is None:
+        rows[7] = [0.5, 0, 0, 0, 0]
+    else:
+        rows[7, 1] = bad_value
+    out = tmp_path / "dist"
+    with pytest.raises(DistributionsError) as err:
+        write(out, lengths, rows, shard_docs=2, batch_rows=4)
+    message = str(err.value)
+    # row 7 is token 1 of doc 3, in the second shard (written in the staging folder)
+    assert str(tmp_path / ".dist.partial" / "shard-00001" / "probs.npy") in message
+    assert "doc 3, token 1" in message and reason in message
     assert not out.exists()
-    assert [f.name for f in tmp_path.iterdir()] == []  # no leftover temporary folder
+    assert sorted(f.name for f in tmp_path.iterdir()) == [".dist.partial", "docs.spacy"]
+    assert [f.name for f in (tmp_path / ".dist.partial").iterdir()] == ["shard-00000"]  # kept for a rerun
+
+
+def test_rows_within_float16_rounding_are_accepted(tmp_path):
+    rows = numpy.full((2, 3), [0.2, 0.3, 0.505], dtype=numpy.float32)  # sums to 1.005
+    write(tmp_path / "d", [2], rows, labels=["GENE"])
+    numpy.testing.assert_allclose(TeacherDistributions(tmp_path / "d").doc_probs(0).sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_generator_raising_leaves_nothing(tmp_path):
     rows = numpy.full((5, 5), 0.2, dtype=numpy.float32)
 
-    def failing():
+    def failing(start, end):
         yield rows[:3]
         raise RuntimeError("teacher crashed")
 
     out = tmp_path / "dist"
+    (tmp_path / "docs.spacy").write_bytes(b"x")
     with pytest.raises(RuntimeError, match="teacher crashed"):
-        write_distributions(out, [2, 3], failing(), {"labels": LABELS})
-    _assert_nothing_written(tmp_path, out)
+        write_distributions(out, tmp_path / "docs.spacy", [2, 3], failing, labels=LABELS, normalize="sum")
+    assert [f.name for f in tmp_path.iterdir()] == ["docs.spacy"]  # no output, staging or temporary
 
 
 @pytest.mark.parametrize(
@@ -103,38 +188,117 @@ def test_generator_raising_leaves_nothing(tmp_path):
 def test_wrong_rows_leave_nothing(tmp_path, batch_rows, n_cols, match):
     out = tmp_path / "dist"
     shape = (lambda n: (n, n_cols)) if n_cols else (lambda n: (n,))
-    batches = (numpy.full(shape(n), 0.2, dtype=numpy.float32) for n in batch_rows)
+    (tmp_path / "docs.spacy").write_bytes(b"x")
+
+    def shard_rows(start, end):
+        return (numpy.full(shape(n), 0.2, dtype=numpy.float32) for n in batch_rows)
+
     with pytest.raises(DistributionsError, match=match) as err:
-        write_distributions(out, [2, 3], batches, {"labels": LABELS})
-    assert str(out) in str(err.value)
-    _assert_nothing_written(tmp_path, out)
+        write_distributions(out, tmp_path / "docs.spacy", [2, 3], shard_rows, labels=LABELS, normalize="sum")
+    assert str(staging_path(out) / "shard-00000" / "probs.npy") in str(err.value)
+    assert [f.name for f in tmp_path.iterdir()] == ["docs.spacy"]
 
 
 def test_failed_rewrite_keeps_the_previous_folder(tmp_path):
     out = tmp_path / "dist"
     good = numpy.full((5, 5), 0.2, dtype=numpy.float32)
-    write_distributions(out, [2, 3], [good], {"labels": LABELS})
+    write(out, [2, 3], good)
+    before = stored_rows(TeacherDistributions(out))
     with pytest.raises(DistributionsError):
-        write_distributions(out, [2, 3], [good[:4]], {"labels": LABELS})
-    assert [f.name for f in tmp_path.iterdir()] == ["dist"]
-    assert TeacherDistributions(out).probs.shape == (5, 5)
+        write(out, [2, 3], good[:4])
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["dist", "docs.spacy"]
+    numpy.testing.assert_array_equal(stored_rows(TeacherDistributions(out)), before)
 
 
-def test_missing_or_broken_folder(tmp_path):
+def test_rerun_writes_only_the_missing_shards(tmp_path):
+    rng = numpy.random.default_rng(5)
+    lengths = [3, 1, 2, 2, 4, 1, 2]
+    rows = random_distributions(rng, sum(lengths), 5).astype(numpy.float32)
+    offsets = numpy.cumsum([0] + lengths)
+    docbin, out = tmp_path / "docs.spacy", tmp_path / "dist"
+    docbin.write_bytes(b"docs")
+    calls, fail_at = [], [4]
+
+    def shard_rows(start, end):
+        calls.append((start, end))
+        if start in fail_at:
+            fail_at.remove(start)
+            raise RuntimeError("killed")
+        return [rows[offsets[start] : offsets[end]]]
+
+    def run(normalize="sum"):
+        return write_distributions(out, docbin, lengths, shard_rows, labels=LABELS, normalize=normalize, shard_docs=2)
+
+    with pytest.raises(RuntimeError, match="killed"):
+        run()
+    assert calls == [(0, 2), (2, 4), (4, 6)]
+    assert not out.exists()
+    assert sorted(f.name for f in (tmp_path / ".dist.partial").iterdir()) == ["shard-00000", "shard-00001"]
+    manifest = run()
+    assert calls[3:] == [(4, 6), (6, 7)]  # shards 0 and 1 kept
+    assert len(manifest["shards"]) == 4 and not (tmp_path / ".dist.partial").exists()
+    numpy.testing.assert_allclose(stored_rows(TeacherDistributions(out)), rows, atol=2e-3)
+    # other inputs (here the normaliser): no shard is reused
+    del calls[:]
+    run(normalize="softmax")
+    assert calls == [(0, 2), (2, 4), (4, 6), (6, 7)]
+    assert TeacherDistributions(out).normalize == "softmax"
+
+
+def test_shards_written_independently_then_finalised(tmp_path):
+    """What a distributed backend does: each worker writes one shard, in any order; the
+    driver finalises once all are there."""
+    rng = numpy.random.default_rng(6)
+    lengths = [2, 2, 3, 1, 5]
+    rows = random_distributions(rng, sum(lengths), 3).astype(numpy.float32)
+    offsets = numpy.cumsum([0] + lengths)
+    docbin = tmp_path / "docs.spacy"
+    docbin.write_bytes(b"docs")
+    header = distributions_header(docbin, lengths, labels=["GENE"], normalize="sum", shard_docs=2)
+    staging = staging_path(tmp_path / "dist")
+    ranges = shard_ranges(len(lengths), 2)
+    assert ranges == [(0, 2), (2, 4), (4, 5)]
+    for k in (2, 0):
+        start, end = ranges[k]
+        write_shard(staging, header, k, lengths[start:end], [rows[offsets[start] : offsets[end]]])
+    with pytest.raises(DistributionsError, match="shard-00001: shard missing"):
+        finalise_distributions(staging, tmp_path / "dist", header, lengths)
+    write_shard(staging, header, 1, lengths[2:4], [rows[offsets[2] : offsets[4]]])
+    with open(staging / "shard-00001" / "probs.npy", "r+b") as f:  # corrupted after it was written
+        f.seek(-2, 2)
+        f.write(b"\x00\x00")
+    with pytest.raises(DistributionsError, match=r"shard-00001/probs.npy: changed since it was written"):
+        finalise_distributions(staging, tmp_path / "dist", header, lengths)
+    write_shard(staging, header, 1, lengths[2:4], [rows[offsets[2] : offsets[4]]])
+    with pytest.raises(DistributionsError, match="shard 1 holds docs"):
+        write_shard(staging, header, 1, lengths[2:5], [rows[offsets[2] : offsets[5]]])
+    finalise_distributions(staging, tmp_path / "dist", header, lengths)
+    numpy.testing.assert_allclose(stored_rows(TeacherDistributions(tmp_path / "dist")), rows, atol=2e-3)
+
+
+def test_missing_folder_and_older_layout(tmp_path):
     with pytest.raises(DistributionsError, match="not a teacher distributions folder") as err:
         TeacherDistributions(tmp_path / "nowhere")
     assert "nowhere" in str(err.value)
-    write_distributions(tmp_path / "d", [2], [numpy.full((2, 3), 1 / 3)], {"labels": ["GENE"]})
-    (tmp_path / "d" / "lengths.npy").unlink()
-    with pytest.raises(DistributionsError, match="lengths.npy"):
-        TeacherDistributions(tmp_path / "d")
+    old = tmp_path / "old"
+    old.mkdir()
+    numpy.save(old / "probs.npy", numpy.full((2, 3), 1 / 3, dtype=numpy.float16))
+    with pytest.raises(DistributionsError, match="single-file layout of an earlier version"):
+        TeacherDistributions(old)
 
 
-def test_probs_inconsistent_with_lengths(tmp_path):
-    write_distributions(tmp_path / "d", [2], [numpy.full((2, 3), 1 / 3)], {"labels": ["GENE"]})
-    numpy.save(tmp_path / "d" / "lengths.npy", numpy.array([3], dtype=numpy.int64))
-    with pytest.raises(DistributionsError, match=r"shaped \(2, 3\)"):
-        TeacherDistributions(tmp_path / "d")
+def test_pipeline_digest(tmp_path, teachers):
+    copy = tmp_path / "teacher"
+    shutil.copytree(teachers["Disease"], copy)
+    digest = pipeline_digest(teachers["Disease"])
+    assert pipeline_digest(copy) == digest
+    meta = json.loads((copy / "meta.json").read_text())
+    (copy / "meta.json").write_text(json.dumps({**meta, "version": "9.9.9"}))
+    assert pipeline_digest(copy) == digest  # not a change of the model
+    assert pipeline_digest(teachers["Chemical"]) != digest
+    weights = copy / "ner" / "model"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x01")
+    assert pipeline_digest(copy) != digest
 
 
 # ---------------------------------------------------------------- the reader
@@ -154,7 +318,7 @@ def corpus_with_distributions(tmp_path):
     lengths = [len(d) for d in docs]
     rows = random_distributions(numpy.random.default_rng(1), sum(lengths), 5).astype(numpy.float32)
     dist = tmp_path / "dist"
-    write_distributions(dist, lengths, [rows], {"labels": LABELS})
+    write(dist, lengths, rows, docbin=docbin, shard_docs=4)
     return nlp, docs, docbin, dist
 
 
@@ -202,7 +366,7 @@ def test_reader_doc_count_mismatch(corpus_with_distributions, tmp_path):
     nlp, docs, docbin, _ = corpus_with_distributions
     lengths = [len(d) for d in docs[:5]]
     short = tmp_path / "short"
-    write_distributions(short, lengths, [numpy.full((sum(lengths), 5), 0.2)], {"labels": LABELS})
+    write(short, lengths, numpy.full((sum(lengths), 5), 0.2), docbin=docbin)
     with pytest.raises(DistributionsError) as err:
         list(resolve_reader(path=str(docbin), distributions=str(short))(nlp))
     message = str(err.value)
@@ -215,7 +379,7 @@ def test_reader_token_count_mismatch(corpus_with_distributions, tmp_path):
     lengths = [len(d) for d in docs]
     lengths[2] += 1
     bad = tmp_path / "bad"
-    write_distributions(bad, lengths, [numpy.full((sum(lengths), 5), 0.2)], {"labels": LABELS})
+    write(bad, lengths, numpy.full((sum(lengths), 5), 0.2), docbin=docbin)
     with pytest.raises(DistributionsError) as err:
         list(resolve_reader(path=str(docbin), distributions=str(bad))(nlp))
     message = str(err.value)

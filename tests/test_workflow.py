@@ -10,6 +10,9 @@ import spacy
 import srsly
 from conftest import wheel_metadata
 
+from spacy_taughtnet.errors import ConfigError
+from spacy_taughtnet.workflow import parse_corpora
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "corpora"
 CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB", "Toy-gene-IOB", "Toy-species-IOB"]
@@ -41,9 +44,11 @@ def test_quick_workflow_outputs(quick_run):
         for split in ("train", "dev", "test"):
             assert (run_dir / "corpus" / name / f"{split}.spacy").is_file()
         assert (run_dir / "teachers" / name / "model-best" / "config.cfg").is_file()
-    meta = json.loads((run_dir / "distributions" / "train" / "meta.json").read_text())
-    assert meta["labels"] == TYPES
-    assert meta["n_docs"] == 4 * 40
+    manifest = json.loads((run_dir / "distributions" / "train" / "manifest.json").read_text())
+    assert manifest["labels"] == TYPES
+    assert manifest["n_docs"] == 4 * 40
+    assert manifest["docbin"]["path"] == "training/corpus/global/train.spacy"
+    assert [t["path"] for t in manifest["teachers"]] == [f"training/teachers/{c}/model-best" for c in CORPORA]
     teachers = json.loads((run_dir / "metrics" / "teachers.json").read_text())
     student = json.loads((run_dir / "metrics" / "student.json").read_text())
     assert [row["entity_type"] for row in student] == TYPES
@@ -124,6 +129,37 @@ def test_teachers_step_reports_missing_data(tmp_path):
     assert result.returncode == 1
     assert "Toy-chem-IOB/train.spacy: missing; run the prepare step first" in result.stderr
     assert not (tmp_path / "teachers").exists()
+
+
+def test_prepare_limit_error_gives_advice_prepare_can_follow(tmp_path):
+    # the first 2 train sentences of Toy-chem-IOB hold no Chemical entity
+    result = run(["-m", "spacy_taughtnet", "prepare", FIXTURES, tmp_path, "--corpora", "Toy-chem-IOB", "--limit", 2], check=False)
+    assert result.returncode == 1
+    assert "Toy-chem-IOB/train.tsv: no B-/I- label in the first 2 sentences" in result.stderr
+    assert "raise --limit" in result.stderr and "--entity-type" not in result.stderr
+    assert not (tmp_path / "corpus").exists()
+    # its first 3 test sentences hold none either: the type comes from the train split
+    result = run(["-m", "spacy_taughtnet", "prepare", FIXTURES, tmp_path, "--corpora", "Toy-chem-IOB", "--limit", 3], check=False)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "corpus" / "Toy-chem-IOB" / "test.spacy").is_file()
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "..", ".", ".hidden", "global", "transfer"])
+def test_corpus_names_must_be_plain_folder_names(name):
+    with pytest.raises(ConfigError, match="plain folder name"):
+        parse_corpora(f"Toy-chem-IOB {name}")
+
+
+def test_corpus_name_outside_the_run_folder_is_refused(tmp_path):
+    """`../x` would map ROOT/teachers/../x to ROOT/x, which the teachers step replaces."""
+    root = tmp_path / "run"
+    (root / "x").mkdir(parents=True)
+    (root / "x" / "keep.txt").write_text("mine")
+    result = run(["-m", "spacy_taughtnet", "train-teachers", root, ROOT / "configs" / "teacher.cfg",
+                  "--corpora", "../x"], check=False)
+    assert result.returncode == 1
+    assert "corpus name '../x'" in result.stderr
+    assert (root / "x" / "keep.txt").read_text() == "mine"
 
 
 def test_student_labels_must_match_distributions(quick_run, tmp_path):
