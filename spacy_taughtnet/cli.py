@@ -200,6 +200,10 @@ def evaluate(
     model: str = typer.Argument(..., help="Pipeline name or path"),
     docbins: List[Path] = typer.Argument(..., help="Single-type DocBin test files"),
     output: Optional[Path] = typer.Option(None, help="Write the scores as JSON here"),
+    entity_type: List[str] = typer.Option([], "--entity-type", help=(
+        "Entity type the gold annotates, for a DocBin without spacy-taughtnet's type record "
+        "(e.g. from spacy convert); repeat for several; other predicted types count as O"
+    )),
 ) -> None:
     """Score a pipeline on single-type corpora (seqeval, entity level, own type only)."""
     import spacy
@@ -208,7 +212,7 @@ def evaluate(
     from .evaluate import evaluate_corpus, format_table
 
     nlp = spacy.load(model)
-    rows = [{"model": model, **evaluate_corpus(nlp, path)} for path in docbins]
+    rows = [{"model": model, **evaluate_corpus(nlp, path, entity_types=entity_type or None)} for path in docbins]
     typer.echo(format_table(rows))
     if output:
         with atomic_path(output) as tmp:

@@ -7,13 +7,16 @@ distributions (see readers.py) it is the multi-type student.
 """
 from collections import defaultdict
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
+import srsly
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
+from spacy.pipeline.tok2vec import Tok2VecListener
 from spacy.scorer import PRFScore
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import registry
 from spacy.vocab import Vocab
@@ -21,6 +24,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from . import model as _architectures  # noqa: F401  (registers spacy-taughtnet.TokenTagger.v1)
+from .about import __version__
 from .corpora import doc_entity_type
 from .decoding import (
     biluo_tag_names,
@@ -30,12 +34,16 @@ from .decoding import (
     tag_names,
     tags_to_spans,
 )
+from .errors import ConfigError, ModelVersionError
 from .loss import DistillationLoss
 
 # Where a reader puts an example's teacher distributions: on the reference doc's user_data.
 TEACHER_PROBS_KEY = "taughtnet_teacher_probs"
 TEACHER_LABELS_KEY = "taughtnet_teacher_labels"
 CONFIDENCE_ATTR = "taughtnet_confidence"
+# Settings of the factory kept in `cfg`: a loaded pipe takes them from its (possibly
+# overridden) config, not from the saved cfg.
+FACTORY_SETTINGS = ("overwrite", "spans_key", "set_ents")
 
 if not Span.has_extension(CONFIDENCE_ATTR):
     Span.set_extension(CONFIDENCE_ATTR, default=None)
@@ -66,23 +74,26 @@ def make_ner_scorer() -> Callable:
     return score_entities
 
 
-def score_entities(examples: Iterable[Example], **kwargs) -> Dict:
+def score_entities(examples: Iterable[Example], *, entity_types: Optional[Sequence[str]] = None, **kwargs) -> Dict:
     """Entity P/R/F, overall and per type, exact match on character offsets.
 
     A reference doc from a single-type corpus (its type recorded by corpora.read_iob) is
     scored on that type only: predictions of other types there are neither right nor
-    wrong, since the corpus did not annotate them.
+    wrong, since the corpus did not annotate them. A doc without that record is scored on
+    `entity_types` when given (`nlp.evaluate(examples, scorer_cfg={"entity_types": [...]})`),
+    else on every type, which assumes its gold annotates every type.
     """
     total = PRFScore()
     per_type: Dict[str, PRFScore] = defaultdict(PRFScore)
     for eg in examples:
         own_type = doc_entity_type(eg.reference)
+        scored = {own_type} if own_type is not None else set(entity_types) if entity_types else None
 
         def spans(doc: Doc) -> set:
             return {
                 (ent.start_char, ent.end_char, ent.label_)
                 for ent in doc.ents
-                if own_type is None or ent.label_ == own_type
+                if scored is None or ent.label_ in scored
             }
 
         pred, gold = spans(eg.predicted), spans(eg.reference)
@@ -103,11 +114,13 @@ def score_entities(examples: Iterable[Example], **kwargs) -> Dict:
 
 @Language.factory(
     "taughtnet_ner",
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
+    assigns=["doc.ents", "doc.spans", "token.ent_iob", "token.ent_type"],
     default_config={
         "model": DEFAULT_MODEL,
         "loss": {"@losses": "spacy-taughtnet.DistillationLoss.v1", "lambda_": 0.99, "temperature": 1.0},
         "overwrite": False,
+        "spans_key": "taughtnet",
+        "set_ents": True,
         "scorer": {"@scorers": "spacy-taughtnet.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -118,6 +131,8 @@ def make_taughtnet_ner(
     model: Model[List[Doc], List[Floats2d]],
     loss: DistillationLoss,
     overwrite: bool,
+    spans_key: Optional[str],
+    set_ents: bool,
     scorer: Optional[Callable],
 ) -> "TaughtNetNER":
     """Create a `taughtnet_ner` pipe.
@@ -126,17 +141,33 @@ def make_taughtnet_ner(
     loss: the loss used when examples carry teacher distributions; its lambda_ and
         temperature set the soft/hard balance. Without distributions the pipe trains
         with plain cross-entropy.
-    overwrite: replace entities already on the doc; when False (the default) they are
-        kept and only predicted entities that overlap none of them are added.
+    overwrite: with set_ents, replace the entities already on the doc; when False (the
+        default) they are kept and only predicted entities that overlap none of them are
+        added to doc.ents.
+    spans_key: every predicted entity goes to doc.spans[spans_key], overlapping
+        existing entities or not, with its confidence in
+        doc.spans[spans_key].attrs["scores"] (aligned with the spans, as spancat does);
+        None: no span group.
+    set_ents: write the predictions to doc.ents (as `overwrite` says); False leaves
+        doc.ents alone (read the span group instead).
     scorer: scoring method (spacy-taughtnet.ner_scorer.v1).
+
+    overwrite, spans_key and set_ents are kept in the pipe's cfg and follow the config
+    it is loaded with: `spacy.load(path, config={"components": {"ner": {"set_ents": False}}})`.
     """
-    return TaughtNetNER(nlp.vocab, model, name, loss=loss, overwrite=overwrite, scorer=scorer)
+    return TaughtNetNER(
+        nlp.vocab, model, name, loss=loss, overwrite=overwrite, spans_key=spans_key,
+        set_ents=set_ents, scorer=scorer,
+    )
 
 
 class TaughtNetNER(TrainablePipe):
     """Token-level BILUO tagger with constrained Viterbi decoding, so the entities it
     sets are always well formed. Its probabilities, and the teacher distributions it
-    learns from, are over the BIO columns (B-e1, I-e1, ..., B-ek, I-ek, O)."""
+    learns from, are over the BIO columns (B-e1, I-e1, ..., B-ek, I-ek, O).
+
+    It reads nothing from the doc but its tokens, and doc.tensor when its model listens
+    to a tok2vec component; it never writes doc.tensor."""
 
     def __init__(
         self,
@@ -146,6 +177,8 @@ class TaughtNetNER(TrainablePipe):
         *,
         loss: Optional[DistillationLoss] = None,
         overwrite: bool = False,
+        spans_key: Optional[str] = "taughtnet",
+        set_ents: bool = True,
         scorer: Optional[Callable] = score_entities,
     ) -> None:
         self.vocab = vocab
@@ -153,7 +186,13 @@ class TaughtNetNER(TrainablePipe):
         self.name = name
         self.loss = loss if loss is not None else DistillationLoss()
         self.scorer = scorer
-        self.cfg = {"labels": [], "overwrite": overwrite}
+        self.cfg = {
+            "labels": [],
+            "overwrite": overwrite,
+            "spans_key": spans_key,
+            "set_ents": set_ents,
+            "plugin_version": __version__,
+        }
         self._teacher_columns: Dict[Tuple[str, ...], numpy.ndarray] = {}
 
     @property
@@ -195,7 +234,30 @@ class TaughtNetNER(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [self.model.ops.alloc2f(len(doc), len(self.model_tag_names)) for doc in docs]
+        self._check_listener_input(docs)
         return self.model.predict(docs)
+
+    def _check_listener_input(self, docs: List[Doc]) -> None:
+        """At inference a Tok2VecListener reads doc.tensor, and silently gives zeros when
+        no tok2vec ran; refuse instead, and a tensor of the wrong width."""
+        for node in self.model.walk():
+            if not isinstance(node, Tok2VecListener):
+                continue
+            width = node.get_dim("nO")
+            for doc in docs:
+                if len(doc) and doc.tensor.size == 0:
+                    raise ConfigError(
+                        f"{self.name}: its model listens to a tok2vec component "
+                        f"({node.upstream_name!r}) that has not run on the doc (doc.tensor is "
+                        "empty); to add the pipe to another pipeline, give it its own copy of the "
+                        "tok2vec first: source_nlp.replace_listeners('tok2vec', '<pipe>', ['model.tok2vec'])"
+                    )
+                if len(doc) and doc.tensor.shape[1] != width:
+                    raise ConfigError(
+                        f"{self.name}: its model listens to a tok2vec component of width {width}, "
+                        f"but doc.tensor has width {doc.tensor.shape[1]} (another pipe's tok2vec?); "
+                        "give the pipe its own copy of its tok2vec with replace_listeners"
+                    )
 
     def predict_proba(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
         """Per-token BIO probabilities, one float32 numpy array (n_tokens, 2k+1) per doc,
@@ -212,24 +274,38 @@ class TaughtNetNER(TrainablePipe):
         return probs
 
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
+        """Each predicted entity and its confidence go to doc.spans[spans_key] (unless
+        None) and, with set_ents, to doc.ents (see `overwrite`)."""
         docs = list(docs)
+        spans_key, set_ents, overwrite = self.cfg["spans_key"], self.cfg["set_ents"], self.cfg["overwrite"]
         log_probs = [_log_softmax(self.model.ops.to_numpy(s).astype("float64")) for s in scores]
         for doc, doc_log_probs, path in zip(docs, log_probs, constrained_viterbi(log_probs)):
-            taken = set() if self.cfg["overwrite"] else {i for e in doc.ents for i in range(e.start, e.end)}
-            new_ents = []
+            predicted, confidences = [], []
             for start, end, label in tags_to_spans(path, self.labels):
                 # an entity never starts or ends on a whitespace token
                 while start < end and doc[start].is_space:
                     start += 1
                 while end > start and doc[end - 1].is_space:
                     end -= 1
-                if start == end or taken.intersection(range(start, end)):
+                if start == end:
                     continue
-                span = Span(doc, start, end, label=label)
+                predicted.append(Span(doc, start, end, label=label))
                 token_log_probs = doc_log_probs[numpy.arange(start, end), path[start:end]]
-                span._.set(CONFIDENCE_ATTR, float(numpy.exp(token_log_probs.mean())))
-                new_ents.append(span)
-            if self.cfg["overwrite"]:
+                confidences.append(float(numpy.exp(token_log_probs.mean())))
+            if spans_key is not None:
+                doc.spans[spans_key] = SpanGroup(
+                    doc, name=spans_key, spans=predicted,
+                    attrs={"scores": numpy.array(confidences, dtype="float32")},
+                )
+            if not set_ents:
+                continue
+            taken = set() if overwrite else {i for e in doc.ents for i in range(e.start, e.end)}
+            new_ents = []
+            for span, confidence in zip(predicted, confidences):
+                if not taken.intersection(range(span.start, span.end)):
+                    span._.set(CONFIDENCE_ATTR, confidence)  # kept for compatibility: use the span group
+                    new_ents.append(span)
+            if overwrite:
                 doc.set_ents(new_ents, default="outside")
             else:
                 doc.ents = list(doc.ents) + new_ents
@@ -342,6 +418,28 @@ class TaughtNetNER(TrainablePipe):
             raise ValueError(f"{self.name}: initialize got no examples")
         self.model.initialize(X=doc_sample)
 
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "TaughtNetNER":
+        """Load labels and weights; the factory settings stay those of the config."""
+        exclude = list(exclude)
+        saved = Path(path) / "cfg"
+        if "cfg" not in exclude and saved.is_file():
+            _check_plugin_version(srsly.read_json(saved), str(Path(path)))
+        settings = {key: self.cfg[key] for key in FACTORY_SETTINGS}
+        super().from_disk(path, exclude=exclude)
+        self.cfg.update(settings, plugin_version=__version__)
+        return self
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "TaughtNetNER":
+        """Load labels and weights; the factory settings stay those of the config."""
+        exclude = list(exclude)
+        saved = srsly.msgpack_loads(bytes_data).get("cfg")
+        if "cfg" not in exclude and saved is not None:
+            _check_plugin_version(srsly.json_loads(saved), f"pipe {self.name!r}")
+        settings = {key: self.cfg[key] for key in FACTORY_SETTINGS}
+        super().from_bytes(bytes_data, exclude=exclude)
+        self.cfg.update(settings, plugin_version=__version__)
+        return self
+
     @staticmethod
     def _labels_from(examples: Iterable[Example]) -> List[str]:
         types = set()
@@ -352,6 +450,23 @@ class TaughtNetNER(TrainablePipe):
             if doc_entity_type(eg.reference):
                 types.add(doc_entity_type(eg.reference))
         return sorted(types)
+
+
+def _check_plugin_version(saved_cfg: Dict, where: str) -> None:
+    """Refuse a pipe saved by a spacy-taughtnet of another major.minor version. A cfg
+    without a version predates the record (0.1.x) and is read as is."""
+    saved = saved_cfg.get("plugin_version")
+    if saved is None or _minor(saved) == _minor(__version__):
+        return
+    raise ModelVersionError(
+        f"{where}: this model was saved by spacy-taughtnet {saved}, but spacy-taughtnet "
+        f"{__version__} is installed; it loads with spacy-taughtnet {_minor(saved)}.x: "
+        f"pip install 'spacy-taughtnet=={_minor(saved)}.*' (or retrain the model)"
+    )
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
 
 
 def _log_softmax(scores: numpy.ndarray) -> numpy.ndarray:

@@ -46,3 +46,7 @@ class TaughtNetWarning(UserWarning):
 
 class UnknownEntityTypeError(CorpusError):
     """A corpus file, or the sentences of it that were read, with no B-/I- label and no type given."""
+
+
+class ModelVersionError(TaughtNetError, ValueError):
+    """A saved model written by a spacy-taughtnet version this one does not load."""

@@ -1,7 +1,7 @@
 """Per-corpus evaluation: entity-level P/R/F1 with seqeval, each corpus on its own type."""
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from seqeval.metrics import f1_score, precision_score, recall_score
 from spacy.language import Language
@@ -10,16 +10,24 @@ from spacy.tokens import Doc
 from .corpora import CorpusError, bio_tags, doc_entity_type, read_docbin
 
 
-def evaluate_corpus(nlp: Language, docbin_path: Union[str, Path], *, batch_size: int = 256) -> Dict:
-    """Score `nlp` on a single-type corpus: predictions of other types count as O.
+def evaluate_corpus(
+    nlp: Language,
+    docbin_path: Union[str, Path],
+    *,
+    entity_types: Optional[Sequence[str]] = None,
+    batch_size: int = 256,
+) -> Dict:
+    """Score `nlp` on a corpus on the entity types its gold annotates: predictions of
+    other types count as O.
 
-    The model reads the corpus's own tokens, so tags align one to one with gold.
+    A DocBin written by this package records its corpus's type on each doc, and is scored
+    on it. One without the record (e.g. made by `spacy convert`) needs `entity_types`,
+    the types its gold annotates: guessing them would count correct predictions of
+    unannotated types as errors. The model reads the corpus's own tokens, so tags align
+    one to one with gold.
     """
     gold_docs = read_docbin(docbin_path, nlp.vocab)
-    types = {doc_entity_type(doc) for doc in gold_docs}
-    if len(types) != 1 or None in types:
-        raise CorpusError(f"{docbin_path}: expected docs of one typed corpus, found types {sorted(map(str, types))}")
-    (ent_type,) = types
+    scored = _scored_types(gold_docs, docbin_path, entity_types)
     inputs = [
         Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
         for doc in gold_docs
@@ -27,12 +35,12 @@ def evaluate_corpus(nlp: Language, docbin_path: Union[str, Path], *, batch_size:
     start = time.perf_counter()
     predicted = list(nlp.pipe(inputs, batch_size=batch_size))
     seconds = time.perf_counter() - start
-    y_true = [bio_tags(doc, ent_type) for doc in gold_docs]
-    y_pred = [bio_tags(doc, ent_type) for doc in predicted]
+    y_true = [_tags(doc, scored) for doc in gold_docs]
+    y_pred = [_tags(doc, scored) for doc in predicted]
     n_words = sum(len(doc) for doc in gold_docs)
     return {
         "corpus": str(Path(docbin_path)),
-        "entity_type": ent_type,
+        "entity_type": ",".join(scored),
         "precision": precision_score(y_true, y_pred),
         "recall": recall_score(y_true, y_pred),
         "f1": f1_score(y_true, y_pred),
@@ -40,6 +48,40 @@ def evaluate_corpus(nlp: Language, docbin_path: Union[str, Path], *, batch_size:
         "n_words": n_words,
         "words_per_second": n_words / seconds if seconds > 0 else None,
     }
+
+
+def _scored_types(docs: List[Doc], path: Union[str, Path], entity_types: Optional[Sequence[str]]) -> Tuple[str, ...]:
+    """The recorded type of a single-type corpus, or the given types of an unrecorded one."""
+    recorded = {doc_entity_type(doc) for doc in docs}
+    gold_types = sorted({ent.label_ for doc in docs for ent in doc.ents})
+    if recorded == {None}:
+        if not entity_types:
+            raise CorpusError(
+                f"{path}: the docs have no entity type record (a DocBin not written by "
+                "spacy-taughtnet, e.g. by spacy convert); give the types its gold annotates "
+                f"with --entity-type (entity_types=...); gold entity labels found: {gold_types}"
+            )
+        missing = sorted(set(gold_types) - set(entity_types))
+        if missing:
+            raise CorpusError(
+                f"{path}: gold entities of type(s) {missing} are not among the entity types "
+                f"given {list(entity_types)}; give every type the corpus annotates"
+            )
+        return tuple(entity_types)
+    if len(recorded) != 1 or None in recorded:
+        raise CorpusError(f"{path}: expected docs of one typed corpus, found types {sorted(map(str, recorded))}")
+    (ent_type,) = recorded
+    if entity_types and list(entity_types) != [ent_type]:
+        raise CorpusError(
+            f"{path}: the DocBin records the entity type {ent_type!r}, but {list(entity_types)} "
+            "was given; leave out --entity-type for a corpus written by spacy-taughtnet"
+        )
+    return (ent_type,)
+
+
+def _tags(doc: Doc, types: Sequence[str]) -> List[str]:
+    """BIO tags of the doc's entities of `types`; other entities are O."""
+    return [tag if tag == "O" or tag[2:] in types else "O" for tag in bio_tags(doc)]
 
 
 SCORE_COLUMNS = ("precision", "recall", "f1")

@@ -4,12 +4,14 @@ import math
 import numpy
 import pytest
 import spacy
+import srsly
 from conftest import seeded_blank
 from numpy.testing import assert_equal
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
+import spacy_taughtnet
 from spacy_taughtnet.component import (
     CONFIDENCE_ATTR,
     TEACHER_LABELS_KEY,
@@ -19,6 +21,7 @@ from spacy_taughtnet.component import (
 )
 from spacy_taughtnet.corpora import TYPE_KEY, bio_tags
 from spacy_taughtnet.decoding import tag_names
+from spacy_taughtnet.errors import ModelVersionError
 from spacy_taughtnet.loss import DistillationLoss
 
 TRAIN_DATA = [
@@ -270,6 +273,73 @@ def test_serialize_initialized_pipe(trained):
         ner2.add_label("GENE")
     docs = [Doc(ner2.vocab, words="Asthma was not treated with caffeine .".split())]
     numpy.testing.assert_allclose(ner2.predict_proba(docs)[0], ner.predict_proba(docs)[0], atol=1e-6)
+
+
+def test_load_time_overrides_of_factory_settings(trained, tmp_path):
+    nlp, _, _ = trained
+    nlp.to_disk(tmp_path / "model")
+    text = "Patients with diabetes received aspirin daily ."
+    saved = spacy.load(tmp_path / "model").get_pipe("ner").cfg
+    assert {k: saved[k] for k in ("overwrite", "spans_key", "set_ents")} == {"overwrite": False, "spans_key": "taughtnet", "set_ents": True}
+    overrides = {"overwrite": True, "spans_key": None, "set_ents": False}
+    loaded = spacy.load(tmp_path / "model", config={"components": {"ner": overrides}})
+    ner = loaded.get_pipe("ner")
+    assert {k: ner.cfg[k] for k in overrides} == overrides
+    assert ner.labels == ("Chemical", "Disease")  # the saved cfg still gives the labels
+    doc = loaded.make_doc(text)
+    doc.ents = [Span(doc, 0, 1, label="CUSTOM")]
+    doc = ner(doc)
+    assert char_ents(doc) == [(0, 8, "CUSTOM")] and list(doc.spans) == []
+    # from_bytes too: a pipe takes its settings from its own config
+    nlp2 = spacy.blank("en")
+    ner2 = nlp2.add_pipe("taughtnet_ner", name="ner", config={"overwrite": True, "spans_key": "bio"})
+    nlp2.from_bytes(nlp.to_bytes())
+    assert (ner2.cfg["overwrite"], ner2.cfg["spans_key"], ner2.labels) == (True, "bio", ("Chemical", "Disease"))
+    doc = nlp2(text)
+    assert [(s.text, s.label_) for s in doc.spans["bio"]] == [("diabetes", "Disease"), ("aspirin", "Chemical")]
+
+
+def test_plugin_version_check(trained, tmp_path):
+    nlp, ner, _ = trained
+    assert ner.cfg["plugin_version"] == spacy_taughtnet.__version__
+    nlp.to_disk(tmp_path / "model")
+    cfg_path = tmp_path / "model" / "ner" / "cfg"
+    cfg = srsly.read_json(cfg_path)
+    assert cfg["plugin_version"] == spacy_taughtnet.__version__
+    major, minor, _ = spacy_taughtnet.__version__.split(".")
+    other = f"{major}.{int(minor) + 1}.0"
+    srsly.write_json(cfg_path, {**cfg, "plugin_version": other})
+    with pytest.raises(ModelVersionError) as err:
+        spacy.load(tmp_path / "model")
+    message = str(err.value)
+    assert f"saved by spacy-taughtnet {other}" in message and f"spacy-taughtnet {spacy_taughtnet.__version__} is installed" in message
+    assert f"pip install 'spacy-taughtnet=={major}.{int(minor) + 1}.*'" in message
+    # from bytes as well
+    data = srsly.msgpack_loads(ner.to_bytes())
+    data["cfg"] = srsly.json_dumps({**srsly.json_loads(data["cfg"]), "plugin_version": other})
+    with pytest.raises(ModelVersionError, match=other):
+        spacy.blank("en").add_pipe("taughtnet_ner").from_bytes(srsly.msgpack_dumps(data))
+    # another patch release of the same minor version loads, and a cfg saved before the record
+    srsly.write_json(cfg_path, {**cfg, "plugin_version": f"{major}.{minor}.99"})
+    assert spacy.load(tmp_path / "model").get_pipe("ner").cfg["plugin_version"] == spacy_taughtnet.__version__
+    srsly.write_json(cfg_path, {k: v for k, v in cfg.items() if k != "plugin_version"})
+    assert spacy.load(tmp_path / "model").get_pipe("ner").labels == ("Chemical", "Disease")
+
+
+def test_span_group_holds_every_prediction_with_its_score(trained):
+    nlp, ner, _ = trained
+    doc = nlp.make_doc("Patients with diabetes received aspirin daily .")
+    doc.ents = [Span(doc, 2, 3, label="CUSTOM")]  # "diabetes"
+    doc = ner(doc)
+    group = doc.spans["taughtnet"]
+    assert group.name == "taughtnet"
+    assert [(s.text, s.label_) for s in group] == [("diabetes", "Disease"), ("aspirin", "Chemical")]
+    scores = group.attrs["scores"]
+    assert scores.dtype == numpy.float32 and scores.shape == (2,)
+    assert float(scores[1]) == pytest.approx(doc.ents[1]._.get(CONFIDENCE_ATTR), abs=1e-6)
+    # the score of "diabetes", kept out of doc.ents, is its confidence as the pipe alone gives it
+    (alone,) = [e for e in nlp("Patients with diabetes received aspirin daily .").ents if e.text == "diabetes"]
+    assert float(scores[0]) == pytest.approx(alone._.get(CONFIDENCE_ATTR), abs=1e-6)
 
 
 # ---------------------------------------------------------------- loss values
@@ -564,3 +634,11 @@ def test_pipe_uses_the_scorer(trained):
     reference.user_data.pop(TYPE_KEY)
     scores = nlp.evaluate([Example(nlp.make_doc(text), reference)])
     assert scores["ents_p"] == 0.5 and scores["ents_r"] == 1.0
+    # a doc without the type record is scored on the types given to the scorer
+    scores = nlp.evaluate([Example(nlp.make_doc(text), reference)], scorer_cfg={"entity_types": ["Disease"]})
+    assert (scores["ents_p"], scores["ents_r"]) == (1.0, 1.0)
+    assert list(scores["ents_per_type"]) == ["Disease"]
+    # and a recorded type wins over them
+    reference.user_data[TYPE_KEY] = "Chemical"
+    scores = nlp.evaluate([Example(nlp.make_doc(text), reference)], scorer_cfg={"entity_types": ["Disease"]})
+    assert scores["ents_p"] == 0.0 and list(scores["ents_per_type"]) == ["Chemical"]

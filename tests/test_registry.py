@@ -93,6 +93,9 @@ def test_factory_resolves():
     assert Language.has_factory("taughtnet_ner")
     meta = Language.get_factory_meta("taughtnet_ner")
     assert meta.default_config["overwrite"] is False
+    assert meta.default_config["spans_key"] == "taughtnet"
+    assert meta.default_config["set_ents"] is True
+    assert "doc.spans" in meta.assigns
     assert meta.default_config["loss"]["@losses"] == "spacy-taughtnet.DistillationLoss.v1"
     nlp = spacy.blank("en")
     pipe = nlp.add_pipe("taughtnet_ner")

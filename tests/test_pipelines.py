@@ -1,0 +1,321 @@
+"""The student in pipelines it was not trained in, and on data it was not built for.
+
+A small stock pipeline (tok2vec + a listening `ner`) is trained here; the student is
+trained from configs/student.cfg (narrowed) and added after the stock `ner` with
+replace_listeners, in Python and through a config, with each combination of `overwrite`,
+`set_ents` and `spans_key`. Then: evaluating a DocBin made by `spacy convert`, which holds
+no per-doc type record.
+"""
+import re
+import warnings
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+import srsly
+from conftest import corpus_file, seeded_blank
+from numpy.testing import assert_array_equal
+from spacy.cli.convert import convert as spacy_convert
+from spacy.language import Language
+from spacy.tokens import DocBin, Span
+from spacy.training import Example
+from spacy.util import load_config, load_model_from_config
+from thinc.api import Config, fix_random_seed
+from typer.testing import CliRunner
+
+from spacy_taughtnet.cli import app
+from spacy_taughtnet.component import CONFIDENCE_ATTR
+from spacy_taughtnet.corpora import doc_entity_type, read_docbin, read_iob, write_docbin
+from spacy_taughtnet.errors import ConfigError, CorpusError
+from spacy_taughtnet.evaluate import evaluate_corpus
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+# The student's data: Chemical and Disease. The stock pipeline's: PRODUCT and ORG, where
+# "aspirin" and "cisplatin" are PRODUCTs, so they overlap the student's Chemicals.
+STUDENT_DATA = [
+    ("Patients with diabetes received aspirin from Bayer .", [(14, 22, "Disease"), (32, 39, "Chemical")]),
+    ("Cisplatin caused renal failure in two patients .", [(0, 9, "Chemical"), (17, 30, "Disease")]),
+    ("Asthma was not treated with caffeine .", [(0, 6, "Disease"), (28, 36, "Chemical")]),
+    ("We gave dopamine to the mice .", [(8, 16, "Chemical")]),
+    ("Breast cancer is common .", [(0, 13, "Disease")]),
+]
+STOCK_DATA = [
+    ("Patients with diabetes received aspirin from Bayer .", [(32, 39, "PRODUCT"), (45, 50, "ORG")]),
+    ("Cisplatin caused renal failure in two patients .", [(0, 9, "PRODUCT")]),
+    ("Pfizer sold caffeine tablets .", [(0, 6, "ORG")]),
+    ("Novartis makes no aspirin .", [(0, 8, "ORG"), (18, 25, "PRODUCT")]),
+]
+TEXT = STUDENT_DATA[0][0]
+STOCK_ENTS = [("aspirin", "PRODUCT"), ("Bayer", "ORG")]
+STUDENT_ENTS = [("diabetes", "Disease"), ("aspirin", "Chemical")]
+
+
+def train(nlp, data, n_updates=50):
+    examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in data]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(n_updates):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+def ents(doc):
+    return [(e.text, e.label_) for e in doc.ents]
+
+
+def group(doc, key="taughtnet"):
+    return [(s.text, s.label_) for s in doc.spans[key]]
+
+
+@pytest.fixture(scope="module")
+def stock_path(tmp_path_factory):
+    """A user's pipeline: tok2vec (width 48) and a stock `ner` listening to it, as in
+    spaCy's trained pipelines."""
+    nlp = seeded_blank(0)
+    nlp.add_pipe("tok2vec", config={"model": {"width": 48, "depth": 2, "embed_size": 500}})
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 48, "upstream": "*"}
+    nlp.add_pipe("ner", config={"model": {"tok2vec": listener}})
+    train(nlp, STOCK_DATA, 30)
+    assert ents(nlp(TEXT)) == STOCK_ENTS
+    path = tmp_path_factory.mktemp("stock") / "stock"
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def student_path(tmp_path_factory):
+    """The student as configs/student.cfg builds it (tok2vec + listening ner), narrowed."""
+    config = load_config(CONFIGS / "student.cfg", overrides={
+        # initialize resolves the readers; the examples are given in-process
+        "paths.train": "unused.spacy",
+        "paths.dev": "unused.spacy",
+        "components.tok2vec.model.encode.width": 32,
+        "components.tok2vec.model.encode.depth": 2,
+        "components.tok2vec.model.embed.rows": [500, 200, 200, 200],
+        "components.ner.model.hidden_width": 32,
+    })
+    nlp = load_model_from_config(config, auto_fill=True)
+    fix_random_seed(0)
+    train(nlp, STUDENT_DATA)
+    assert ents(nlp(TEXT)) == STUDENT_ENTS
+    path = tmp_path_factory.mktemp("student") / "student"
+    nlp.to_disk(path)
+    return path
+
+
+def combined(stock_path, student_path, **settings):
+    """The README recipe: the student's ner gets its own tok2vec copy, then is sourced."""
+    nlp = spacy.load(stock_path)
+    student = spacy.load(student_path, config={"components": {"ner": settings}})
+    student.replace_listeners("tok2vec", "ner", ["model.tok2vec"])
+    nlp.add_pipe("ner", name="taughtnet", source=student)
+    return nlp
+
+
+def test_configs_name_their_listeners_upstream():
+    """A listener with upstream "*" links to every tok2vec of a pipeline it is added to."""
+    n_listeners = 0
+    for path in sorted(CONFIGS.glob("*.cfg")):
+        config = Config().from_disk(path, interpolate=False)
+        for name, component in config["components"].items():
+            tok2vec = component.get("model", {}).get("tok2vec", {})
+            if tok2vec.get("@architectures", "").endswith("Listener.v1"):
+                n_listeners += 1
+                assert tok2vec["upstream"] in config["nlp"]["pipeline"], (path.name, name)
+                assert tok2vec["upstream"] != name
+    assert n_listeners == 5
+
+
+def test_student_after_stock_ner_keeps_the_users_tensor(stock_path, student_path):
+    stock = spacy.load(stock_path)
+    nlp = combined(stock_path, student_path)
+    assert nlp.pipe_names == ["tok2vec", "ner", "taughtnet"]
+    # the student listens to nothing: the user's tok2vec has only the stock ner listening
+    assert nlp.get_pipe("tok2vec").listening_components == ["ner"]
+    alone = spacy.load(student_path)(TEXT)
+    before, doc = stock(TEXT), nlp(TEXT)
+    assert_array_equal(doc.tensor, before.tensor)
+    assert doc.tensor.shape[1] == 48
+    assert_array_equal(doc[4].vector, before[4].vector)
+    # overwrite = false: the stock entities stay; the Chemical "aspirin" overlaps one
+    assert ents(doc) == [("diabetes", "Disease"), ("aspirin", "PRODUCT"), ("Bayer", "ORG")]
+    # every prediction is in the span group, with the scores of the student alone
+    assert group(doc) == group(alone) == STUDENT_ENTS
+    scores = doc.spans["taughtnet"].attrs["scores"]
+    assert len(scores) == len(doc.spans["taughtnet"]) == 2
+    assert all(0.0 < s <= 1.0 for s in scores)
+    numpy.testing.assert_allclose(scores, alone.spans["taughtnet"].attrs["scores"], atol=1e-6)
+    # the extension is set on the entity the pipe added to doc.ents, with the same score
+    assert doc.ents[0]._.get(CONFIDENCE_ATTR) == pytest.approx(float(scores[0]), abs=1e-6)
+    assert doc.ents[1]._.get(CONFIDENCE_ATTR) is None
+    # nlp.pipe agrees with nlp()
+    (piped,) = nlp.pipe([TEXT])
+    assert ents(piped) == ents(doc) and group(piped) == group(doc)
+
+
+@pytest.mark.parametrize("overwrite,set_ents,spans_key,expected_ents", [
+    (False, True, "taughtnet", [("diabetes", "Disease"), ("aspirin", "PRODUCT"), ("Bayer", "ORG")]),
+    (True, True, "taughtnet", STUDENT_ENTS),
+    (False, False, "taughtnet", STOCK_ENTS),
+    (True, False, "bio", STOCK_ENTS),
+    (False, True, None, [("diabetes", "Disease"), ("aspirin", "PRODUCT"), ("Bayer", "ORG")]),
+    (True, True, None, STUDENT_ENTS),
+])
+def test_settings_combinations(stock_path, student_path, tmp_path, overwrite, set_ents, spans_key, expected_ents):
+    settings = {"overwrite": overwrite, "set_ents": set_ents, "spans_key": spans_key}
+    nlp = combined(stock_path, student_path, **settings)
+    assert {key: nlp.get_pipe("taughtnet").cfg[key] for key in settings} == settings
+    stock_doc = spacy.load(stock_path)(TEXT)
+    doc = nlp(TEXT)
+    assert ents(doc) == expected_ents
+    assert_array_equal(doc.tensor, stock_doc.tensor)
+    if spans_key is None:
+        assert list(doc.spans) == []
+    else:
+        assert list(doc.spans) == [spans_key] and group(doc, spans_key) == STUDENT_ENTS
+    # the settings are in the combined pipeline's config, so they survive save and load
+    nlp.to_disk(tmp_path / "combined")
+    reloaded = spacy.load(tmp_path / "combined")
+    assert {key: reloaded.get_pipe("taughtnet").cfg[key] for key in settings} == settings
+    doc2 = reloaded(TEXT)
+    assert ents(doc2) == expected_ents
+    assert_array_equal(doc2.tensor, stock_doc.tensor)
+    if spans_key is not None:
+        assert group(doc2, spans_key) == STUDENT_ENTS
+        numpy.testing.assert_allclose(doc2.spans[spans_key].attrs["scores"], doc.spans[spans_key].attrs["scores"], atol=1e-6)
+
+
+def test_combined_pipeline_load_time_overrides(stock_path, student_path, tmp_path):
+    combined(stock_path, student_path).to_disk(tmp_path / "combined")
+    nlp = spacy.load(tmp_path / "combined", config={"components": {"taughtnet": {"set_ents": False, "spans_key": "bio"}}})
+    doc = nlp(TEXT)
+    assert ents(doc) == STOCK_ENTS and group(doc, "bio") == STUDENT_ENTS
+    nlp = spacy.load(tmp_path / "combined", config={"components": {"taughtnet": {"overwrite": True}}})
+    assert ents(nlp(TEXT)) == STUDENT_ENTS
+
+
+def test_config_recipe_sources_with_replace_listeners(stock_path, student_path, tmp_path):
+    config = Config().from_str(f"""
+[nlp]
+lang = "en"
+pipeline = ["tok2vec", "ner", "taughtnet"]
+
+[components]
+
+[components.tok2vec]
+source = "{stock_path}"
+
+[components.ner]
+source = "{stock_path}"
+
+[components.taughtnet]
+source = "{student_path}"
+component = "ner"
+replace_listeners = ["model.tok2vec"]
+""")
+    nlp = load_model_from_config(config, auto_fill=True)
+    reference = combined(stock_path, student_path)(TEXT)
+    doc = nlp(TEXT)
+    assert ents(doc) == ents(reference) and group(doc) == group(reference)
+    assert_array_equal(doc.tensor, reference.tensor)
+    # the copied tok2vec is part of the pipe's own config, so the pipeline saves whole
+    assert nlp.config["components"]["taughtnet"]["model"]["tok2vec"]["@architectures"] == "spacy.Tok2Vec.v2"
+    nlp.to_disk(tmp_path / "assembled")
+    assert ents(spacy.load(tmp_path / "assembled")(TEXT)) == ents(reference)
+
+
+def test_sourcing_the_ner_without_its_tok2vec_is_refused(stock_path, student_path):
+    student = spacy.load(student_path)
+    # in a pipeline without a tok2vec, the listener would read an empty doc.tensor
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner", name="taughtnet", source=student)
+    with pytest.raises(ConfigError, match="doc.tensor is empty.*replace_listeners"):
+        nlp(TEXT)
+    # in the stock pipeline it links to the user's tok2vec (width 48, its own is 32)
+    nlp = spacy.load(stock_path)
+    nlp.add_pipe("ner", name="taughtnet", source=spacy.load(student_path))
+    with pytest.raises(ConfigError, match="width 32, but doc.tensor has width 48"):
+        nlp(TEXT)
+
+
+def test_span_group_scores_survive_a_docbin_without_user_data(stock_path, student_path):
+    doc = combined(stock_path, student_path)(TEXT)
+    doc_bin = DocBin(store_user_data=False)
+    doc_bin.add(doc)
+    (restored,) = DocBin().from_bytes(doc_bin.to_bytes()).get_docs(spacy.blank("en").vocab)
+    assert group(restored) == STUDENT_ENTS
+    numpy.testing.assert_allclose(restored.spans["taughtnet"].attrs["scores"], doc.spans["taughtnet"].attrs["scores"])
+
+
+# ---------------------------------------------------------------- a DocBin from spacy convert
+
+ORACLE = {}
+
+
+@Language.component("taughtnet_test_convert_oracle")
+def oracle_component(doc):
+    """Sets the entities listed in ORACLE for the doc's words (a model with known output)."""
+    doc.ents = [Span(doc, s, e, label=l) for s, e, l in ORACLE[tuple(t.text for t in doc)]]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """The Disease test split converted by `spacy convert` (no type record) and by
+    read_iob (with it); ORACLE predicts its gold entities and a Chemical on each doc's
+    first token outside them."""
+    out = tmp_path_factory.mktemp("converted")
+    source = corpus_file("Toy-disease-IOB", "test")
+    # what `python -m spacy convert SOURCE OUT --converter ner --file-type spacy` runs
+    spacy_convert(source, out, converter="ner", file_type="spacy", n_sents=1)
+    typed = out / "typed.spacy"
+    write_docbin(read_iob(source, spacy.blank("en").vocab), typed)
+    docs = read_docbin(out / "test.spacy", spacy.blank("en").vocab)
+    assert len(docs) == 12 and {doc_entity_type(doc) for doc in docs} == {None}
+    for doc in docs:
+        free = next(t.i for t in doc if t.ent_iob_ == "O")
+        ORACLE[tuple(t.text for t in doc)] = [(e.start, e.end, e.label_) for e in doc.ents] + [(free, free + 1, "Chemical")]
+    return out / "test.spacy", typed
+
+
+def oracle_nlp():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("taughtnet_test_convert_oracle")
+    return nlp
+
+
+def test_evaluate_refuses_to_guess_the_types_of_a_converted_docbin(converted):
+    untyped, typed = converted
+    with pytest.raises(CorpusError, match=re.escape(str(untyped)) + ": .*no entity type record.*--entity-type.*'Disease'"):
+        evaluate_corpus(oracle_nlp(), untyped)
+    scores = evaluate_corpus(oracle_nlp(), untyped, entity_types=["Disease"])
+    assert (scores["precision"], scores["recall"], scores["f1"]) == (1.0, 1.0, 1.0)
+    assert scores["entity_type"] == "Disease" and scores["n_docs"] == 12
+    # the same as the DocBin that records its type
+    assert {k: v for k, v in evaluate_corpus(oracle_nlp(), typed).items() if k not in ("corpus", "words_per_second")} == {
+        k: v for k, v in scores.items() if k not in ("corpus", "words_per_second")
+    }
+    # scoring every type, as a guess would, counts the Chemicals as errors
+    both = evaluate_corpus(oracle_nlp(), untyped, entity_types=["Disease", "Chemical"])
+    assert both["entity_type"] == "Disease,Chemical" and both["precision"] < 1.0 == both["recall"]
+    # types that leave gold entities out, or contradict the record, are refused
+    with pytest.raises(CorpusError, match=r"gold entities of type\(s\) \['Disease'\] are not among"):
+        evaluate_corpus(oracle_nlp(), untyped, entity_types=["Chemical"])
+    with pytest.raises(CorpusError, match="records the entity type 'Disease'"):
+        evaluate_corpus(oracle_nlp(), typed, entity_types=["Chemical"])
+
+
+def test_evaluate_command_takes_the_entity_type(converted, teachers, tmp_path):
+    untyped, _ = converted
+    runner = CliRunner()
+    refused = runner.invoke(app, ["evaluate", str(teachers["Disease"]), str(untyped)])
+    assert refused.exit_code == 1 and "--entity-type" in refused.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # seqeval: undefined precision on a tiny teacher
+        result = runner.invoke(app, ["evaluate", str(teachers["Disease"]), str(untyped),
+                                     "--entity-type", "Disease", "--output", str(tmp_path / "scores.json")])
+    assert result.exit_code == 0, result.output
+    (row,) = srsly.read_json(tmp_path / "scores.json")
+    assert row["entity_type"] == "Disease" and row["n_docs"] == 12
+    assert 0.0 <= row["f1"] <= 1.0
