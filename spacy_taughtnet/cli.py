@@ -166,11 +166,12 @@ def distill(
     teachers: List[Path] = typer.Option(..., "--teacher", help="A teacher pipeline; repeat, in global label order"),
     normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
     batch_size: int = typer.Option(256, help="Docs per batch"),
+    shard_docs: int = typer.Option(10000, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards"),
 ) -> None:
     """Run every teacher over a DocBin, aggregate, and store the distributions."""
     from .distill import dump_distributions
 
-    labels = dump_distributions(docbin, teachers, output, normalize=normalize, batch_size=batch_size)
+    labels = dump_distributions(docbin, teachers, output, normalize=normalize, batch_size=batch_size, shard_docs=shard_docs)
     typer.echo(f"{docbin} -> {output}: labels {labels}, normalize={normalize}")
 
 

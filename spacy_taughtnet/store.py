@@ -341,15 +341,29 @@ class TeacherDistributions:
             self.manifest: Dict = json.loads(manifest_path.read_text(encoding="utf8"))
         except ValueError as err:
             raise DistributionsError(f"{manifest_path}: not valid JSON ({err}); rerun distill") from None
-        if self.manifest.get("format") != FORMAT:
-            raise DistributionsError(f"{manifest_path}: format {self.manifest.get('format')!r}, expected {FORMAT!r}; rerun distill")
+        if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT:
+            found = self.manifest.get("format") if isinstance(self.manifest, dict) else None
+            raise DistributionsError(f"{manifest_path}: format {found!r}, expected {FORMAT!r}; rerun distill")
+        try:
+            self.lengths = self._check_shards()
+        except (KeyError, TypeError, IndexError) as err:
+            raise DistributionsError(f"{manifest_path}: malformed ({type(err).__name__}: {err}); rerun distill") from None
+        self.offsets = numpy.concatenate([[0], numpy.cumsum(self.lengths)])
+        self._starts = [entry["docs"][0] for entry in self.manifest["shards"]]
+        self._probs: Dict[int, numpy.ndarray] = {}
+
+    def _check_shards(self) -> numpy.ndarray:
+        """Check each shard's files against the manifest (shapes, sizes, lengths.npy's
+        sha256) and return every doc's token count."""
         self.labels: List[str] = list(self.manifest["labels"])
         self.normalize: str = self.manifest["normalize"]
         n_cols = len(tag_names(self.labels))
         shards = self.manifest["shards"]
         ranges = shard_ranges(self.manifest["n_docs"], self.manifest["shard_docs"])
         if [tuple(s["docs"]) for s in shards] != ranges:
-            raise DistributionsError(f"{manifest_path}: the shards' doc ranges do not cover the {self.manifest['n_docs']} docs; rerun distill")
+            raise DistributionsError(
+                f"{self.path / MANIFEST}: the shards' doc ranges do not cover the {self.manifest['n_docs']} docs; rerun distill"
+            )
         lengths = []
         for entry in shards:
             where = self.path / entry["name"]
@@ -362,10 +376,7 @@ class TeacherDistributions:
             if int(shard_lengths.sum()) != entry["n_tokens"]:
                 raise DistributionsError(f"{where / LENGTHS}: {int(shard_lengths.sum())} tokens, {MANIFEST} says {entry['n_tokens']}; rerun distill")
             lengths.append(shard_lengths)
-        self.lengths = numpy.concatenate(lengths)
-        self.offsets = numpy.concatenate([[0], numpy.cumsum(self.lengths)])
-        self._starts = [entry["docs"][0] for entry in shards]
-        self._probs: Dict[int, numpy.ndarray] = {}
+        return numpy.concatenate(lengths)
 
     def __len__(self) -> int:
         return len(self.lengths)
