@@ -17,6 +17,7 @@ manifest.json holds:
     n_docs, n_tokens, shard_docs
     docbin       {"path", "size", "sha256"} of the DocBin the rows belong to
     teachers     [{"path", "label", "sha256"}], sha256 by `pipeline_digest`
+                 (paths relative to the distributions folder)
     inputs       sha256 of the keys above: a shard made from other inputs is never reused
     shards       [{"name", "docs": [start, end], "n_tokens", "sha256": {"probs.npy", "lengths.npy"}}]
 
@@ -36,6 +37,7 @@ checked against its sha256 the first time a doc of it is read, and each doc's ro
 """
 import hashlib
 import json
+import os
 from bisect import bisect_right
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -87,9 +89,13 @@ def pipeline_digest(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def docbin_record(path: PathLike) -> Dict:
-    path = Path(path)
-    return {"path": str(path), "size": path.stat().st_size, "sha256": file_sha256(path)}
+def relative_path(path: PathLike, folder: PathLike) -> str:
+    """`path` relative to `folder`, as recorded in a manifest: independent of the working
+    directory and unchanged when the run folder is moved as a whole."""
+    try:
+        return os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
+    except ValueError:  # another drive (Windows)
+        return os.path.abspath(path)
 
 
 # ---------------------------------------------------------------- writing
@@ -111,6 +117,7 @@ def staging_path(output: PathLike) -> Path:
 
 
 def distributions_header(
+    output: PathLike,
     docbin: PathLike,
     lengths: Sequence[int],
     *,
@@ -120,7 +127,8 @@ def distributions_header(
     shard_docs: int = SHARD_DOCS,
 ) -> Dict:
     """The manifest without its shards: what the rows are made from. teachers: (path, label)
-    pairs of the teacher pipelines, in column order."""
+    pairs of the teacher pipelines, in column order. Paths are recorded relative to `output`,
+    the distributions folder."""
     if shard_docs < 1:
         raise DistributionsError(f"shard_docs must be at least 1, got {shard_docs}")
     header = {
@@ -130,8 +138,10 @@ def distributions_header(
         "n_docs": len(lengths),
         "n_tokens": int(numpy.sum(lengths, dtype=numpy.int64)),
         "shard_docs": shard_docs,
-        "docbin": docbin_record(docbin),
-        "teachers": [{"path": str(p), "label": label, "sha256": pipeline_digest(p)} for p, label in teachers],
+        "docbin": {"path": relative_path(docbin, output), "size": Path(docbin).stat().st_size, "sha256": file_sha256(docbin)},
+        "teachers": [
+            {"path": relative_path(p, output), "label": label, "sha256": pipeline_digest(p)} for p, label in teachers
+        ],
     }
     header["inputs"] = hashlib.sha256(json.dumps(header, sort_keys=True).encode("utf8")).hexdigest()
     return header
@@ -276,7 +286,7 @@ def write_distributions(
     on_shard(start, end, reused) is told about every shard (for progress). Returns the manifest.
     """
     header = distributions_header(
-        docbin, lengths, labels=labels, normalize=normalize, teachers=teachers, shard_docs=shard_docs
+        output, docbin, lengths, labels=labels, normalize=normalize, teachers=teachers, shard_docs=shard_docs
     )
     folder = staging_path(output)
     folder.mkdir(parents=True, exist_ok=True)
@@ -387,7 +397,7 @@ class TeacherDistributions:
         size = docbin.stat().st_size
         if size != recorded["size"] or file_sha256(docbin) != recorded["sha256"]:
             raise DistributionsError(
-                f"{self.path}: made from {recorded['path']} ({recorded['size']} bytes, sha256 "
+                f"{self.path}: made from {os.path.normpath(self.path / recorded['path'])} ({recorded['size']} bytes, sha256 "
                 f"{recorded['sha256'][:12]}...), but {docbin} differs ({size} bytes): the corpus "
                 "changed after distill; rerun distill on it"
             )
@@ -395,7 +405,7 @@ class TeacherDistributions:
     def check_teachers(self) -> None:
         """Refuse the rows if a recorded teacher that is still there has changed since."""
         for teacher in self.manifest["teachers"]:
-            path = Path(teacher["path"])
+            path = Path(os.path.normpath(self.path / teacher["path"]))
             if not (path / "config.cfg").is_file():
                 continue
             now = pipeline_digest(path)

@@ -1,6 +1,7 @@
 """Distillation of tiny in-process teachers over a union, and per-corpus evaluation."""
 import hashlib
 import json
+import os
 import warnings
 
 import numpy
@@ -77,9 +78,9 @@ def test_dump_distributions(teachers, union_docbin, tmp_path, normalize):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["normalize"] == normalize
     assert manifest["teachers"] == [
-        {"path": str(p), "label": label, "sha256": pipeline_digest(p)} for p, label in zip(teacher_paths, labels)
+        {"path": os.path.relpath(p, out), "label": label, "sha256": pipeline_digest(p)} for p, label in zip(teacher_paths, labels)
     ]
-    assert manifest["docbin"]["path"] == str(union_docbin)
+    assert manifest["docbin"]["path"] == os.path.relpath(union_docbin, out)
     assert manifest["docbin"]["sha256"] == hashlib.sha256(union_docbin.read_bytes()).hexdigest()
     assert (manifest["n_docs"], manifest["n_tokens"]) == (12, n_tokens)
     assert [s["docs"] for s in manifest["shards"]] == [[0, 4], [4, 8], [8, 12]]

@@ -74,7 +74,8 @@ def test_round_trip_in_shards(tmp_path):
         "format": "spacy-taughtnet.distributions.v1", "labels": LABELS, "normalize": "sum",
         "n_docs": 5, "n_tokens": 10, "shard_docs": 2, "teachers": [],
     }
-    assert manifest["docbin"] == {"path": str(docbin), "size": 8, "sha256": hashlib.sha256(b"the docs").hexdigest()}
+    # paths relative to the distributions folder
+    assert manifest["docbin"] == {"path": "../train.spacy", "size": 8, "sha256": hashlib.sha256(b"the docs").hexdigest()}
     assert [(s["name"], s["docs"], s["n_tokens"]) for s in manifest["shards"]] == [
         ("shard-00000", [0, 2], 5), ("shard-00001", [2, 4], 5), ("shard-00002", [4, 5], 0)
     ]
@@ -254,7 +255,7 @@ def test_shards_written_independently_then_finalised(tmp_path):
     offsets = numpy.cumsum([0] + lengths)
     docbin = tmp_path / "docs.spacy"
     docbin.write_bytes(b"docs")
-    header = distributions_header(docbin, lengths, labels=["GENE"], normalize="sum", shard_docs=2)
+    header = distributions_header(tmp_path / "dist", docbin, lengths, labels=["GENE"], normalize="sum", shard_docs=2)
     staging = staging_path(tmp_path / "dist")
     ranges = shard_ranges(len(lengths), 2)
     assert ranges == [(0, 2), (2, 4), (4, 5)]
