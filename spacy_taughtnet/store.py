@@ -290,6 +290,7 @@ def write_distributions(
     )
     folder = staging_path(output)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(output)
     try:
         for k, (start, end) in enumerate(shard_ranges(header["n_docs"], shard_docs)):
             reused = written_shard(folder, header, k) is not None

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence
 
 import spacy
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, remove_stale_temporaries
 from .corpora import TYPE_KEY, build_union, read_iob, write_docbin
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
 from .layout import CorpusFolder, RunLayout, check_corpus_name
@@ -131,6 +131,8 @@ def train_teachers(
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
     layout = RunLayout(root)
+    for name in corpora:  # also beside teachers that are up to date and not rewritten
+        remove_stale_temporaries(layout.teacher(name))
     checked = False
     for name in corpora:
         train_data, dev_data = layout.corpus(name, "train"), layout.corpus(name, "dev")

@@ -150,6 +150,25 @@ def test_prepare_cli_killed_then_rerun(tmp_path, capsys):
     assert len(read_docbin(root / "corpus" / "global" / "train.spacy", spacy.blank("en").vocab)) == 18
 
 
+def test_teachers_step_removes_what_a_killed_training_left(tmp_path, capsys):
+    """A teacher killed after its new folder was renamed in, before the old one was deleted:
+    the teacher is up to date and not retrained, its leftover goes at the next start."""
+    from spacy_taughtnet.workflow import _fingerprint, train_teachers
+
+    root = tmp_path / "run"
+    prepare_corpora(CORPORA, root, ["Toy-chem-IOB"], limit=5)
+    config = ROOT / "configs" / "teacher.cfg"
+    teacher = root / "teachers" / "Toy-chem-IOB"
+    teacher.mkdir(parents=True)
+    corpus = root / "corpus" / "Toy-chem-IOB"
+    (teacher / "inputs.md5").write_text(_fingerprint([config, corpus / "train.spacy", corpus / "dev.spacy"], {}) + "\n")
+    leftover = root / "teachers" / ".Toy-chem-IOB.k9x2abcd.tmp"
+    (leftover / "Toy-chem-IOB" / "model-best").mkdir(parents=True)
+    train_teachers(root, ["Toy-chem-IOB"], config)
+    assert "teacher Toy-chem-IOB: up to date" in capsys.readouterr().out
+    assert sorted(p.name for p in (root / "teachers").iterdir()) == ["Toy-chem-IOB"]
+
+
 # ---------------------------------------------------------------- distributions written, killed
 
 LENGTHS = [3, 1, 2, 4, 2]
