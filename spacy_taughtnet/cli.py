@@ -248,23 +248,25 @@ def annotate(
     chunk_chars: int = typer.Option(5000, min=1, help="Annotate a longer document in pieces of at most this many characters, cut at whitespace (memory: batch size x this)"),
     text: bool = typer.Option(True, "--text/--no-text", help="Write each document's text into JSONL output"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on, instead of stopping"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming an existing output"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming an existing output (which stays until the new one is complete)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (docs/s, words/s) on stderr"),
 ) -> None:
-    """Annotate documents with a pipeline; rerun the same command to resume an interrupted run."""
-    from .annotate import annotate_file, load_pipeline
+    """Annotate documents with a pipeline; rerun the same command to resume an interrupted run
+    (OUTPUT.manifest.json beside the output says which model, options and input wrote it)."""
+    from .annotate import annotate_file
 
     if n_process == 0 or n_process < -1:
         raise ConfigError(f"--n-process must be -1 or at least 1, got {n_process}")
-    nlp = load_pipeline(model)
     try:
         summary = annotate_file(
-            nlp, input_path, output_path, input_format=input_format, output_format=output_format,
+            model, input_path, output_path, input_format=input_format, output_format=output_format,
             batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars, include_text=text,
             skip_bad=skip_bad, overwrite=overwrite, progress=progress,
         )
     except KeyboardInterrupt:
-        typer.secho(f"Interrupted: {output_path} holds whole records only; rerun the same command to resume", err=True)
+        then = (f"an --overwrite run replaces {output_path} only when complete; rerun the same command to start again"
+                if overwrite else f"{output_path} holds whole records only; rerun the same command to resume")
+        typer.secho(f"Interrupted: {then}", err=True)
         raise typer.Exit(130)
     skipped = f", {summary.bad_lines} bad input lines skipped" if summary.bad_lines else ""
     typer.echo(f"{input_path} -> {output_path}: {summary.written} docs written, {summary.resumed} already there{skipped}", err=True)
@@ -282,14 +284,9 @@ def render(
 ) -> None:
     """Write an HTML page (displaCy) of the pipeline's entities on sample texts."""
     from ._atomic import atomic_path
-    from .annotate import (
-        AnnotateError,
-        detect_format,
-        load_pipeline,
-        raise_bad,
-        read_records,
-        render_html,
-    )
+    from .annotate import detect_format, load_pipeline, raise_bad, read_records
+    from .errors import AnnotateError
+    from .render import render_html
 
     def log_bad(err: Exception) -> None:
         typer.echo(f"Skipped {err}", err=True)

@@ -44,9 +44,22 @@ class TaughtNetWarning(UserWarning):
     """Something that works but that the user should know (e.g. a repaired IOB tag)."""
 
 
+class ModelVersionError(TaughtNetError, ValueError):
+    """A saved model written by a spacy-taughtnet version this one does not load."""
+
+
 class UnknownEntityTypeError(CorpusError):
     """A corpus file, or the sentences of it that were read, with no B-/I- label and no type given."""
 
 
-class ModelVersionError(TaughtNetError, ValueError):
-    """A saved model written by a spacy-taughtnet version this one does not load."""
+class ResumeError(AnnotateError):
+    """An existing `annotate` output that this run cannot resume (its manifest names another
+    model, other options or another input, or is missing)."""
+
+
+class OutputLockedError(AnnotateError):
+    """An `annotate` output that another run is writing (its lock file is held)."""
+
+
+class WorkerError(AnnotateError):
+    """A worker process of `annotate --n-process N` that died."""

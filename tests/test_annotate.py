@@ -1,7 +1,9 @@
 """The `annotate` and `render` commands: formats, offsets, resuming, multiprocessing,
 hostile input, displaCy colours."""
 import json
+import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,18 +18,18 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 from typer.testing import CliRunner, Result
 
-from spacy_taughtnet import annotate as annotate_module
 from spacy_taughtnet.annotate import (
-    AnnotateError,
-    BadRecordError,
     Record,
     annotate_records,
     chunk_text,
     detect_format,
     read_records,
 )
+from spacy_taughtnet.annotate import resume as annotate_resume
+from spacy_taughtnet.annotate import runner as annotate_runner
 from spacy_taughtnet.cli import app
 from spacy_taughtnet.displacy import COLORS, FALLBACK_PALETTE, color_for
+from spacy_taughtnet.errors import AnnotateError, BadRecordError
 
 # A narrow model, so the fixture trains in a few seconds on 2 busy cores. The head's
 TRAIN = [
@@ -215,6 +217,7 @@ def test_resume_after_truncation(tmp_path, model_path, out_fmt):
     for cut in cuts:
         out = tmp_path / f"cut{cut}{EXTENSIONS[out_fmt]}"
         out.write_bytes(full[:cut])
+        shutil.copy(f"{clean}.manifest.json", f"{out}.manifest.json")
         result = cli("annotate", model_path, src, out, "--no-progress", "--batch-size", 3)
         assert result.exit_code == 0, result.output
         docs = read_output(out, out_fmt)
@@ -234,7 +237,7 @@ def test_resume_after_crash_while_writing(tmp_path, model_path, monkeypatch):
     src = write_input(tmp_path / "in.txt", "text", samples)
     clean, out = tmp_path / "clean.jsonl", tmp_path / "out.jsonl"
     assert cli("annotate", model_path, src, clean, "--no-progress").exit_code == 0
-    real_format = annotate_module.format_record
+    real_format = annotate_runner.format_record
     calls = []
 
     def crashing_format(*args, **kwargs):
@@ -246,10 +249,10 @@ def test_resume_after_crash_while_writing(tmp_path, model_path, monkeypatch):
             raise SystemExit("killed")
         return data
 
-    monkeypatch.setattr(annotate_module, "format_record", crashing_format)
+    monkeypatch.setattr(annotate_runner, "format_record", crashing_format)
     cli("annotate", model_path, src, out, "--no-progress")
     assert len(read_output_lines(out)) == 4
-    monkeypatch.setattr(annotate_module, "format_record", real_format)
+    monkeypatch.setattr(annotate_runner, "format_record", real_format)
     result = cli("annotate", model_path, src, out, "--no-progress")
     assert result.exit_code == 0, result.output
     assert "Resuming: 4 of 10" in result.stderr
@@ -267,21 +270,27 @@ def test_resume_refuses_another_input(tmp_path, model_path):
     other = write_input(tmp_path / "b.jsonl", "jsonl", [("Something else .", ""), ("BRCA1 .", "")])
     result = cli("annotate", model_path, other, out, "--no-progress")
     assert result.exit_code == 1
-    assert "does not continue the input" in result.stderr and "--overwrite" in result.stderr
+    assert f"{other}: records 1-2 (from line 1) differ" in result.stderr and "--overwrite" in result.stderr
     shorter = write_input(tmp_path / "c.jsonl", "jsonl", [("Aspirin in mice .", "")])
     result = cli("annotate", model_path, shorter, out, "--no-progress")
-    assert result.exit_code == 1 and "more records than" in result.stderr
+    assert result.exit_code == 1 and f"{shorter}: records 1-1 (from line 1) differ" in result.stderr
     result = cli("annotate", model_path, other, out, "--no-progress", "--overwrite")
     assert result.exit_code == 0
     assert [d["text"] for d in read_output(out, "jsonl")] == ["Something else .", "BRCA1 ."]
 
 
 def test_resume_refuses_a_corrupt_output(tmp_path, model_path):
+    """An output whose manifest matches this run, but whose records are not its records."""
     src = write_input(tmp_path / "in.txt", "text")
     out = tmp_path / "out.jsonl"
-    out.write_text('{"id": 1, "entities": []}\nnot json\n', encoding="utf8")
+    interrupted_run(model_path, src, out, keep=3)
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(lines[0] + b"not json\n" + lines[2])
     result = cli("annotate", model_path, src, out, "--no-progress")
-    assert result.exit_code == 1 and f"{out}:2:" in result.stderr
+    assert result.exit_code == 1 and f"{out}:2: the existing output is not a jsonl file" in result.stderr
+    out.write_bytes(lines[0] + lines[2])  # a record lost from the middle
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 1 and f"{out}:2: the existing output does not continue the input" in result.stderr
 
 
 # ----------------------------------------------------------------------------- multiprocessing
@@ -419,6 +428,7 @@ def test_non_utf8_input(tmp_path, model_path):
         ("jsonl", '{"id": 1, "text": "Aspirin ."}\n\n{"id": 2, "txt": "no text"}\n{"id": 3, "text": "BRCA1 ."}\n', 3, 'string "text"'),
         ("jsonl", '{"id": 1, "text": "Aspirin ."}\n[1, 2]\n{"id": 3, "text": "BRCA1 ."}\n', 2, "JSON object"),
         ("jsonl", '{"id": 1, "text": "Aspirin ."}\n{"id": [2], "text": "x"}\n{"id": 3, "text": "BRCA1 ."}\n', 2, '"id" must be'),
+        ("jsonl", '{"id": 1, "text": "Aspirin ."}\n' + "[" * 100_000 + "]" * 100_000 + '\n{"id": 3, "text": "BRCA1 ."}\n', 2, "nested too deeply"),
         ("pubtator", "1|t|Aspirin .\n1|a|\n\n2|x|broken line\n\n3|t|BRCA1 .\n3|a|\n", 4, "not a PubTator line"),
         ("pubtator", "1|t|Aspirin .\n1|a|\n\n2|a|abstract without title\n\n3|t|BRCA1 .\n3|a|\n", 4, "without its title"),
     ],
@@ -518,3 +528,159 @@ def test_render_writes_html(tmp_path, model_path):
     assert COLORS["Disease"] in html and "doc-0" in html
     result = cli("render", tmp_path / "missing", src, tmp_path / "p2.html")
     assert result.exit_code == 1 and not (tmp_path / "p2.html").exists()
+
+
+# ----------------------------------------------------------------------------- the output never is the input
+
+
+@pytest.mark.parametrize("how", ["dotdot", "hard link", "symlink"])
+def test_output_is_never_the_input(tmp_path, model_path, how):
+    """`annotate IN sub/../IN --overwrite` once deleted IN (the check ran before sub existed)."""
+    src = write_input(tmp_path / "in.jsonl", "jsonl")
+    before = src.read_bytes()
+    if how == "dotdot":
+        out = tmp_path / "sub" / ".." / "in.jsonl"
+    elif how == "hard link":
+        out = tmp_path / "link.jsonl"
+        os.link(src, out)
+    else:
+        out = tmp_path / "sym.jsonl"
+        out.symlink_to(src)
+    result = cli("annotate", model_path, src, out, "--no-progress", "--overwrite")
+    assert result.exit_code == 1 and "is the input" in result.stderr, result.output
+    assert src.read_bytes() == before
+
+
+def test_files_beside_the_output_are_never_the_input(tmp_path, model_path):
+    out = tmp_path / "out.jsonl"
+    for beside in ("out.jsonl.manifest.json", "out.jsonl.lock"):
+        src = write_input(tmp_path / beside, "jsonl")
+        before = src.read_bytes()
+        result = cli("annotate", model_path, src, out, "--input-format", "jsonl", "--no-progress")
+        assert result.exit_code == 1 and f"{src}" in result.stderr and "is the input" in result.stderr, result.output
+        assert src.read_bytes() == before
+        src.unlink()
+
+
+# ----------------------------------------------------------------------------- the manifest
+
+
+def interrupted_run(model, src: Path, out: Path, *options, keep: int) -> bytes:
+    """A complete run cut back to its first `keep` records (an interrupted run); its full output."""
+    result = cli("annotate", model, src, out, "--no-progress", *options)
+    assert result.exit_code == 0, result.output
+    full = out.read_bytes()
+    out.write_bytes(b"".join(full.splitlines(keepends=True)[:keep]))
+    return full
+
+
+def test_resume_without_text_refuses_a_changed_input(tmp_path, model_path):
+    """With --no-text resume compared ids only: an edited input kept stale entities."""
+    samples = [(f"Cisplatin induced renal failure in mice {i} .", "") for i in range(12)]
+    src = write_input(tmp_path / "in.jsonl", "jsonl", samples)
+    out = tmp_path / "out.jsonl"
+    interrupted_run(model_path, src, out, "--no-text", keep=5)
+    samples[2] = ("Aspirin in rats with diabetes .", "")  # a record already annotated
+    write_input(src, "jsonl", samples)
+    cut = out.read_bytes()
+    result = cli("annotate", model_path, src, out, "--no-progress", "--no-text")
+    assert result.exit_code == 1
+    assert f"{src}: records 1-12 (from line 1) differ from the input of the run being resumed" in result.stderr
+    assert "--overwrite" in result.stderr and out.read_bytes() == cut
+
+
+def test_resume_names_the_block_where_the_input_differs(tmp_path, model_path, monkeypatch):
+    monkeypatch.setattr(annotate_resume, "BLOCK_RECORDS", 4)
+    samples = [(f"Tamoxifen blocked EGFR in zebrafish {i} .", "") for i in range(10)]
+    src = tmp_path / "in.txt"
+    write_input(src, "text", samples)
+    out = tmp_path / "out.jsonl"
+    interrupted_run(model_path, src, out, keep=2)
+    samples[6] = ("Tamoxifen blocked EGFR in rats .", "")
+    write_input(src, "text", samples)
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 1 and f"{src}: records 5-8 (from line 5) differ" in result.stderr, result.output
+    write_input(src, "text", samples[:8])  # fewer records
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 1 and f"{src}: records 5-8 (from line 5) differ" in result.stderr
+    write_input(src, "text", [(f"Tamoxifen blocked EGFR in zebrafish {i} .", "") for i in range(13)])  # more
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 1 and f"{src}: records 9-12 (from line 9) differ" in result.stderr
+
+
+def test_resume_refuses_other_options(tmp_path, model_path):
+    src = write_input(tmp_path / "in.jsonl", "jsonl")
+    out = tmp_path / "out.jsonl"
+    interrupted_run(model_path, src, out, keep=2)
+    cut = out.read_bytes()
+    for options, says in [
+        (["--chunk-chars", "100"], "--chunk-chars 100 (was 5000)"),
+        (["--no-text"], "--no-text (was --text)"),
+    ]:
+        result = cli("annotate", model_path, src, out, "--no-progress", *options)
+        assert result.exit_code == 1 and "options differ from the run being resumed" in result.stderr, result.output
+        assert says in result.stderr and "--overwrite" in result.stderr
+        assert out.read_bytes() == cut
+
+
+def test_resume_refuses_another_model(tmp_path, model_path, nlp):
+    src = write_input(tmp_path / "in.jsonl", "jsonl")
+    out = tmp_path / "out.jsonl"
+    interrupted_run(model_path, src, out, keep=2)
+    cut = out.read_bytes()
+    versioned = tmp_path / "versioned"
+    shutil.copytree(model_path, versioned)
+    meta = json.loads((versioned / "meta.json").read_text())
+    meta["version"] = "0.0.1"
+    (versioned / "meta.json").write_text(json.dumps(meta))
+    retrained = tmp_path / "retrained"  # same name, version and config; other weights
+    other = spacy.load(model_path)
+    params = next(node for node in other.get_pipe("ner").model.walk() if node.has_param("W"))
+    params.set_param("W", params.get_param("W") + 0.01)
+    other.to_disk(retrained)
+    for model, says in [(versioned, "version 0.0.1 (was 0.0.0)"), (retrained, "its files differ")]:
+        result = cli("annotate", model, src, out, "--no-progress")
+        assert result.exit_code == 1, result.output
+        assert "the model differs from the one of the run being resumed" in result.stderr and says in result.stderr
+        assert out.read_bytes() == cut
+    result = cli("annotate", model_path, src, out, "--no-progress")  # the same model resumes
+    assert result.exit_code == 0 and "Resuming: 2 of 6" in result.stderr
+
+
+def test_resume_refuses_an_output_without_manifest(tmp_path, model_path):
+    src = write_input(tmp_path / "in.jsonl", "jsonl")
+    out = tmp_path / "out.jsonl"
+    interrupted_run(model_path, src, out, keep=2)
+    manifest = tmp_path / "out.jsonl.manifest.json"
+    manifest.unlink()
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 1 and f"{manifest} is missing" in result.stderr and "--overwrite" in result.stderr
+    out.write_bytes(b"")  # an empty output holds nothing to check: a fresh start
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 0 and len(read_output(out, "jsonl")) == 6 and manifest.is_file()
+
+
+def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(tmp_path, model_path, monkeypatch):
+    src = write_input(tmp_path / "in.jsonl", "jsonl")
+    out = tmp_path / "out.jsonl"
+    manifest = tmp_path / "out.jsonl.manifest.json"
+    assert cli("annotate", model_path, src, out, "--no-progress", "--no-text").exit_code == 0
+    old, old_manifest = out.read_bytes(), manifest.read_bytes()
+    real_format = annotate_runner.format_record
+    calls = []
+
+    def crashing_format(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise SystemExit("killed")
+        return real_format(*args, **kwargs)
+
+    monkeypatch.setattr(annotate_runner, "format_record", crashing_format)
+    cli("annotate", model_path, src, out, "--no-progress", "--overwrite")
+    assert len(calls) == 4 and out.read_bytes() == old and manifest.read_bytes() == old_manifest
+    monkeypatch.setattr(annotate_runner, "format_record", real_format)
+    result = cli("annotate", model_path, src, out, "--no-progress", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert [d["text"] for d in read_output(out, "jsonl")] == TEXTS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl", "out.jsonl.lock", "out.jsonl.manifest.json"]
+    assert json.loads(manifest.read_text())["options"]["include_text"] is True

@@ -1,0 +1,53 @@
+"""Annotate documents with a pipeline: the `annotate` command's engine.
+
+  formats.py  input readers (text, JSONL, PubTator), output writers, format detection
+  resume.py   the files beside an output: its lock, its manifest, the input digest, resume checks
+  runner.py   loading the pipeline, the nlp.pipe loop, long documents in pieces, annotate_file
+  workers.py  nlp.pipe worker processes that die with their parent
+
+Resuming: the output is appended one whole record at a time. A run that finds an output
+already there checks, with the manifest beside it, that it was written by the same model
+with the same options from the same input, checks that its complete records are the first
+records of the input, truncates a trailing partial record left by a crash, and annotates
+only the rest. Anything else is refused; --overwrite starts afresh (the old output stays
+until the new one is complete).
+"""
+from .formats import (
+    INPUT_FORMATS,
+    OUTPUT_FORMATS,
+    Entity,
+    Record,
+    check_record,
+    detect_format,
+    format_record,
+    ignore_bad,
+    raise_bad,
+    read_records,
+)
+from .runner import (
+    DEFAULT_CHUNK_CHARS,
+    AnnotateSummary,
+    annotate_file,
+    annotate_records,
+    chunk_text,
+    load_pipeline,
+)
+
+__all__ = [
+    "INPUT_FORMATS",
+    "OUTPUT_FORMATS",
+    "DEFAULT_CHUNK_CHARS",
+    "Entity",
+    "Record",
+    "AnnotateSummary",
+    "annotate_file",
+    "annotate_records",
+    "check_record",
+    "chunk_text",
+    "detect_format",
+    "format_record",
+    "ignore_bad",
+    "load_pipeline",
+    "raise_bad",
+    "read_records",
+]

@@ -1,0 +1,314 @@
+"""Input and output formats of `annotate`: readers, writers, and the reader of its own
+output (to resume it).
+
+Input formats:
+  text      one document per line; its id is the line number (1-based). A blank or
+            whitespace-only line is an (empty) document too, so output record i is line i.
+  jsonl     one JSON object per line, {"id": ..., "text": "..."}; "id" (a string or an
+            integer) defaults to the line number; blank lines are skipped.
+  pubtator  PubTator abstracts: `PMID|t|title`, `PMID|a|abstract`, a blank line between
+            documents; annotation lines (`PMID<TAB>...`) in the input are ignored. The
+            text is the title and the abstract joined by one space, as PubTator does, and
+            offsets refer to that text.
+
+Output formats:
+  jsonl     {"id": ..., "text": ..., "entities": [{"start", "end", "label", "text",
+            "confidence"}]} per document ("text" can be left out).
+  pubtator  the t and a lines, then `PMID<TAB>start<TAB>end<TAB>text<TAB>label` per entity,
+            then a blank line. Line breaks in a text are written as spaces (and tabs in
+            an entity's text too), which keeps every offset.
+
+Offsets are character offsets (Unicode code points, Python string indices, as in spaCy),
+end exclusive: text[start:end] is the entity's text.
+"""
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+from ..errors import AnnotateError, BadRecordError
+
+INPUT_FORMATS = ("text", "jsonl", "pubtator")
+OUTPUT_FORMATS = ("jsonl", "pubtator")
+
+_INPUT_SUFFIXES = {".txt": "text", ".text": "text", ".jsonl": "jsonl", ".pubtator": "pubtator"}
+_OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".pubtator": "pubtator"}
+_PUBTATOR_TEXT_LINE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$", re.DOTALL)
+
+Entity = Dict[str, Any]
+
+
+@dataclass
+class Record:
+    """One input document. `line` is where it starts in the input file; `title` and
+    `abstract` are set for PubTator input."""
+
+    id: Union[str, int]
+    text: str
+    line: int
+    title: Optional[str] = None
+    abstract: Optional[str] = None
+
+
+OnBad = Callable[[BadRecordError], None]
+
+
+def raise_bad(err: BadRecordError) -> None:
+    raise err
+
+
+def ignore_bad(err: BadRecordError) -> None:
+    pass
+
+
+def _json_error(err: Exception) -> str:
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    return f"{err.msg}: column {err.colno}" if isinstance(err, json.JSONDecodeError) else str(err)
+
+
+def detect_format(path: Union[str, Path], given: Optional[str], *, output: bool = False) -> str:
+    """The format given, else the one the file's extension names (case-insensitive; a
+    `.pubtator` anywhere among the suffixes wins, e.g. `CDR.PubTator.txt`)."""
+    allowed = OUTPUT_FORMATS if output else INPUT_FORMATS
+    what = "output" if output else "input"
+    if given:
+        fmt = given.lower()
+        if fmt == "txt":
+            fmt = "text"
+        if fmt not in allowed:
+            raise AnnotateError(f"unknown {what} format {given!r}; choose one of {', '.join(allowed)}")
+        return fmt
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    by_suffix = _OUTPUT_SUFFIXES if output else _INPUT_SUFFIXES
+    if ".pubtator" in suffixes:
+        return "pubtator"
+    if suffixes and suffixes[-1] in by_suffix:
+        return by_suffix[suffixes[-1]]
+    known = ", ".join(sorted(by_suffix))
+    raise AnnotateError(
+        f"{path}: cannot tell the {what} format from the extension (known: {known}); "
+        f"pass --{what}-format ({'/'.join(allowed)})"
+    )
+
+
+def _lines(path: Path, on_bad: OnBad) -> Iterator[Tuple[int, str]]:
+    """(line number, line) for each line of a UTF-8 file, without its line break.
+
+    Lines end at '\\n' only (a '\\r' before it is dropped), so other control characters,
+    and Unicode line separators, stay inside their line. A line that is not valid UTF-8
+    goes to on_bad."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, 1):
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf8")
+            except UnicodeDecodeError as err:
+                on_bad(
+                    BadRecordError(
+                        path,
+                        number,
+                        f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
+                        "of the line); convert the file to UTF-8, e.g. with iconv",
+                    )
+                )
+                continue
+            yield number, line
+
+
+def read_text(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
+    for number, line in _lines(path, on_bad):
+        yield Record(id=number, text=line, line=number)
+
+
+def read_jsonl(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
+    for number, line in _lines(path, on_bad):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError) as err:
+            on_bad(BadRecordError(path, number, f"invalid JSON: {_json_error(err)}"))
+            continue
+        if not isinstance(obj, dict):
+            on_bad(BadRecordError(path, number, f"expected a JSON object with a \"text\", got {type(obj).__name__}"))
+            continue
+        text = obj.get("text")
+        if not isinstance(text, str):
+            got = "no \"text\"" if "text" not in obj else f"\"text\" of type {type(text).__name__}"
+            on_bad(BadRecordError(path, number, f"expected a string \"text\", got {got}"))
+            continue
+        doc_id = obj.get("id", number)
+        if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+            on_bad(BadRecordError(path, number, f"\"id\" must be a string or an integer, got {doc_id!r}"))
+            continue
+        if not _encodable(text) or not _encodable(str(doc_id)):
+            on_bad(BadRecordError(path, number, "the text or id holds an unpaired surrogate (\\ud800-\\udfff)"))
+            continue
+        yield Record(id=doc_id, text=text, line=number)
+
+
+def read_pubtator(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
+    current: Optional[Record] = None
+
+    def finish(doc: Record) -> Record:
+        title, abstract = doc.title or "", doc.abstract or ""
+        doc.text = f"{title} {abstract}" if abstract else title
+        return doc
+
+    for number, line in _lines(path, on_bad):
+        if not line.strip():
+            if current is not None:
+                yield finish(current)
+                current = None
+            continue
+        match = _PUBTATOR_TEXT_LINE.match(line)
+        if match:
+            pmid, kind, content = match.groups()
+            if kind == "t":
+                if current is not None:  # no blank line between two documents
+                    yield finish(current)
+                current = Record(id=pmid, text="", line=number, title=content)
+            elif current is None or current.id != pmid:
+                on_bad(BadRecordError(path, number, f"abstract line of PMID {pmid} without its title line ({pmid}|t|...) before it"))
+            elif current.abstract is not None:
+                on_bad(BadRecordError(path, number, f"a second abstract line for PMID {pmid}"))
+            else:
+                current.abstract = content
+            continue
+        if "\t" in line:
+            pmid = line.split("\t", 1)[0]
+            if current is not None and pmid == current.id:
+                continue  # an annotation or relation line of the input: ignored
+            on_bad(BadRecordError(path, number, f"annotation line of PMID {pmid} outside that PMID's document"))
+            continue
+        on_bad(
+            BadRecordError(
+                path, number, f"not a PubTator line (expected PMID|t|title, PMID|a|abstract or PMID<TAB>...): {line[:60]!r}"
+            )
+        )
+    if current is not None:
+        yield finish(current)
+
+
+_READERS = {"text": read_text, "jsonl": read_jsonl, "pubtator": read_pubtator}
+
+
+def read_records(path: Union[str, Path], fmt: str, on_bad: OnBad = raise_bad) -> Iterator[Record]:
+    """The documents of an input file, in order. A line that cannot be read goes to on_bad,
+    which raises (the default) or logs and returns, to skip it."""
+    return _READERS[fmt](Path(path), on_bad)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def pubtator_clean(text: str) -> str:
+    """Line breaks to spaces: one document's lines stay lines; offsets do not move."""
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def check_record(record: Record, output_format: str, input_path: Union[str, Path]) -> None:
+    """Raise BadRecordError if the record cannot be written in the output format."""
+    if output_format == "pubtator":
+        doc_id = str(record.id)
+        if not doc_id or any(c in doc_id for c in "|\t\r\n") or doc_id != doc_id.strip():
+            raise BadRecordError(
+                input_path, record.line, f"id {doc_id!r} cannot be a PubTator PMID (empty, or holds '|', a tab, a line break or edge spaces)"
+            )
+
+
+def format_record(record: Record, entities: List[Entity], fmt: str, *, include_text: bool = True) -> bytes:
+    """One output record, as the bytes to append (ending with its terminator)."""
+    if fmt == "jsonl":
+        obj: Dict[str, Any] = {"id": record.id}
+        if include_text:
+            obj["text"] = record.text
+        obj["entities"] = entities
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf8")
+    pmid = str(record.id)
+    if record.title is not None:
+        title, abstract = record.title, record.abstract or ""
+    else:
+        title, abstract = record.text, ""
+    lines = [f"{pmid}|t|{pubtator_clean(title)}", f"{pmid}|a|{pubtator_clean(abstract)}"]
+    for ent in entities:
+        mention = pubtator_clean(ent["text"]).replace("\t", " ")
+        lines.append(f"{pmid}\t{ent['start']}\t{ent['end']}\t{mention}\t{ent['label']}")
+    return ("\n".join(lines) + "\n\n").encode("utf8")
+
+
+# ----------------------------------------------------------------------------- annotate's own output
+
+
+@dataclass
+class DoneRecord:
+    id: str
+    text: Optional[str]  # None where the output does not hold the text
+    line: int
+
+
+def scan_output(path: Path, fmt: str) -> Iterator[Tuple[DoneRecord, int]]:
+    """Each complete record of an output file with the byte offset where it ends. A
+    trailing partial record (no terminator) is not yielded; a complete record that cannot
+    be read raises AnnotateError."""
+
+    def corrupt(line: int, reason: str) -> AnnotateError:
+        return AnnotateError(
+            f"{path}:{line}: the existing output is not a {fmt} file written by annotate ({reason}); "
+            "fix or remove it, or pass --overwrite to start afresh"
+        )
+
+    with path.open("rb") as f:
+        offset = 0
+        if fmt == "jsonl":
+            for number, raw in enumerate(f, 1):
+                offset += len(raw)
+                if not raw.endswith(b"\n"):
+                    return
+                try:
+                    obj = json.loads(raw.decode("utf8"))
+                except (ValueError, RecursionError) as err:
+                    raise corrupt(number, f"invalid JSON: {_json_error(err)}") from None
+                if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("entities"), list):
+                    raise corrupt(number, "a record needs an \"id\" and \"entities\"")
+                text = obj.get("text")
+                yield DoneRecord(str(obj["id"]), text if isinstance(text, str) else None, number), offset
+            return
+        block: List[str] = []
+        first_line = 1
+        for number, raw in enumerate(f, 1):
+            offset += len(raw)
+            if not raw.endswith(b"\n"):
+                return
+            try:
+                line = raw[:-1].decode("utf8")
+            except UnicodeDecodeError:
+                raise corrupt(number, "not valid UTF-8") from None
+            if line:
+                if not block:
+                    first_line = number
+                block.append(line)
+                continue
+            if len(block) < 2:
+                raise corrupt(first_line if block else number, "a document needs its t and a lines")
+            title, abstract = (_PUBTATOR_TEXT_LINE.match(x) for x in block[:2])
+            if not title or not abstract or title.group(2) != "t" or abstract.group(2) != "a" or title.group(1) != abstract.group(1):
+                raise corrupt(first_line, "a document starts with PMID|t|title and PMID|a|abstract")
+            pmid = title.group(1)
+            if any(x.split("\t", 1)[0] != pmid for x in block[2:]):
+                raise corrupt(first_line, f"an annotation line of another PMID in the document of {pmid}")
+            joined = f"{title.group(3)} {abstract.group(3)}" if abstract.group(3) else title.group(3)
+            yield DoneRecord(pmid, joined, first_line), offset
+            block = []

@@ -1,0 +1,315 @@
+"""Running a pipeline over an input file: loading it, the nlp.pipe loop, long documents in
+pieces, and `annotate_file`, which locks, checks and resumes the output (see resume.py).
+
+Long documents: a text longer than `chunk_chars` is cut into pieces of at most that many
+characters, at a line break, else after a sentence end, else at whitespace (a hard cut
+only if a piece holds no whitespace at all); each piece is a separate Doc and its entities'
+offsets are shifted back into the whole text. A batch then holds at most
+batch_size * chunk_chars characters, whatever the length of a document, which bounds the
+memory (raising nlp.max_length instead would build one Doc, and one pass of the model, for
+the whole text). An entity cannot span a cut; cutting at line breaks and sentence ends
+makes one there unlikely.
+"""
+import os
+import re
+import sys
+import time
+from collections import deque
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
+
+from ..errors import AnnotateError, BadRecordError, WorkerError
+from .formats import (
+    Entity,
+    OnBad,
+    Record,
+    check_record,
+    detect_format,
+    format_record,
+    ignore_bad,
+    raise_bad,
+    read_records,
+)
+from .resume import (
+    InputDigest,
+    OutputFiles,
+    OutputLock,
+    check_resumable,
+    finish_interrupted_swap,
+    load_manifest,
+    make_manifest,
+    model_fingerprint,
+    resume_output,
+    swap_in,
+    write_manifest,
+)
+from .workers import WorkerGuard
+
+DEFAULT_CHUNK_CHARS = 5000
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
+
+
+def chunk_text(text: str, max_chars: int) -> List[Tuple[int, str]]:
+    """(offset, piece) pieces of a text, each at most max_chars long, which put back
+    together make the text. A cut falls in the second half of a piece's window: after its
+    last line break, else after its last sentence end, else after its last whitespace,
+    else (no whitespace at all) at the window's end."""
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be positive, got {max_chars}")
+    pieces = []
+    start = 0
+    while len(text) - start > max_chars:
+        hi = start + max_chars
+        lo = start + max_chars // 2
+        cut = text.rfind("\n", lo, hi) + 1
+        if not cut:
+            ends = [m.end() for m in _SENTENCE_END.finditer(text, lo, hi)]
+            cut = ends[-1] if ends else 0
+        if not cut:
+            cut = max(text.rfind(" ", lo, hi), text.rfind("\t", lo, hi)) + 1
+        if not cut:
+            cut = next((i + 1 for i in range(hi - 1, lo - 1, -1) if text[i].isspace()), hi)
+        pieces.append((start, text[start:cut]))
+        start = cut
+    pieces.append((start, text[start:]))
+    return pieces
+
+
+def _confidence(span: Any, attr: str) -> Optional[float]:
+    if not span.has_extension(attr):
+        return None
+    value = span._.get(attr)
+    # 4 significant digits: compact, and a positive value never rounds to 0.
+    return None if value is None else float(f"{value:.4g}")
+
+
+def annotate_records(
+    nlp: Any,
+    records: Iterable[Record],
+    *,
+    batch_size: int = 64,
+    n_process: int = 1,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
+) -> Iterator[Tuple[Record, List[Entity]]]:
+    """(record, entities) for each record, in input order. Texts longer than chunk_chars
+    (or nlp.max_length) are annotated piece by piece (see chunk_text); whitespace-only
+    texts and pieces are not sent to the pipeline. With n_process != 1 the workers die with
+    this process, and a dead worker raises WorkerError (see workers.py)."""
+    from ..component import CONFIDENCE_ATTR
+
+    chunk_chars = min(chunk_chars, nlp.max_length)
+    pending: deque = deque()  # [record, pieces not yet annotated, entities], in input order
+    offsets: deque = deque()  # offset of each piece sent to the pipeline, in order
+
+    def texts() -> Iterator[str]:
+        for record in records:
+            pieces = [(off, piece) for off, piece in chunk_text(record.text, chunk_chars) if piece.strip()]
+            pending.append([record, len(pieces), []])
+            for off, piece in pieces:
+                offsets.append(off)
+                yield piece
+
+    def finished() -> Iterator[Tuple[Record, List[Entity]]]:
+        while pending and pending[0][1] == 0:
+            record, _, entities = pending.popleft()
+            yield record, entities
+
+    guard = WorkerGuard() if n_process != 1 else None
+    with guard or nullcontext():
+        try:
+            for doc in nlp.pipe(texts(), batch_size=batch_size, n_process=n_process):
+                yield from finished()
+                entry, offset = pending[0], offsets.popleft()
+                text = entry[0].text
+                for ent in doc.ents:
+                    start, end = ent.start_char + offset, ent.end_char + offset
+                    entry[2].append(
+                        {"start": start, "end": end, "label": ent.label_, "text": text[start:end], "confidence": _confidence(ent, CONFIDENCE_ATTR)}
+                    )
+                entry[1] -= 1
+                yield from finished()
+        except EOFError:  # spaCy reading the result pipe of a worker that is gone
+            failure = guard.failure(n_process) if guard else None
+            if failure is None:
+                raise
+            raise failure from None
+    yield from finished()
+    if pending:  # cannot happen: every piece sent comes back
+        raise RuntimeError(f"{len(pending)} documents were sent to the pipeline and not returned")
+
+
+def load_pipeline(model: str) -> Any:
+    """spacy.load, with any failure as a one-line AnnotateError."""
+    import spacy
+
+    path = Path(model)
+    if (model.startswith((".", "/", "~")) or path.parent != Path(".")) and not path.exists():
+        raise AnnotateError(f"cannot load model {model!r}: no such file or directory")
+    if path.is_file():
+        raise AnnotateError(f"cannot load model {model!r}: it is a file; give a pipeline directory (nlp.to_disk) or an installed package name")
+    try:
+        nlp = spacy.load(model)
+    except Exception as err:  # spaCy raises OSError, ValueError, config and registry errors
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise AnnotateError(f"cannot load model {model!r}: {first}") from None
+    if not any("doc.ents" in nlp.get_pipe_meta(name).assigns for name in nlp.pipe_names):
+        raise AnnotateError(f"model {model!r} has no component that sets entities (its pipes: {', '.join(nlp.pipe_names) or 'none'})")
+    return nlp
+
+
+@dataclass
+class AnnotateSummary:
+    total: int  # documents in the input (bad lines skipped not counted)
+    resumed: int  # documents found already written
+    written: int  # documents written by this run
+    bad_lines: int  # input lines skipped (--skip-bad)
+    discarded_bytes: int  # partial record removed from the output's end
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def annotate_file(
+    nlp: Union[Any, str],
+    input_path: Union[str, Path],
+    output_path: Union[str, Path],
+    *,
+    input_format: Optional[str] = None,
+    output_format: Optional[str] = None,
+    batch_size: int = 64,
+    n_process: int = 1,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    include_text: bool = True,
+    skip_bad: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = _stderr,
+) -> AnnotateSummary:
+    """Annotate an input file into an output file, resuming an output already there.
+
+    nlp is a loaded pipeline, or the name or path of one, loaded once the output is locked
+    and the input checked (so a second run on the same output fails before loading it).
+
+    The output is locked for the run (OutputLock). The input is read twice: a first pass
+    checks every line (a bad line raises BadRecordError, or with skip_bad is logged and
+    skipped), counts the documents and digests them, so a bad line stops the run before
+    any annotation; the second pass annotates. An existing output is resumed only if its
+    manifest names this model, these options and this input (ResumeError otherwise); with
+    overwrite the new output is written beside it and moved onto it when complete."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    in_fmt = detect_format(input_path, input_format)
+    out_fmt = detect_format(output_path, output_format, output=True)
+    if not input_path.is_file():
+        raise AnnotateError(f"{input_path}: input file not found")
+    if output_path.is_dir():
+        raise AnnotateError(f"{output_path}: is a directory; give an output file")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    files = OutputFiles(output_path)
+    files.check_not_input(input_path)
+
+    bad_lines = 0
+
+    def log_bad(err: BadRecordError) -> None:
+        nonlocal bad_lines
+        bad_lines += 1
+        log(f"Skipped {err}")
+
+    def checked(on_bad: OnBad) -> Iterator[Record]:
+        for record in read_records(input_path, in_fmt, on_bad):
+            try:
+                check_record(record, out_fmt, input_path)
+            except BadRecordError as err:
+                on_bad(err)
+                continue
+            yield record
+
+    with OutputLock(files):
+        finish_interrupted_swap(files)
+        existing = output_path.exists() and output_path.stat().st_size > 0
+        old_manifest = load_manifest(files) if existing and not overwrite else None
+        digest = InputDigest(old_manifest["input"]["block_records"] if old_manifest else None)
+        for record in checked(log_bad if skip_bad else raise_bad):
+            digest.add(record)
+        digest.finish()
+        if isinstance(nlp, str):
+            nlp = load_pipeline(nlp)
+        options = {
+            "input_format": in_fmt,
+            "output_format": out_fmt,
+            "include_text": include_text,
+            "chunk_chars": min(chunk_chars, nlp.max_length),
+        }
+        manifest = make_manifest(model_fingerprint(nlp), options, input_path, digest)
+        records = checked(ignore_bad)
+        staged = overwrite and existing
+        n_done = discarded = 0
+        if old_manifest is not None:
+            check_resumable(old_manifest, manifest, digest, files)
+            n_done, discarded = resume_output(output_path, out_fmt, records, input_path)
+        elif not staged:
+            write_manifest(files.manifest, manifest)  # before the first record
+        if discarded:
+            log(f"Removed a partial record ({discarded} bytes) from the end of {output_path}")
+        if n_done:
+            log(f"Resuming: {n_done} of {digest.records} documents already in {output_path}")
+        target = files.staged if staged else output_path
+        try:
+            written = _write_records(
+                nlp, records, target, out_fmt, total=digest.records, n_done=n_done, append=not staged, progress=progress,
+                batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars, include_text=include_text,
+            )
+        except BaseException as err:
+            if staged and files.staged.exists():
+                files.staged.unlink()
+            if isinstance(err, WorkerError):
+                then = "the old output is kept; rerun the same command to start again" if staged else (
+                    f"{output_path} holds whole records only: rerun the same command to resume")
+                raise WorkerError(f"{err}; {then}") from None
+            raise
+        if staged:
+            swap_in(files, manifest)
+    return AnnotateSummary(total=digest.records, resumed=n_done, written=written, bad_lines=bad_lines, discarded_bytes=discarded)
+
+
+def _write_records(
+    nlp: Any,
+    records: Iterator[Record],
+    target: Path,
+    out_fmt: str,
+    *,
+    total: int,
+    n_done: int,
+    append: bool,
+    progress: bool,
+    include_text: bool,
+    **pipe_options: Any,
+) -> int:
+    """Annotate `records` into `target`; the number written. Appending (a resumable
+    output), each record goes to the file in one unbuffered write, so a crash leaves whole
+    records plus at most one partial record, which the next run removes. Otherwise (a
+    staged --overwrite output) the file is written afresh and synced to disk at the end."""
+    from tqdm import tqdm
+
+    written, words = 0, 0
+    bar = tqdm(total=total, initial=n_done, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    start = time.perf_counter()
+    try:
+        with target.open("ab", buffering=0) if append else target.open("wb") as out:
+            for record, entities in annotate_records(nlp, records, **pipe_options):
+                out.write(format_record(record, entities, out_fmt, include_text=include_text))
+                written += 1
+                if progress:
+                    words += len(record.text.split())
+                    elapsed = max(time.perf_counter() - start, 1e-9)
+                    bar.set_postfix_str(f"{words / elapsed:,.0f} words/s", refresh=False)
+                    bar.update(1)
+            if not append:
+                out.flush()
+                os.fsync(out.fileno())
+    finally:
+        bar.close()
+    return written
