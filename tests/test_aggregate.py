@@ -1,15 +1,18 @@
-"""aggregate_distributions against scores computed by hand from the TaughtNet formulas:
+"""aggregate_distributions against scores computed by hand from the TaughtNet formulas
+(teachers per type, merged first; p_j the merged (B, I, O) of type j):
 
     s(B-ej) = p_j(B) * prod_{i != j} (p_i(I) + p_i(O))
     s(I-ej) = p_j(I) * prod_{i != j} (p_i(B) + p_i(O))
     s(O)    = prod_i p_i(O)
+
+times one factor per multi-type teacher (aggregate.py's docstring).
 """
 import math
 
 import numpy
 import pytest
 
-from spacy_taughtnet.aggregate import aggregate_distributions
+from spacy_taughtnet.aggregate import aggregate_distributions, merge_teachers
 
 
 def by_sum(scores):
@@ -211,3 +214,92 @@ def test_error_names_teacher_and_row(teacher, row, values):
 def test_error_bad_normalize():
     with pytest.raises(ValueError, match="'max'"):
         aggregate_distributions([_ok()], normalize="max")
+
+
+# ---------------------------------------------------------------- teachers per type
+
+
+def test_merge_mean_and_product_by_hand():
+    a = [[0.6, 0.2, 0.2], [0.0, 0.0, 1.0]]
+    b = [[0.2, 0.2, 0.6], [1.0, 0.0, 0.0]]
+    numpy.testing.assert_allclose(merge_teachers([a, b], "mean"), [[0.4, 0.2, 0.4], [0.5, 0.0, 0.5]])
+    product = merge_teachers([a, b], "product")
+    numpy.testing.assert_allclose(product[0], by_sum([0.12, 0.04, 0.12]))
+    numpy.testing.assert_allclose(product[1], [1 / 3] * 3)  # ruled out by both: uniform
+    numpy.testing.assert_array_equal(merge_teachers([a], "mean"), a)
+    with pytest.raises(ValueError, match="'vote'"):
+        merge_teachers([a], "vote")
+    with pytest.raises(ValueError, match=r"teacher 1: row 0 "):
+        merge_teachers([a, [[0.5, 0.5, 0.5], [0, 0, 1]]])
+
+
+def test_merged_type_enters_the_formula_once():
+    merged = merge_teachers([T1, T3], "mean")
+    out = aggregate_distributions([merged, numpy.array(T2)])
+    t13 = [[(x + y) / 2 for x, y in zip(r1, r3)] for r1, r3 in zip(T1, T3)]
+    b, i, o = t13[0]
+    b2, i2, o2 = T2[0]
+    expected = by_sum([b * (i2 + o2), i * (b2 + o2), b2 * (i + o), i2 * (b + o), o * o2])
+    numpy.testing.assert_allclose(out[0], expected, rtol=1e-6)
+
+
+def _joint(rows):
+    return numpy.array(rows, dtype=numpy.float64)
+
+
+def test_multi_type_teacher_alone_is_its_own_distribution():
+    # one teacher over (Disease, Chemical): its distribution, untouched
+    m = _joint([[0.5, 0.0, 0.5, 0.0, 0.0], [0.1, 0.2, 0.3, 0.1, 0.3]])
+    out = aggregate_distributions([None, None], joint=[([0, 1], m)])
+    numpy.testing.assert_allclose(out, m, rtol=1e-6)
+
+
+def test_multi_type_teacher_is_not_split_into_independent_types():
+    """The double count the rule avoids: split into per-type (B, I, O) factors, a teacher
+    sure that the token is B-Disease or B-Chemical (half each) would give O a third."""
+    m = _joint([[0.5, 0.0, 0.5, 0.0, 0.0]])
+    split = aggregate_distributions([numpy.array([[0.5, 0.0, 0.5]]), numpy.array([[0.5, 0.0, 0.5]])])
+    assert split[0, -1] == pytest.approx(1 / 3)
+    joint = aggregate_distributions([None, None], joint=[([0, 1], m)])
+    assert joint[0, -1] == 0.0
+    numpy.testing.assert_allclose(joint[0], [0.5, 0.0, 0.5, 0.0, 0.0])
+
+
+def test_multi_type_teacher_with_one_type_equals_a_single_type_teacher():
+    for normalize in ("sum", "softmax"):
+        classic = aggregate_distributions([numpy.array(T1), numpy.array(T2)], normalize=normalize)
+        as_joint = aggregate_distributions([numpy.array(T1), None], normalize=normalize, joint=[([1], numpy.array(T2))])
+        numpy.testing.assert_allclose(as_joint, classic, rtol=1e-6)
+
+
+def test_multi_type_teacher_times_single_type_teachers_by_hand():
+    # types (Disease, Chemical, GENE): Disease from T1, GENE from T2, a joint teacher over
+    # (Chemical, GENE); Chemical has no single-type teacher
+    m = _joint([[0.2, 0.1, 0.3, 0.0, 0.4]])  # B-Chem, I-Chem, B-GENE, I-GENE, O
+    out = aggregate_distributions([numpy.array(T1[:1]), None, numpy.array(T2[:1])], joint=[([1, 2], m)])
+    (b1, i1, o1), (b3, i3, o3) = T1[0], T2[0]
+    not_b, not_i = 1 - (0.2 + 0.3), 1 - (0.1 + 0.0)
+    scores = [
+        b1 * (i3 + o3) * not_b,  # B-Disease
+        i1 * (b3 + o3) * not_i,  # I-Disease
+        (i1 + o1) * (i3 + o3) * 0.2,  # B-Chemical: no single-type teacher, the joint's own
+        (b1 + o1) * (b3 + o3) * 0.1,  # I-Chemical
+        b3 * (i1 + o1) * 0.3,  # B-GENE
+        i3 * (b1 + o1) * 0.0,  # I-GENE
+        o1 * o3 * 0.4,  # O
+    ]
+    numpy.testing.assert_allclose(out[0], by_sum(scores), rtol=1e-6)
+
+
+def test_multi_type_teacher_errors():
+    m = _joint([[0.5, 0.0, 0.5, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="have no teacher"):
+        aggregate_distributions([None, None, None], joint=[([0, 1], m)])
+    with pytest.raises(ValueError, match="distinct column indices below 2"):
+        aggregate_distributions([None, None], joint=[([0, 2], m)])
+    with pytest.raises(ValueError, match=r"expected shape \(1, 3\)"):
+        aggregate_distributions([None, None], joint=[([0], m)])
+    with pytest.raises(ValueError, match="multi-type teacher 0: row 0 "):
+        aggregate_distributions([None, None], joint=[([0, 1], _joint([[0.5, 0.5, 0.5, 0.0, 0.0]]))])
+    with pytest.raises(ValueError, match="at least one teacher"):
+        aggregate_distributions([None])
