@@ -1,41 +1,75 @@
-"""Build the installable model package (sdist and wheel) from a trained pipeline.
+"""Build the installable model and the plugin it needs, as two wheels in one flat folder.
 
-Wraps `spacy package`, making sure the package requires spacy-taughtnet: the pipeline's
-`taughtnet_ner` factory lives there, and `spacy.load` fails on a machine without it.
+The model's wheel (`spacy package`) carries its model card (meta.json and README: corpora,
+licence, method, per-corpus test scores from the evaluate step, training command) and
+requires spacy-taughtnet of the same minor version; the plugin's wheel is built from the
+source checkout of the spacy_taughtnet this interpreter imports (or --plugin-source).
+Then `pip install --find-links WHEELS en_NAME` installs the model on any machine.
 """
 import argparse
-import tempfile
+import sys
 from pathlib import Path
 
 import srsly
-from spacy.cli.package import package
+from spacy.util import load_config
 
 import spacy_taughtnet
+from spacy_taughtnet.errors import TaughtNetError
+from spacy_taughtnet.package import (
+    build_model_wheel,
+    build_plugin_wheel,
+    card_readme,
+    check_training_vars,
+    corpus_name,
+    corpus_sources,
+    model_card,
+    plugin_version,
+    read_rows,
+    training_command,
+    wheel_requirements,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path, help="trained pipeline folder (e.g. training/student/model-best)")
-    parser.add_argument("output", type=Path, help="folder for the package (e.g. packages)")
+    parser.add_argument("wheels", type=Path, help="flat folder for both wheels (e.g. packages/wheels)")
     parser.add_argument("--name", required=True, help="package name without the language prefix")
     parser.add_argument("--version", required=True)
+    parser.add_argument("--metrics", type=Path, required=True,
+                        help="the model's per-corpus test scores (ROOT/metrics/student.json, or `evaluate --output`)")
+    parser.add_argument("--teacher-metrics", type=Path, help="the teachers' (ROOT/metrics/teachers.json), shown beside them")
+    parser.add_argument("--project", type=Path, default=Path("project.yml"), help="project.yml: corpus URLs and licences, var defaults")
+    parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                        help="a project var of the training run, for the model card's training command (repeatable)")
+    parser.add_argument("--license", default="CC BY 4.0", help="the model's licence (default: its corpora's)")
+    parser.add_argument("--author", default="")
+    parser.add_argument("--url", default="")
+    parser.add_argument("--email", default="")
+    parser.add_argument("--plugin-source", type=Path, help="spacy-taughtnet source checkout (default: the imported one's)")
     args = parser.parse_args()
-    meta = srsly.read_json(args.model / "meta.json")
-    major, minor = spacy_taughtnet.__version__.split(".")[:2]
-    plugin = f"spacy-taughtnet>={spacy_taughtnet.__version__},<{major}.{int(minor) + 1}.0"
-    meta["requirements"] = [r for r in meta.get("requirements", []) if not r.startswith("spacy-taughtnet")] + [plugin]
-    labels = meta.get("labels", {}).get("ner", [])
-    meta["description"] = (
-        "Multi-type biomedical NER distilled from single-type teachers (TaughtNet); "
-        f"entity types: {', '.join(labels)}"
-    )
-    args.output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        meta_path = Path(tmp) / "meta.json"
-        srsly.write_json(meta_path, meta)
-        package(args.model, args.output, meta_path=meta_path, name=args.name, version=args.version,
-                create_sdist=True, create_wheel=True, force=True, silent=False)
-    print(f"requirements: {meta['requirements']}")
+    used = dict(var.split("=", 1) for var in args.var if "=" in var)
+    if len(used) != len(args.var):
+        parser.error("--var takes KEY=VALUE")
+    source = args.plugin_source or Path(spacy_taughtnet.__file__).resolve().parent.parent
+    try:
+        version = plugin_version(source)
+        rows = read_rows(args.metrics)
+        teacher_rows = read_rows(args.teacher_metrics) if args.teacher_metrics else []
+        defaults = srsly.read_yaml(args.project).get("vars", {}) if args.project.is_file() else {}
+        check_training_vars(load_config(args.model / "config.cfg", interpolate=True), used)
+        meta = srsly.read_json(args.model / "meta.json")
+        meta.update(name=args.name, version=args.version)
+        card = model_card(meta, rows, teacher_rows=teacher_rows, version=version,
+                          sources=corpus_sources(args.project, [corpus_name(r) for r in rows]),
+                          license=args.license, author=args.author, url=args.url, email=args.email)
+        readme = card_readme(card, training=training_command(used, defaults) if used else "", project_file=args.project)
+        plugin = build_plugin_wheel(source, args.wheels)
+        model = build_model_wheel(args.model, card, readme, args.wheels, silent=False)
+    except TaughtNetError as err:
+        sys.exit(f"Error: {err}")
+    print(f"{plugin}\n{model}\n  requires: {', '.join(wheel_requirements(model))}")
+    print(f"Install anywhere: pip install --find-links {args.wheels} en_{args.name}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Run the whole workflow, then package and evaluate-package, on a small sample of each
-corpus, in a copy of the project under --dest (so it never touches a full run).
+corpus, in a copy of the project under --dest (so it never touches a full run). Both wheels,
+the model's and the plugin's, end up in DEST/packages/wheels.
 
 The sample and budget (--limit sentences per file, --teacher-steps, --student-steps) make
 it a check that everything works, in minutes; its scores mean little.
@@ -23,6 +24,8 @@ def main() -> None:
     parser.add_argument("--student-steps", type=int, default=400)
     parser.add_argument("--eval-frequency", type=int, default=50)
     parser.add_argument("--name", default="taughtnet_bio_quick")
+    parser.add_argument("--package-env", choices=("current", "fresh"), default="current",
+                        help="evaluate-package installs the model into this environment (seconds) or a fresh venv (minutes, needs the package index)")
     parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                         help="another project var, e.g. --var teacher_config=teacher_trf.cfg (repeatable)")
     args = parser.parse_args()
@@ -50,6 +53,7 @@ def main() -> None:
         "--vars.eval_frequency", str(args.eval_frequency),
         "--vars.student_eval_frequency", str(args.eval_frequency),
         "--vars.name", args.name,
+        "--vars.package_env", args.package_env,
     ]
     for var in args.var:
         key, value = var.split("=", 1)

@@ -120,9 +120,9 @@ def random_distributions(rng: numpy.random.Generator, n_rows: int, n_cols: int) 
 
 
 def wheel_metadata(dest: Path, package: str, version: str = "0.1.0") -> str:
-    """The METADATA of the one wheel `spacy project run package` built under dest/packages."""
+    """The METADATA of the model's wheel `spacy project run package` built in dest/packages/wheels."""
     import zipfile
 
-    (wheel,) = (dest / "packages" / f"{package}-{version}" / "dist").glob("*.whl")
+    wheel = dest / "packages" / "wheels" / f"{package}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as zf:
         return zf.read(f"{package}-{version}.dist-info/METADATA").decode()

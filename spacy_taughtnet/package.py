@@ -1,0 +1,430 @@
+"""The installable model: its model card (meta.json and README) and the two wheels it needs.
+
+`build_wheels` writes, into one flat folder, the plugin's wheel (built from its source
+checkout) and the model's wheel (`spacy package`), whose requirements pin the plugin to its
+minor version: `pip install --find-links FOLDER en_NAME` then installs the model anywhere.
+`install_and_score` installs the model from that folder, into a fresh venv or the running
+environment, and scores it per corpus from another directory, as a user would load it.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Union
+
+import srsly
+
+from .errors import ConfigError
+
+PLUGIN = "spacy-taughtnet"
+CITATION = (
+    "Moscato, Postiglione, Sansone, Sperlì, \"TaughtNet: Learning Multi-Task Biomedical Named Entity "
+    "Recognition From Single-Task Teachers\", IEEE Journal of Biomedical and Health Informatics "
+    "27(5):2512-2523, 2023, doi:10.1109/JBHI.2023.3244044"
+)
+BIBTEX = """@article{moscato2023taughtnet,
+  author = {Moscato and Postiglione and Sansone and Sperl{\\`i}},
+  title = {TaughtNet: Learning Multi-Task Biomedical Named Entity Recognition From Single-Task Teachers},
+  journal = {IEEE Journal of Biomedical and Health Informatics},
+  volume = {27},
+  number = {5},
+  pages = {2512--2523},
+  year = {2023},
+  doi = {10.1109/JBHI.2023.3244044}
+}"""
+# The project vars that shape the trained model, in the order the training command lists them.
+TRAINING_VARS = (
+    "corpora", "limit", "teacher_config", "student_config", "transformer", "transformer_case",
+    "teacher_max_steps", "student_max_steps", "eval_frequency", "student_eval_frequency",
+    "normalize", "lambda", "temperature",
+)
+
+
+def plugin_version(source: Path) -> str:
+    """The plugin version of a source checkout, from spacy_taughtnet/about.py."""
+    about: Dict[str, str] = {}
+    path = Path(source) / "spacy_taughtnet" / "about.py"
+    if not path.is_file():
+        raise ConfigError(f"{source}: not a spacy-taughtnet source checkout (no spacy_taughtnet/about.py)")
+    exec(path.read_text(encoding="utf8"), about)
+    return about["__version__"]
+
+
+def plugin_requirement(version: str) -> str:
+    """The model's requirement on the plugin: any release of the same minor version."""
+    major, minor = version.split(".")[:2]
+    return f"{PLUGIN}>={major}.{minor}.0,<{major}.{int(minor) + 1}.0"
+
+
+def corpus_name(row: Mapping) -> str:
+    """The corpus of a metrics row: `evaluate-all` writes its name, `evaluate` its test DocBin path."""
+    path = Path(row["corpus"])
+    return path.parent.name if path.suffix == ".spacy" else path.name
+
+
+def corpus_sources(project_file: Path, corpora: Sequence[str]) -> List[Dict[str, str]]:
+    """One `sources` entry per corpus from the project's assets (assets/CORPUS/SPLIT.tsv): its
+    folder URL and the licence the assets' descriptions name in their closing parentheses.
+    A corpus without assets (a local folder) is listed by name only."""
+    assets = srsly.read_yaml(project_file).get("assets", []) if Path(project_file).is_file() else []
+    sources = []
+    for corpus in corpora:
+        mine = [a for a in assets if Path(a.get("dest", "")).parent.name == corpus and "url" in a]
+        source = {"name": corpus}
+        if mine:
+            source["url"] = corpus_folder_url(mine[0]["url"])
+            licences = {m.group(1) for a in mine if (m := re.search(r"\(([^()]+)\)\s*$", a.get("description", "")))}
+            if len(licences) == 1:
+                source["license"] = licences.pop()
+        sources.append(source)
+    return sources
+
+
+def corpus_folder_url(file_url: str) -> str:
+    """The web page of a corpus file's folder: raw.githubusercontent.com files map to their
+    github.com folder page, other URLs to their parent."""
+    match = re.fullmatch(r"https://raw\.githubusercontent\.com/([^/]+)/([^/]+)/([^/]+)/(.*)/[^/]+", file_url)
+    if match:
+        owner, repo, branch, folder = match.groups()
+        return f"https://github.com/{owner}/{repo}/tree/{branch}/{folder}"
+    return file_url.rsplit("/", 1)[0] + "/"
+
+
+def training_command(used: Mapping[str, str], defaults: Mapping[str, object]) -> str:
+    """`spacy project run all .` with the vars of `used` that differ from the project defaults."""
+    parts = ["spacy project run all ."]
+    for key in TRAINING_VARS:
+        if key in used and str(used[key]) != str(defaults.get(key, "")):
+            value = str(used[key])
+            parts.append(f"--vars.{key} " + (f'"{value}"' if not value or " " in value else value))
+    return " ".join(parts)
+
+
+# Training vars that the student's saved config records: (section path, key) of each.
+STUDENT_CONFIG_VARS = {
+    "student_max_steps": (("training",), "max_steps"),
+    "student_eval_frequency": (("training",), "eval_frequency"),
+    "lambda": (("components", "*", "loss"), "lambda_"),
+    "temperature": (("components", "*", "loss"), "temperature"),
+}
+
+
+def check_training_vars(config: Mapping, used: Mapping[str, str]) -> None:
+    """Refuse vars for the training command that the student's config contradicts (vars not
+    given to `package` as they were to `all`): the card would show a command that did not
+    make this model. `*` is the `taughtnet_ner` component, whatever its name."""
+    pipes = [name for name, c in config.get("components", {}).items() if c.get("factory") == "taughtnet_ner"]
+    wrong = []
+    for var, (path, key) in STUDENT_CONFIG_VARS.items():
+        if var not in used or len(pipes) != 1:
+            continue
+        section = config
+        for part in path:
+            section = section.get(pipes[0] if part == "*" else part, {})
+        if key in section and float(section[key]) != float(used[var]):
+            wrong.append(f"{var} {used[var]} (the student's config: {key} = {section[key]})")
+    if wrong:
+        raise ConfigError(f"vars that did not train this model: {'; '.join(wrong)}; give `package` the vars of its `all` run")
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.2f}"
+
+
+def score_table(student_rows: Sequence[Mapping], teacher_rows: Sequence[Mapping] = ()) -> str:
+    """Markdown: per corpus, the student's test P/R/F1 and words/s (and its teacher's F1)."""
+    teacher_f1 = {corpus_name(row): row["f1"] for row in teacher_rows}
+    header = ["corpus", "type", "precision", "recall", "F1"] + (["teacher F1"] if teacher_f1 else []) + ["words/s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in student_rows:
+        corpus = corpus_name(row)
+        cells = [corpus, row["entity_type"], _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"])]
+        if teacher_f1:
+            cells.append(_pct(teacher_f1[corpus]) if corpus in teacher_f1 else "-")
+        cells.append(f"{row['words_per_second']:,.0f}" if row.get("words_per_second") else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def model_card(
+    meta: Mapping,
+    student_rows: Sequence[Mapping],
+    *,
+    teacher_rows: Sequence[Mapping] = (),
+    sources: Sequence[Mapping[str, str]] = (),
+    version: str,
+    license: str,
+    author: str = "",
+    url: str = "",
+    email: str = "",
+) -> Dict:
+    """The model's meta.json: `meta` (the trained pipeline's) with the model card.
+
+    `spacy info` prints `description` (one line with each corpus's test P/R/F1), `notes` (the
+    per-corpus table with words/s and the teachers' F1) and `sources`; `performance` holds the
+    same figures (`per_corpus` rows, spaCy's `ents_per_type`, `speed` in words/s over all test
+    splits); `requirements` pins the plugin to the minor version of `version`.
+    """
+    if not student_rows:
+        raise ConfigError("no per-corpus test scores of the student: run the evaluate step first")
+    card = {k: v for k, v in meta.items() if k not in ("performance", "description", "notes", "sources")}
+    types = [row["entity_type"] for row in student_rows]
+    teacher_f1 = {corpus_name(row): row["f1"] for row in teacher_rows}
+    per_corpus = []
+    for row in student_rows:
+        entry = {"corpus": corpus_name(row)}
+        entry.update({k: row[k] for k in ("entity_type", "precision", "recall", "f1", "n_docs", "n_words", "words_per_second")})
+        if entry["corpus"] in teacher_f1:
+            entry["teacher_f1"] = teacher_f1[entry["corpus"]]
+        per_corpus.append(entry)
+    timed = [row for row in student_rows if row.get("words_per_second")]
+    speed = sum(r["n_words"] for r in timed) / sum(r["n_words"] / r["words_per_second"] for r in timed) if timed else None
+    card["performance"] = {
+        "per_corpus": per_corpus,
+        "ents_per_type": {row["entity_type"]: {"p": row["precision"], "r": row["recall"], "f": row["f1"]} for row in student_rows},
+        "speed": speed,
+    }
+    scores = "; ".join(
+        f"{corpus_name(r)} {r['entity_type']} {_pct(r['precision'])}/{_pct(r['recall'])}/{_pct(r['f1'])}" for r in student_rows
+    )
+    # One line: setuptools makes it the wheel's Summary. The full table goes to `notes`,
+    # which `spacy info` prints too and spaCy's README generator appends.
+    card["description"] = (
+        f"Biomedical NER of {', '.join(types)}: one `taughtnet_ner` pipe distilled from {len(types)} "
+        f"single-type teachers with TaughtNet (Moscato et al., IEEE JBHI 2023). Test P/R/F1 (%), each "
+        f"corpus on its own type: {scores}. Trained with {PLUGIN} {version}."
+    )
+    card["notes"] = (
+        "### Test scores per corpus\n\n"
+        "Test split of each corpus, scored on that corpus's own entity type (seqeval, entity level, "
+        "exact match; %); words/s of `nlp.pipe` over that split on the CPU of the machine that "
+        "ran the evaluation:\n\n" + score_table(student_rows, teacher_rows)
+    )
+    card["sources"] = [dict(source) for source in sources]
+    card["license"] = license
+    for key, value in (("author", author), ("url", url), ("email", email)):
+        if value:
+            card[key] = value
+        else:
+            card.pop(key, None)
+    requirement = plugin_requirement(version)
+    card["requirements"] = [r for r in meta.get("requirements", []) if not _is_plugin(r)] + [requirement]
+    return card
+
+
+def _is_plugin(requirement: str) -> bool:
+    name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower() == PLUGIN
+
+
+def card_readme(meta: Mapping, *, training: str = "", project_file: Optional[Path] = None) -> str:
+    """The package README: spaCy's (description, features, labels), then how to install and
+    use the model, the method, the corpora with their file URLs, the training command and
+    the citation."""
+    from spacy.cli.package import generate_readme
+
+    name = f"{meta['lang']}_{meta['name']}"
+    text = generate_readme({k: v for k, v in meta.items() if k != "performance"})
+    lines = [
+        f"# {name}", "", text.rstrip(), "",
+        "## Install", "",
+        f"Both wheels, `{name}` and the `{PLUGIN}` plugin its `taughtnet_ner` pipe comes from, in one folder "
+        "or web page (a release page, a private index):", "",
+        "```bash", f"pip install --find-links WHEELS {name}", "```", "",
+        "## Use", "",
+        "```python", "import spacy", "", f'nlp = spacy.load("{name}")',
+        'doc = nlp("Cisplatin-induced nephrotoxicity is reduced in mice lacking the TNF receptor.")',
+        "print([(ent.text, ent.label_) for ent in doc.ents])", "```", "",
+        "## Method", "",
+        "Public biomedical NER corpora each annotate one entity type. A single-type teacher is trained "
+        "per corpus; every teacher runs over the union of the corpora; their token distributions "
+        "are combined into the global label space (B-/I- of every type, and O); one student learns "
+        "all types from those soft labels (KL divergence) and from each corpus's gold entities "
+        "(cross-entropy on entity tokens only, as a gold O only means \"not this corpus's type\").",
+        "",
+    ]
+    if project_file is not None and Path(project_file).is_file():
+        lines += _corpus_files(meta.get("sources", []), project_file)
+    if training:
+        lines += ["## Training", "", f"With the `{PLUGIN}` project (`project.yml`), then `spacy project run package`:", "",
+                  "```bash", training, "```", ""]
+    lines += ["## Citation", "", CITATION + ".", "", "```bibtex", BIBTEX, "```", ""]
+    return "\n".join(lines)
+
+
+def _corpus_files(sources: Sequence[Mapping], project_file: Path) -> List[str]:
+    assets = srsly.read_yaml(project_file).get("assets", [])
+    lines = ["## Corpora", "", "| corpus | licence | files |", "|---|---|---|"]
+    for source in sources:
+        files = [a for a in assets if Path(a.get("dest", "")).parent.name == source["name"] and "url" in a]
+        links = ", ".join(f"[{Path(a['dest']).stem}]({a['url']}) (md5 `{a['checksum']}`)" if a.get("checksum") else
+                          f"[{Path(a['dest']).stem}]({a['url']})" for a in files)
+        lines.append(f"| {source['name']} | {source.get('license', 'not recorded')} | {links or 'a local folder'} |")
+    return lines + [""]
+
+
+def build_plugin_wheel(source: Path, wheel_dir: Path) -> Path:
+    """The plugin's wheel, built from a clean copy of its source (no stale build/ folder)."""
+    version = plugin_version(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "src"
+        copy.mkdir()
+        for name in ("setup.py", "README.md"):
+            shutil.copyfile(Path(source) / name, copy / name)
+        shutil.copytree(Path(source) / "spacy_taughtnet", copy / "spacy_taughtnet",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        out = Path(tmp) / "dist"
+        subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(copy)],
+                       check=True, stdout=subprocess.DEVNULL)
+        (wheel,) = out.glob("*.whl")
+        if not wheel.name.startswith(f"spacy_taughtnet-{version}-"):
+            raise ConfigError(f"{wheel.name}: expected the wheel of {PLUGIN} {version}")
+        return _place(wheel, wheel_dir)
+
+
+def build_model_wheel(model: Path, meta: Mapping, readme: str, wheel_dir: Path, *, silent: bool = True) -> Path:
+    """The model's wheel (`spacy package`), with `meta` as its meta.json, `readme` as README and
+    the licences of `meta["sources"]` in LICENSES_SOURCES (spaCy's models' file for them)."""
+    from spacy.cli.package import package
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline = Path(tmp) / "pipeline"
+        shutil.copytree(model, pipeline)
+        srsly.write_json(pipeline / "meta.json", meta)
+        (pipeline / "README.md").write_text(readme, encoding="utf8")
+        if meta.get("sources"):
+            (pipeline / "LICENSES_SOURCES").write_text(licenses_sources(meta["sources"]), encoding="utf8")
+        out = Path(tmp) / "out"
+        out.mkdir()
+        package(pipeline, out, meta_path=pipeline / "meta.json", create_sdist=False, create_wheel=True,
+                force=True, silent=silent)
+        (wheel,) = out.glob("*/dist/*.whl")
+        return _place(wheel, wheel_dir)
+
+
+def licenses_sources(sources: Sequence[Mapping[str, str]]) -> str:
+    """LICENSES_SOURCES: each training corpus, where it comes from and under which licence."""
+    blocks = [f"{s['name']}\n{'-' * len(s['name'])}\nURL: {s.get('url', 'a local folder')}\n"
+              f"Licence: {s.get('license', 'not recorded')}\n" for s in sources]
+    return "Training data of this model\n\n" + "\n".join(blocks)
+
+
+def _place(wheel: Path, wheel_dir: Path) -> Path:
+    """Move a built wheel into the flat folder, replacing a file of the same name."""
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    target = wheel_dir / wheel.name
+    shutil.copyfile(wheel, wheel_dir / f".{wheel.name}.tmp")
+    os.replace(wheel_dir / f".{wheel.name}.tmp", target)
+    return target
+
+
+def wheel_requirements(wheel: Path) -> List[str]:
+    """The Requires-Dist lines of a wheel's METADATA."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        (metadata,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        text = zf.read(metadata).decode("utf8")
+    return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
+
+
+# Run by the environment under test, from another directory: the installed model and plugin
+# only. Prints `spacy info NAME` (the model card as users see it), then the scores as JSON.
+SCORE_INSTALLED = """
+import json, sys
+import spacy
+import spacy_taughtnet
+from spacy.cli.info import info
+from spacy_taughtnet.evaluate import evaluate_corpus
+info(sys.argv[1], silent=False)
+nlp = spacy.load(sys.argv[1])
+rows = [evaluate_corpus(nlp, path) for path in json.loads(sys.argv[2])]
+print(json.dumps({"plugin_version": spacy_taughtnet.__version__, "plugin_file": spacy_taughtnet.__file__,
+                  "model_path": str(nlp.path), "labels": list(nlp.get_pipe("ner").labels), "rows": rows}))
+"""
+
+
+def install_and_score(
+    wheel_dir: Path,
+    name: str,
+    tests: Sequence[Path],
+    *,
+    fresh: bool = True,
+    preinstall: Sequence[str] = ("torch==2.13.0",),
+    venv: Optional[Path] = None,
+) -> Dict:
+    """Install the model `name` with `pip install --find-links WHEEL_DIR NAME` and score it on
+    each test DocBin in a new interpreter started in the filesystem root.
+
+    fresh: into a new venv (at `venv`, else a temporary one, removed after), after
+    `preinstall`; its other requirements come from the package index. Otherwise into the
+    running environment, from the wheel folder only (`--no-index`), which must already hold
+    a plugin version the model accepts. Returns the scores and the seconds taken."""
+    wheel_dir, tests = Path(wheel_dir).resolve(), [str(Path(t).resolve()) for t in tests]
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        if fresh:
+            venv = Path(venv) if venv else Path(tmp) / "venv"
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+            python = str(venv / "bin" / "python")
+            if preinstall:
+                _pip(python, "install", *preinstall)
+            _pip(python, "install", "--find-links", str(wheel_dir), name)
+            _pip(python, "check")
+        else:
+            python = sys.executable
+            _check_running_plugin(wheel_dir, name)
+            _pip(python, "uninstall", "--yes", name)
+            _pip(python, "install", "--no-index", "--find-links", str(wheel_dir), name)
+        installed = time.perf_counter()
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        result = subprocess.run([python, "-c", SCORE_INSTALLED, name, json.dumps(tests)], cwd="/", env=env,
+                                check=True, stdout=subprocess.PIPE, text=True)
+    info, scores = result.stdout.strip().rsplit("\n", 1)
+    out = json.loads(scores)
+    out.update(python=python, spacy_info=info, install_seconds=installed - start,
+               seconds=time.perf_counter() - start)
+    return out
+
+
+def _pip(python: str, *args: str) -> None:
+    print("$ pip " + " ".join(args), flush=True)
+    subprocess.run([python, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"], check=True)
+
+
+def _check_running_plugin(wheel_dir: Path, name: str) -> None:
+    """Refuse to install into the running environment a model whose plugin pin its installed
+    plugin does not meet: pip would replace that plugin (an editable checkout) with the wheel."""
+    from importlib.metadata import version as installed_version
+
+    from packaging.requirements import Requirement
+
+    wheel = model_wheel(wheel_dir, name)
+    (pin,) = [Requirement(r) for r in wheel_requirements(wheel) if _is_plugin(r)]
+    have = installed_version(PLUGIN)
+    if not pin.specifier.contains(have, prereleases=True):
+        raise ConfigError(f"{wheel.name} requires {pin}, this environment has {PLUGIN} {have}: check it in a fresh venv")
+
+
+def model_wheel(wheel_dir: Path, name: str, version: Optional[str] = None) -> Path:
+    """The newest wheel of the model `name` (or of that version) in the flat folder."""
+    from packaging.version import Version
+
+    pattern = f"{re.sub('_+', '_', name)}-{version or '*'}-py3-none-any.whl"
+    wheels = sorted(Path(wheel_dir).glob(pattern), key=lambda p: Version(p.name.split("-")[1]))
+    if not wheels:
+        raise ConfigError(f"{wheel_dir}: no wheel {pattern}; run `spacy project run package` first")
+    return wheels[-1]
+
+
+def read_rows(path: Union[str, Path]) -> List[Dict]:
+    """Metrics rows written by `evaluate-all` or `evaluate --output`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no metrics here; run the evaluate step first")
+    return json.loads(path.read_text(encoding="utf8"))

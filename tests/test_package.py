@@ -1,0 +1,189 @@
+"""The installable model: the model card built from a metrics file, the plugin pin, and the two
+wheels `package` writes into one flat folder (a small trained model; no install here: the
+workflow tests install the quick run's model)."""
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import spacy
+import srsly
+from conftest import CORPUS_TYPES, corpus_file, train_pipe
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from spacy.util import load_config
+
+import spacy_taughtnet
+from spacy_taughtnet.corpora import read_iob
+from spacy_taughtnet.errors import ConfigError
+from spacy_taughtnet.evaluate import evaluate_corpus
+from spacy_taughtnet.package import (
+    build_model_wheel,
+    build_plugin_wheel,
+    card_readme,
+    check_training_vars,
+    corpus_folder_url,
+    corpus_sources,
+    install_and_score,
+    model_card,
+    model_wheel,
+    plugin_requirement,
+    plugin_version,
+    read_rows,
+    training_command,
+    wheel_requirements,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB"]
+RAW = "https://raw.githubusercontent.com/someone/corpora/main/data/Toy-disease-IOB"
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, docbins):
+    """A small two-type model on disk, its metrics file as `evaluate-all` writes it, and a
+    project.yml whose assets cover one of its corpora."""
+    root = tmp_path_factory.mktemp("small_run")
+    vocab = spacy.blank("en").vocab
+    docs = [doc for corpus in CORPORA for doc in read_iob(corpus_file(corpus), vocab)]
+    nlp, _ = train_pipe(docs, 30, labels=[CORPUS_TYPES[c] for c in CORPORA])
+    nlp.to_disk(root / "model")
+    rows = {"student": [], "teachers": []}
+    for corpus in CORPORA:
+        row = evaluate_corpus(nlp, docbins[corpus]["test"])
+        rows["student"].append({"model": "student", **row, "corpus": corpus})
+        rows["teachers"].append({"model": f"teacher:{corpus}", **row, "corpus": corpus, "f1": 0.5})
+    (root / "metrics").mkdir()
+    for group, group_rows in rows.items():  # as workflow.evaluate_models writes them
+        (root / "metrics" / f"{group}.json").write_text(json.dumps(group_rows, indent=2) + "\n")
+    assets = [{"dest": f"assets/Toy-disease-IOB/{split}.tsv", "url": f"{RAW}/{split}.tsv", "checksum": "0" * 32,
+               "description": f"Toy-disease-IOB {split} split (CC BY 4.0)"} for split in ("train", "devel", "test")]
+    srsly.write_yaml(root / "project.yml", {"vars": {"corpora": "A B", "limit": 0, "lambda": 0.99}, "assets": assets})
+    return root
+
+
+def card(run: Path, **kwargs):
+    meta = srsly.read_json(run / "model" / "meta.json")
+    meta.update(name="taughtnet_small", version="0.1.0")
+    rows = read_rows(run / "metrics" / "student.json")
+    options = dict(teacher_rows=read_rows(run / "metrics" / "teachers.json"), version="0.1.0", license="CC BY 4.0",
+                   sources=corpus_sources(run / "project.yml", CORPORA), author="A. Author", url="https://example.org/m")
+    return model_card(meta, rows, **{**options, **kwargs})
+
+
+def test_plugin_requirement_pins_the_minor_version():
+    assert plugin_requirement("0.1.0") == "spacy-taughtnet>=0.1.0,<0.2.0"
+    assert plugin_requirement("0.1.7") == "spacy-taughtnet>=0.1.0,<0.2.0"
+    assert plugin_requirement("1.9.3") == "spacy-taughtnet>=1.9.0,<1.10.0"
+    assert plugin_version(ROOT) == spacy_taughtnet.__version__
+    with pytest.raises(ConfigError, match="not a spacy-taughtnet source checkout"):
+        plugin_version(ROOT / "tests")
+
+
+def test_model_card_values_come_from_the_metrics_file(small_run):
+    meta = card(small_run)
+    rows = json.loads((small_run / "metrics" / "student.json").read_text())
+    per_corpus = meta["performance"]["per_corpus"]
+    assert [r["corpus"] for r in per_corpus] == CORPORA
+    for entry, row in zip(per_corpus, rows):
+        for key in ("entity_type", "precision", "recall", "f1", "n_words", "words_per_second"):
+            assert entry[key] == row[key]
+        assert entry["teacher_f1"] == 0.5
+        assert meta["performance"]["ents_per_type"][row["entity_type"]] == {"p": row["precision"], "r": row["recall"], "f": row["f1"]}
+        scores = f"{row['precision'] * 100:.2f}/{row['recall'] * 100:.2f}/{row['f1'] * 100:.2f}"
+        assert f"{row['corpus']} {row['entity_type']} {scores}" in meta["description"]
+        assert f"| {row['corpus']} | {row['entity_type']} | {row['precision'] * 100:.2f} |" in meta["notes"]
+        assert f"{row['words_per_second']:,.0f}" in meta["notes"]
+    seconds = sum(r["n_words"] / r["words_per_second"] for r in rows)
+    assert meta["performance"]["speed"] == pytest.approx(sum(r["n_words"] for r in rows) / seconds)
+    assert "\n" not in meta["description"]  # the wheel's one-line Summary
+    assert meta["license"] == "CC BY 4.0" and meta["author"] == "A. Author" and meta["url"] == "https://example.org/m"
+    assert meta["labels"]["ner"] == ["Disease", "Chemical"]
+
+
+def test_sources_and_requirements(small_run):
+    assert card(small_run)["sources"] == [
+        {"name": "Toy-disease-IOB", "url": "https://github.com/someone/corpora/tree/main/data/Toy-disease-IOB", "license": "CC BY 4.0"},
+        {"name": "Toy-chem-IOB"},  # no assets: a local folder, nothing recorded
+    ]
+    assert corpus_folder_url("https://example.org/data/x/train.tsv") == "https://example.org/data/x/"
+    meta = srsly.read_json(small_run / "model" / "meta.json")
+    meta["requirements"] = ["spacy_taughtnet>=0.0.1", "spacy-transformers>=1.4.0,<1.5.0"]
+    rows = read_rows(small_run / "metrics" / "student.json")
+    pinned = model_card(meta, rows, version="0.3.2", license="MIT")
+    assert pinned["requirements"] == ["spacy-transformers>=1.4.0,<1.5.0", "spacy-taughtnet>=0.3.0,<0.4.0"]
+    assert "author" not in pinned and "url" not in pinned and pinned["sources"] == []
+    with pytest.raises(ConfigError, match="run the evaluate step first"):
+        model_card(meta, [], version="0.1.0", license="MIT")
+    with pytest.raises(ConfigError, match="run the evaluate step first"):
+        read_rows(small_run / "metrics" / "missing.json")
+
+
+def test_training_command_lists_the_vars_that_differ():
+    used = {"corpora": "A B C", "limit": "0", "lambda": "0.9", "transformer_case": "", "name": "x"}
+    assert training_command(used, {"corpora": "A B", "limit": 0, "lambda": 0.99, "transformer_case": ""}) == (
+        'spacy project run all . --vars.corpora "A B C" --vars.lambda 0.9'
+    )
+
+
+def test_training_vars_must_match_the_students_config(small_run):
+    config = load_config(small_run / "model" / "config.cfg", interpolate=True)
+    check_training_vars(config, {"lambda": "0.99", "temperature": "1.0", "student_max_steps": "20000", "limit": "7"})
+    with pytest.raises(ConfigError) as err:
+        check_training_vars(config, {"lambda": "0.5", "student_max_steps": "400", "temperature": "1"})
+    assert "lambda 0.5 (the student's config: lambda_ = 0.99)" in str(err.value)
+    assert "student_max_steps 400 (the student's config: max_steps = 20000)" in str(err.value)
+    assert "temperature" not in str(err.value)
+
+
+def test_readme_has_the_card(small_run):
+    meta = card(small_run)
+    readme = card_readme(meta, training="spacy project run all .", project_file=small_run / "project.yml")
+    assert readme.startswith("# en_taughtnet_small\n")
+    assert meta["description"] in readme and meta["notes"] in readme
+    assert "pip install --find-links WHEELS en_taughtnet_small" in readme
+    assert f"[train]({RAW}/train.tsv)" in readme and "| Toy-chem-IOB | not recorded | a local folder |" in readme
+    assert "[Toy-disease-IOB](https://github.com/someone/corpora/tree/main/data/Toy-disease-IOB)" in readme  # Sources
+    assert "spacy project run all ." in readme and "doi:10.1109/JBHI.2023.3244044" in readme
+
+
+@pytest.fixture(scope="module")
+def wheels(small_run, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("wheels")
+    meta = card(small_run)
+    plugin = build_plugin_wheel(ROOT, folder)
+    model = build_model_wheel(small_run / "model", meta, card_readme(meta), folder)
+    return folder, plugin, model, meta
+
+
+def test_both_wheels_in_one_flat_folder(wheels):
+    folder, plugin, model, meta = wheels
+    version = spacy_taughtnet.__version__
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"spacy_taughtnet-{version}-py3-none-any.whl", "en_taughtnet_small-0.1.0-py3-none-any.whl"])
+    (requirement,) = [Requirement(r) for r in wheel_requirements(model)]
+    assert requirement.name == "spacy-taughtnet" and requirement.specifier == SpecifierSet(">=0.1.0,<0.2.0")
+    assert model_wheel(folder, "en_taughtnet_small") == model
+    with zipfile.ZipFile(plugin) as zf:
+        entry_points = zf.read(f"spacy_taughtnet-{version}.dist-info/entry_points.txt").decode()
+        assert "taughtnet_ner = spacy_taughtnet.component:make_taughtnet_ner" in entry_points
+        assert "spacy_taughtnet/package.py" in zf.namelist()
+    with zipfile.ZipFile(model) as zf:
+        inner = "en_taughtnet_small/en_taughtnet_small-0.1.0"
+        packaged = json.loads(zf.read(f"{inner}/meta.json"))
+        for packaged_row, row in zip(packaged["performance"]["per_corpus"], meta["performance"]["per_corpus"]):
+            assert packaged_row["corpus"] == row["corpus"] and packaged_row["f1"] == pytest.approx(row["f1"], abs=1e-9)
+        assert packaged["description"] == meta["description"] and packaged["sources"] == meta["sources"]
+        assert "## Citation" in zf.read(f"{inner}/README.md").decode()
+        assert "Toy-disease-IOB\n---------------\nURL: https://github.com/" in zf.read(f"{inner}/LICENSES_SOURCES").decode()
+        metadata = zf.read("en_taughtnet_small-0.1.0.dist-info/METADATA").decode()
+        assert f"Summary: {meta['description']}\n" in metadata
+
+
+def test_refuses_to_replace_this_environments_plugin(small_run, wheels, tmp_path):
+    """A model pinning another minor version than the installed plugin's is not installed
+    into this environment: pip would replace the (editable) plugin with the wheel."""
+    meta = card(small_run, version="9.9.0")
+    build_model_wheel(small_run / "model", meta, card_readme(meta), tmp_path)
+    with pytest.raises(ConfigError, match=r"requires spacy-taughtnet<9.10.0,>=9.9.0, this environment has spacy-taughtnet 0\.1"):
+        install_and_score(tmp_path, "en_taughtnet_small", [], fresh=False)
