@@ -8,14 +8,18 @@ and student, and trains the other systems under ROOT/benchmark/ with the same bu
     python scripts/benchmark.py training --corpora "NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB"
 
 Writes benchmarks/results.json, benchmarks/f1_by_corpus.png and benchmarks/cnn.md, then
-BENCHMARKS.md: cnn.md, benchmarks/transformers.md (scripts/benchmark_transformers.py) and the
-hand-written benchmarks/notes.md, where the findings are discussed. Each
-trained system is kept, so a rerun after a failure resumes where it stopped.
+rebuilds BENCHMARKS.md from the section files of benchmarks/ (REPORT_PARTS: the generated
+cnn.md and transformers.md, from scripts/benchmark_transformers.py, and the hand-written
+intro and findings). Each trained system is kept, so a rerun after a failure resumes where
+it stopped. After editing a section file, rebuild the report alone:
+
+    python scripts/benchmark.py assemble
 """
 import argparse
 import json
 import multiprocessing
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -243,15 +247,43 @@ def main() -> None:
         print(f"{'PASS' if target['pass'] else 'MISS'}  {target['target']}: {target['measured']}")
 
 
-REPORT_PARTS = ("cnn.md", "transformers.md", "notes.md")
+# BENCHMARKS.md, section by section: the hand-written introduction, then each generated part
+# (this script's cnn.md, benchmark_transformers.py's transformers.md) followed by its
+# hand-written findings. A part that does not exist yet is left out.
+REPORT_PARTS = ("intro.md", "cnn.md", "cnn_findings.md", "transformers.md", "transformers_findings.md")
 
 
 def assemble_report(output: Path, report_path: Path) -> None:
-    """BENCHMARKS.md: the generated parts (this script's cnn.md, benchmark_transformers.py's
-    transformers.md) and the hand-written notes.md, those that exist, in that order."""
+    """Write BENCHMARKS.md from the parts in `output`. The introduction holds the one `#`
+    title; every other part's headings move one level down, so its own title becomes a
+    section of the report."""
     parts = [output / name for name in REPORT_PARTS if (output / name).is_file()]
+    text = "\n".join(
+        (part.read_text() if part.name == REPORT_PARTS[0] else demote_headings(part.read_text())).rstrip("\n") + "\n"
+        for part in parts
+    )
     with atomic_path(report_path) as tmp:
-        tmp.write_text("\n".join(part.read_text().rstrip("\n") + "\n" for part in parts))
+        tmp.write_text(text)
+
+
+def demote_headings(markdown: str) -> str:
+    """Markdown with every ATX heading one level deeper (`#` -> `##`), code blocks untouched."""
+    lines, in_code = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        lines.append("#" + line if not in_code and re.match(r"#{1,5} ", line) else line)
+    return "\n".join(lines) + "\n"
+
+
+def assemble_cli() -> None:
+    parser = argparse.ArgumentParser(description="Rebuild BENCHMARKS.md from the section files in benchmarks/ (no benchmark is run)")
+    parser.add_argument("command", choices=["assemble"])
+    parser.add_argument("--output", type=Path, default=PROJECT / "benchmarks", help="folder of the section files")
+    parser.add_argument("--report", type=Path, default=PROJECT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    assemble_report(args.output, args.report)
+    print(f"{args.report}: {', '.join(name for name in REPORT_PARTS if (args.output / name).is_file())}")
 
 
 def targets(results: Dict, corpora: List[str]) -> List[Dict]:
@@ -305,9 +337,9 @@ def target_lines(targets: List[Dict]) -> List[str]:
 
 def report(results: Dict, rows: List[Dict], corpora: List[str]) -> str:
     lines = [
-        "# Benchmarks",
+        "# CNN default configs on the CPU",
         "",
-        "Produced by `" + results["setup"]["command"] + "` after `spacy project run all . --vars.corpora_dir ../shared/corpora`",
+        "Produced by `" + results["setup"]["command"] + "` after `spacy project run all`",
         f"(CPU default configs, {results['setup']['cpus']} CPU cores, {results['setup']['machine']}).",
         "Every figure is in `benchmarks/results.json`. Test splits are scored with seqeval (entity level,",
         "exact match), each corpus on its own entity type only; model selection on devel.",
@@ -337,4 +369,4 @@ def report(results: Dict, rows: List[Dict], corpora: List[str]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    assemble_cli() if sys.argv[1:2] == ["assemble"] else main()
