@@ -44,6 +44,10 @@ TRANSFORMER = typer.Option("", help=(
     "Hugging Face model of a transformer config: a hub name or a local folder (sets paths.transformer; "
     "ignored by configs without it, such as the CNN ones; empty: the config's)"
 ))
+TEACHERS_SPEC = typer.Option("", "--teachers", help=(
+    "Teachers specification (YAML, see the README): corpus teachers with seeds, any spaCy NER "
+    "pipeline with a label map; empty: one teacher per corpus"
+))
 TRANSFORMER_CASE = typer.Option("", help=(
     "cased | uncased: whether the transformer's tokenizer keeps the case (sets do_lower_case; an uncased "
     "model such as MiniLM or SciBERT-uncased needs uncased; ignored by the CNN configs; empty: the config's)"
@@ -108,9 +112,12 @@ def train_teachers_command(
     eval_frequency: Optional[int] = EVAL_FREQUENCY,
     transformer: str = TRANSFORMER,
     transformer_case: str = TRANSFORMER_CASE,
+    teachers: str = TEACHERS_SPEC,
 ) -> None:
-    """Train one single-type teacher per corpus (skips teachers whose inputs are unchanged).
+    """Train one single-type teacher per corpus, or the corpus teachers of a teachers
+    specification once per seed (skips teachers whose inputs are unchanged).
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
+    from .teachers import read_spec
     from .workflow import parse_corpora, train_teachers
 
     overrides = _training_overrides(
@@ -119,6 +126,7 @@ def train_teachers_command(
     train_teachers(
         root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides,
         transformer=transformer, transformer_case=transformer_case,
+        spec=read_spec(teachers) if teachers else None,
     )
 
 
@@ -163,7 +171,8 @@ def train_student_command(
 def distill(
     docbin: Path = typer.Argument(..., help="Global DocBin (e.g. ROOT/corpus/global/train.spacy)"),
     output: Path = typer.Argument(..., help="Distributions folder to write"),
-    teachers: List[Path] = typer.Option(..., "--teacher", help="A teacher pipeline; repeat, in global label order"),
+    teachers: List[Path] = typer.Option(..., "--teacher", help="A trained single-type teacher pipeline; repeat, in global label order (several of one type are merged)"),
+    merge: str = typer.Option("mean", help="Teachers of one type: mean or product (of experts)"),
     normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
     batch_size: int = typer.Option(256, help="Docs per batch"),
     shard_docs: int = typer.Option(10000, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards"),
@@ -171,7 +180,9 @@ def distill(
     """Run every teacher over a DocBin, aggregate, and store the distributions."""
     from .distill import dump_distributions
 
-    labels = dump_distributions(docbin, teachers, output, normalize=normalize, batch_size=batch_size, shard_docs=shard_docs)
+    labels = dump_distributions(
+        docbin, teachers, output, merge=merge, normalize=normalize, batch_size=batch_size, shard_docs=shard_docs
+    )
     typer.echo(f"{docbin} -> {output}: labels {labels}, normalize={normalize}")
 
 
@@ -183,15 +194,19 @@ def distill_teachers(
     normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
     batch_size: int = typer.Option(256, help="Docs per batch"),
     output: Optional[Path] = typer.Option(None, help="Distributions folder (default ROOT/distributions/train)"),
+    teachers: str = TEACHERS_SPEC,
 ) -> None:
-    """`distill` for ROOT/corpus/global/train.spacy with the teachers of ROOT/teachers."""
+    """`distill` for ROOT/corpus/global/train.spacy with the teachers of ROOT/teachers, or
+    those of a teachers specification."""
     from .layout import RunLayout
+    from .teachers import read_spec
     from .workflow import distill_teachers as run
     from .workflow import parse_corpora
 
     layout = RunLayout(root)
     output = output or layout.distributions("train")
-    labels = run(root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size)
+    spec = read_spec(teachers) if teachers else None
+    labels = run(root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size, spec=spec)
     typer.echo(f"{layout.global_split('train')} -> {output}: labels {labels}, normalize={normalize}")
 
 

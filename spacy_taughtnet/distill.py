@@ -1,62 +1,46 @@
-"""Run every teacher over the global data, aggregate, and store the distributions (store.py)."""
+"""Run every teacher over the global data, merge and aggregate, and store the distributions
+(store.py). What a teacher is and how a pipe yields distributions: teachers.py."""
 from itertools import islice
 from pathlib import Path
-from typing import Iterator, List, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Union
 
 import numpy
-import spacy
-from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from spacy.util import minibatch
 from tqdm import tqdm
 
-from .aggregate import aggregate_distributions
-from .component import TaughtNetNER
+from .aggregate import MERGES, aggregate_distributions, merge_teachers
 from .corpora import doc_corpus, doc_entity_type
-from .errors import CorpusError, TeacherError
+from .errors import ConfigError, CorpusError, TeacherError
 from .store import SHARD_DOCS, write_distributions
+from .teachers import Teacher, trained_teacher
 
 
-def find_taughtnet_pipe(nlp: Language, where: str) -> Tuple[str, TaughtNetNER]:
-    """The (name, pipe) of the one `taughtnet_ner` pipe of a pipeline."""
-    pipes = [(name, pipe) for name, pipe in nlp.pipeline if isinstance(pipe, TaughtNetNER)]
-    if len(pipes) != 1:
-        raise TeacherError(f"{where}: expected one taughtnet_ner pipe, found {len(pipes)}")
-    return pipes[0]
-
-
-def load_teacher(path: Union[str, Path]) -> Tuple[Language, str, TaughtNetNER]:
-    """Load a trained single-type teacher pipeline: (nlp, pipe name, pipe)."""
-    path = Path(path)
-    if not (path / "config.cfg").is_file():
-        raise TeacherError(
-            f"{path}: no trained pipeline here (no config.cfg); train the teacher first "
-            "(spacy project run teachers)"
-        )
-    nlp = spacy.load(path)
-    name, pipe = find_taughtnet_pipe(nlp, str(path))
-    if len(pipe.labels) != 1:
-        raise TeacherError(
-            f"{path}: a teacher recognises one entity type, this one has {list(pipe.labels)}"
-        )
-    return nlp, name, pipe
-
-
-def teacher_probabilities(nlp: Language, name: str, pipe: TaughtNetNER, docs: Sequence[Doc]) -> List[numpy.ndarray]:
-    """Per-doc (n_tokens, 3) (B, I, O) arrays of one teacher, on the docs' own tokens."""
-    copies = [
-        Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
-        for doc in docs
-    ]
-    copies = list(nlp.pipe(copies, disable=[name]))
-    return pipe.predict_proba(copies)
+def combine(
+    teachers: Sequence[Teacher], per_teacher: Sequence[numpy.ndarray], labels: Sequence[str], *,
+    merge: str = "mean", normalize: str = "sum",
+) -> numpy.ndarray:
+    """One batch's global rows: each teacher's (n_tokens, 2m+1) rows; single-type teachers
+    of one type merged (a lone one as it is), then aggregated with the multi-type ones."""
+    single: List[List[numpy.ndarray]] = [[] for _ in labels]
+    joint = []
+    for teacher, probs in zip(teachers, per_teacher):
+        types = [labels.index(label) for label in teacher.types]
+        if len(types) == 1:
+            single[types[0]].append(probs)
+        else:
+            joint.append((types, probs))
+    merged = [None if not ps else ps[0] if len(ps) == 1 else merge_teachers(ps, merge) for ps in single]
+    return aggregate_distributions(merged, normalize=normalize, joint=joint)
 
 
 def dump_distributions(
     docbin_path: Union[str, Path],
-    teacher_paths: Sequence[Union[str, Path]],
+    teachers: Sequence[Union[Teacher, str, Path]],
     output: Union[str, Path],
     *,
+    labels: Optional[Sequence[str]] = None,
+    merge: str = "mean",
     normalize: str = "sum",
     batch_size: int = 256,
     shard_docs: int = SHARD_DOCS,
@@ -65,23 +49,22 @@ def dump_distributions(
     (format: store.py), in shards of `shard_docs` docs; a rerun after a failure or a kill
     runs the teachers only over the shards not written yet.
 
-    The global label order is the teachers' order. Every doc's entity type must have a
-    teacher. Returns the labels.
+    teachers: loaded teachers (teachers.load_teachers) or folders of trained single-type
+    teachers. labels: the global label order (default: the teachers' labels in their order).
+    Teachers of one type are merged by `merge` ("mean" or "product"). Every doc's entity type
+    must have a teacher. Returns the labels.
     """
-    teachers = [load_teacher(path) for path in teacher_paths]
-    labels = [pipe.labels[0] for _, _, pipe in teachers]
-    for i, label in enumerate(labels):
-        if label in labels[:i]:
-            raise TeacherError(
-                f"{teacher_paths[i]}: type {label!r} already has a teacher ({teacher_paths[labels.index(label)]})"
-            )
+    if merge not in MERGES:
+        raise ConfigError(f"merge must be one of {MERGES}, got {merge!r}")
+    teachers = [t if isinstance(t, Teacher) else trained_teacher(t) for t in teachers]
+    labels = list(labels or dict.fromkeys(label for t in teachers for label in t.types))
     docbin_path = Path(docbin_path)
     if not docbin_path.is_file():
         raise CorpusError(f"{docbin_path}: DocBin file not found")
     doc_bin = DocBin().from_disk(docbin_path)
     if len(doc_bin) == 0:
         raise CorpusError(f"{docbin_path}: the DocBin holds no docs")
-    vocab = teachers[0][0].vocab
+    vocab = teachers[0].nlp.vocab
     lengths = [len(doc) for doc in doc_bin.get_docs(vocab)]
     for doc in doc_bin.get_docs(vocab):
         if doc_entity_type(doc) is not None and doc_entity_type(doc) not in labels:
@@ -89,6 +72,13 @@ def dump_distributions(
                 f"{docbin_path}: docs of corpus {doc_corpus(doc)!r} have type "
                 f"{doc_entity_type(doc)!r}, but no teacher recognises it (teachers: {labels})"
             )
+    # the manifest's teachers: one (path, what it gives) per teacher and label, with the
+    # merge of the types that have several single-type teachers
+    shared = {label for label in labels if sum(t.types == [label] for t in teachers) > 1}
+    recorded = [
+        (t.path, t.describe(label) + (f" [merge {merge}]" if label in shared and len(t.types) == 1 else ""))
+        for t in teachers for label in t.types
+    ]
 
     docs = doc_bin.get_docs(vocab)
     position = 0
@@ -100,8 +90,8 @@ def dump_distributions(
             pass
         position = end
         for batch in minibatch(islice(docs, end - start), size=batch_size):
-            per_teacher = [numpy.concatenate(teacher_probabilities(*t, batch)) for t in teachers]
-            yield aggregate_distributions(per_teacher, normalize=normalize)
+            per_teacher = [numpy.concatenate(t.predict(batch)) for t in teachers]
+            yield combine(teachers, per_teacher, labels, merge=merge, normalize=normalize)
             progress.update(len(batch))
 
     def on_shard(start: int, end: int, reused: bool) -> None:
@@ -113,7 +103,7 @@ def dump_distributions(
     try:
         write_distributions(
             output, docbin_path, lengths, shard_rows, labels=labels, normalize=normalize,
-            teachers=list(zip(teacher_paths, labels)), shard_docs=shard_docs, on_shard=on_shard,
+            teachers=recorded, shard_docs=shard_docs, on_shard=on_shard,
         )
     finally:
         progress.close()

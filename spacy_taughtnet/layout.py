@@ -4,7 +4,8 @@ For corpora C1..Ck (folder names of IOB TSV corpora, in global label order):
 
     ROOT/corpus/Ci/{train,dev,test}.spacy     converted corpora
     ROOT/corpus/global/{train,dev}.spacy      their union (student data)
-    ROOT/teachers/Ci/model-best               one teacher per corpus
+    ROOT/teachers/Ci/model-best               one teacher per corpus (seed 0)
+    ROOT/teachers/Ci-seedS/model-best         seed S > 0 of an ensemble (teachers.py)
     ROOT/distributions/train                  aggregated teacher distributions of the union's
                                               train split (format: store.py)
     ROOT/student/model-best                   the student
@@ -81,12 +82,13 @@ class RunLayout:
     def global_split(self, split: str) -> Path:
         return self.corpus_folder.union(split)
 
-    def teacher(self, name: str) -> Path:
-        """The teacher's training output (`spacy train --output`)."""
-        return self.root / "teachers" / name
+    def teacher(self, name: str, seed: int = 0) -> Path:
+        """The teacher's training output (`spacy train --output`); seed s > 0 of an ensemble
+        (a teachers specification's `seeds`) in ROOT/teachers/NAME-seed<s>."""
+        return self.root / "teachers" / (name if seed == 0 else f"{name}-seed{seed}")
 
-    def teacher_model(self, name: str) -> Path:
-        return best_model(self.teacher(name))
+    def teacher_model(self, name: str, seed: int = 0) -> Path:
+        return best_model(self.teacher(name, seed))
 
     def teacher_models(self, corpora: Sequence[str]) -> List[Path]:
         return [self.teacher_model(name) for name in corpora]

@@ -4,7 +4,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import spacy
 
@@ -12,6 +12,9 @@ from ._atomic import atomic_path, remove_stale_temporaries
 from .corpora import TYPE_KEY, build_union, read_iob, write_docbin
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
 from .layout import CorpusFolder, RunLayout, check_corpus_name
+
+if TYPE_CHECKING:
+    from .teachers import TeachersSpec
 
 SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
 
@@ -115,8 +118,12 @@ def train_teachers(
     overrides: Optional[Dict] = None,
     transformer: Optional[str] = None,
     transformer_case: Optional[str] = None,
+    spec: Optional["TeachersSpec"] = None,
 ) -> None:
-    """Train one teacher per corpus with `spacy train` (selected on devel).
+    """Train one teacher per corpus with `spacy train` (selected on devel), or with `spec`
+    (a teachers specification, teachers.py) the corpus teachers it lists, once per seed:
+    seed 0 with the config's seeds, seed s > 0 with training.seed and system.seed s in
+    ROOT/teachers/NAME-seed<s>.
 
     A teacher whose inputs (config, overrides, train and dev data) are unchanged since it
     was trained is kept, so a rerun after a failure resumes with the next teacher. Before
@@ -131,31 +138,33 @@ def train_teachers(
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
     layout = RunLayout(root)
-    for name in corpora:  # also beside teachers that are up to date and not rewritten
-        remove_stale_temporaries(layout.teacher(name))
+    runs = spec.corpus_teachers() if spec is not None else [(name, 0) for name in corpora]
+    for name, seed in runs:  # also beside teachers that are up to date and not rewritten
+        remove_stale_temporaries(layout.teacher(name, seed))
     checked = False
-    for name in corpora:
+    for name, seed in runs:
         train_data, dev_data = layout.corpus(name, "train"), layout.corpus(name, "dev")
-        output = layout.teacher(name)
+        output = layout.teacher(name, seed)
         paths = {"paths.train": str(train_data), "paths.dev": str(dev_data)}
+        seeds = {"training.seed": seed, "system.seed": seed} if seed else {}
         for path in (train_data, dev_data):
             if not path.is_file():
                 raise CorpusError(f"{path}: missing; run the prepare step first")
-        fingerprint = _fingerprint([config, train_data, dev_data], overrides)
+        fingerprint = _fingerprint([config, train_data, dev_data], {**overrides, **seeds})
         stamp = output / "inputs.md5"
         if stamp.is_file() and stamp.read_text().strip() == fingerprint:
-            print(f"teacher {name}: up to date ({output})")
+            print(f"teacher {output.name}: up to date ({output})")
             continue
         if not checked:
             for line in check_config(config, overrides):
                 print(line)
             checked = True
-        print(f"teacher {name}: training -> {output}")
+        print(f"teacher {output.name}: training -> {output}")
         start = time.perf_counter()
         with atomic_path(output, is_dir=True) as tmp:
-            train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **paths})
+            train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **seeds, **paths})
             (tmp / "inputs.md5").write_text(fingerprint + "\n")
-        record_timing(root, f"teacher-{name}", time.perf_counter() - start)
+        record_timing(root, f"teacher-{output.name}", time.perf_counter() - start)
 
 
 def train_student(
@@ -197,16 +206,21 @@ def train_student(
 
 
 def distill_teachers(
-    root: Path, corpora: Sequence[str], output: Path, *, normalize: str = "sum", batch_size: int = 256
+    root: Path, corpora: Sequence[str], output: Path, *, normalize: str = "sum", batch_size: int = 256,
+    spec: Optional["TeachersSpec"] = None,
 ) -> List[str]:
-    """Run the teachers of ROOT/teachers over ROOT/corpus/global/train.spacy and store their
-    aggregated distributions in `output`; records the stage's wall time. Returns the labels."""
+    """Run the teachers of `spec` (default: one per corpus, teachers.default_spec) over
+    ROOT/corpus/global/train.spacy and store their merged and aggregated distributions in
+    `output`; records the stage's wall time. Returns the labels."""
     from .distill import dump_distributions
+    from .teachers import default_spec, load_teachers
 
     layout = RunLayout(root)
+    spec = spec or default_spec(corpora)
     start = time.perf_counter()
+    teachers, labels = load_teachers(spec, root)
     labels = dump_distributions(
-        layout.global_split("train"), layout.teacher_models(corpora), output,
+        layout.global_split("train"), teachers, output, labels=labels, merge=spec.merge,
         normalize=normalize, batch_size=batch_size,
     )
     record_timing(root, f"distill-{output.name}", time.perf_counter() - start)
@@ -216,8 +230,8 @@ def distill_teachers(
 def evaluate_models(root: Path, corpora: Sequence[str], *, student: Optional[Path] = None) -> List[Dict]:
     """Score each corpus's teacher and the student on that corpus's test split; write
     ROOT/metrics/teachers.json and ROOT/metrics/student.json."""
-    from .distill import load_teacher
     from .evaluate import evaluate_corpus
+    from .teachers import load_teacher
 
     layout = RunLayout(root)
     student = student or layout.student_model

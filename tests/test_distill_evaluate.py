@@ -24,9 +24,11 @@ from spacy_taughtnet.corpora import (
     read_docbin,
     write_docbin,
 )
-from spacy_taughtnet.distill import TeacherError, dump_distributions, load_teacher
+from spacy_taughtnet.distill import dump_distributions
+from spacy_taughtnet.errors import TeacherError
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.store import TeacherDistributions, pipeline_digest
+from spacy_taughtnet.teachers import load_teacher
 
 
 @pytest.fixture(scope="module")
@@ -97,26 +99,26 @@ def test_distributions_do_not_depend_on_batch_or_shard_size(teachers, union_docb
 
 
 def test_rerun_runs_the_teachers_only_over_missing_shards(teachers, union_docbin, tmp_path, monkeypatch):
-    from spacy_taughtnet import distill
+    from spacy_taughtnet.teachers import Teacher
 
     teacher_paths = [teachers["Disease"], teachers["Chemical"]]
     seen = []
-    real = distill.teacher_probabilities
+    real = Teacher.predict
 
-    def counting(nlp, name, pipe, docs):
+    def counting(self, docs):
         seen.append(len(docs))
         if len(seen) == 5:  # the first teacher on the third shard
             raise RuntimeError("killed")
-        return real(nlp, name, pipe, docs)
+        return real(self, docs)
 
-    monkeypatch.setattr(distill, "teacher_probabilities", counting)
+    monkeypatch.setattr(Teacher, "predict", counting)
     with pytest.raises(RuntimeError, match="killed"):
         dump_distributions(union_docbin, teacher_paths, tmp_path / "dist", shard_docs=5)
     assert seen == [5, 5, 5, 5, 2]
     del seen[:]
     dump_distributions(union_docbin, teacher_paths, tmp_path / "dist", shard_docs=5)
     assert seen == [2, 2]  # only the last shard's 2 docs, once per teacher
-    monkeypatch.setattr(distill, "teacher_probabilities", real)
+    monkeypatch.setattr(Teacher, "predict", real)
     dump_distributions(union_docbin, teacher_paths, tmp_path / "fresh", shard_docs=5)
     resumed, fresh = TeacherDistributions(tmp_path / "dist"), TeacherDistributions(tmp_path / "fresh")
     for i in range(12):
@@ -156,11 +158,20 @@ def test_missing_teacher_path(teachers, union_docbin, tmp_path):
     assert not (tmp_path / "dist").exists()
 
 
-def test_two_teachers_of_one_type(teachers, union_docbin, tmp_path):
-    with pytest.raises(TeacherError) as err:
-        dump_distributions(union_docbin, [teachers["Disease"], teachers["Chemical"], teachers["Disease"]], tmp_path / "dist")
-    assert "'Disease'" in str(err.value) and str(teachers["Disease"]) in str(err.value)
-    assert not (tmp_path / "dist").exists()
+def test_two_teachers_of_one_type_are_merged(teachers, union_docbin, tmp_path):
+    """Twice the same Disease teacher: their mean is the teacher itself, so the rows equal
+    the one-teacher-per-type rows; the manifest records both, and the merge."""
+    paths = [teachers["Disease"], teachers["Chemical"]]
+    dump_distributions(union_docbin, paths, tmp_path / "one", batch_size=4)
+    labels = dump_distributions(union_docbin, paths + [teachers["Disease"]], tmp_path / "two", batch_size=4, merge="mean")
+    assert labels == ["Disease", "Chemical"]
+    one, two = TeacherDistributions(tmp_path / "one"), TeacherDistributions(tmp_path / "two")
+    for i in range(len(one)):
+        numpy.testing.assert_allclose(two.doc_probs(i), one.doc_probs(i), atol=1e-3)
+    recorded = [t["label"] for t in json.loads((tmp_path / "two" / "manifest.json").read_text())["teachers"]]
+    assert recorded == ["Disease [merge mean]", "Chemical", "Disease [merge mean]"]
+    with pytest.raises(ValueError, match="'vote'"):
+        dump_distributions(union_docbin, paths, tmp_path / "bad", merge="vote")
 
 
 def test_multi_type_pipeline_is_not_a_teacher(tmp_path):
