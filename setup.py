@@ -32,7 +32,10 @@ setup(
         "spacy_architectures": [
             "spacy-taughtnet.TokenTagger.v1 = spacy_taughtnet.model:build_token_tagger"
         ],
-        "spacy_readers": ["spacy-taughtnet.Corpus.v1 = spacy_taughtnet.readers:create_corpus_reader"],
+        "spacy_readers": [
+            "spacy-taughtnet.Corpus.v1 = spacy_taughtnet.readers:create_corpus_reader",
+            "spacy-taughtnet.Corpus.v2 = spacy_taughtnet.readers:create_corpus_reader_v2",
+        ],
         "spacy_scorers": ["spacy-taughtnet.ner_scorer.v1 = spacy_taughtnet.component:make_ner_scorer"],
         "thinc_losses": [
             "spacy-taughtnet.DistillationLoss.v1 = spacy_taughtnet.loss:configure_distillation_loss"

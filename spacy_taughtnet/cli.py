@@ -146,6 +146,7 @@ def train_student_command(
     eval_frequency: Optional[int] = EVAL_FREQUENCY,
     transformer: str = TRANSFORMER,
     transformer_case: str = TRANSFORMER_CASE,
+    transfer: bool = typer.Option(False, "--transfer/--no-transfer", help="Also train on the transfer text (prepare-transfer, distill-teachers --transfer); the mix: --corpora.train.labelled_repeats N"),
 ) -> None:
     """Train the multi-type student on ROOT/corpus/global with the teachers' distributions.
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
@@ -162,7 +163,7 @@ def train_student_command(
         distributions = distributions or RunLayout(root).distributions("train")
     train_student(
         root, config, distributions=distributions, output=output, use_gpu=gpu_id,
-        overrides=overrides, transformer=transformer, transformer_case=transformer_case,
+        overrides=overrides, transformer=transformer, transformer_case=transformer_case, transfer=transfer,
     )
 
 
@@ -193,21 +194,46 @@ def distill_teachers(
     corpora: str = typer.Option(..., help="Corpus folder names, in the order of the global labels"),
     normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
     batch_size: int = typer.Option(256, help="Docs per batch"),
-    output: Optional[Path] = typer.Option(None, help="Distributions folder (default ROOT/distributions/train)"),
+    output: Optional[Path] = typer.Option(None, help="Distributions folder (default ROOT/distributions/train, or ROOT/distributions/transfer with --transfer)"),
     teachers: str = TEACHERS_SPEC,
+    transfer: bool = typer.Option(False, "--transfer", help="Distill the transfer text (ROOT/transfer/train.spacy, from prepare-transfer) instead of the union"),
 ) -> None:
-    """`distill` for ROOT/corpus/global/train.spacy with the teachers of ROOT/teachers, or
-    those of a teachers specification."""
+    """`distill` for ROOT/corpus/global/train.spacy (or the transfer text) with the teachers
+    of ROOT/teachers, or those of a teachers specification."""
     from .layout import RunLayout
     from .teachers import read_spec
     from .workflow import distill_teachers as run
     from .workflow import parse_corpora
 
     layout = RunLayout(root)
-    output = output or layout.distributions("train")
+    docbin = layout.transfer_docs if transfer else layout.global_split("train")
+    output = output or layout.distributions("transfer" if transfer else "train")
     spec = read_spec(teachers) if teachers else None
-    labels = run(root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size, spec=spec)
-    typer.echo(f"{layout.global_split('train')} -> {output}: labels {labels}, normalize={normalize}")
+    labels = run(
+        root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size, spec=spec, docbin=docbin
+    )
+    typer.echo(f"{docbin} -> {output}: labels {labels}, normalize={normalize}")
+
+
+@app.command("prepare-transfer")
+@user_errors
+def prepare_transfer(
+    assets: Path = typer.Argument(..., help="Folder of the corpora (ASSETS/<corpus>/*.tsv) and of the transfer sources (ASSETS/transfer/<source>/*.tsv)"),
+    root: Path = typer.Argument(..., help="Run folder; writes ROOT/transfer/"),
+    corpora: str = typer.Option(..., help="Corpus folder names: their sentences are never transfer text"),
+    sources: str = typer.Option("", help="Transfer source corpora (IOB folders under ASSETS/transfer, in order), space- or comma-separated"),
+    prebuilt: str = typer.Option("", help="A folder of prebuilt *.txt.gz transfer text to take instead of building it from ASSETS/transfer (empty: build)"),
+    text: List[Path] = typer.Option([], help="A file of your own documents (text: one a line; .jsonl; .pubtator); repeat"),
+    limit: int = typer.Option(0, help="Keep at most N sentences of each source (0: all)"),
+) -> None:
+    """Build the transfer text (unlabelled sentences the teachers annotate for the student)."""
+    from .workflow import parse_corpora
+    from .workflow import prepare_transfer as run
+
+    names = [name for name in sources.replace(",", " ").split() if name]
+    counts = run(root, assets, parse_corpora(corpora), sources=names, prebuilt=Path(prebuilt) if prebuilt else None, texts=text, limit=limit)
+    for name, count in counts.items():
+        typer.echo(f"{name}: {count['sentences']} sentences, {count['tokens']} tokens")
 
 
 @app.command()

@@ -8,14 +8,15 @@ For corpora C1..Ck (folder names of IOB TSV corpora, in global label order):
     ROOT/teachers/Ci-seedS/model-best         seed S > 0 of an ensemble (teachers.py)
     ROOT/distributions/train                  aggregated teacher distributions of the union's
                                               train split (format: store.py)
+    ROOT/transfer/text/<source>.txt.gz        transfer text: unlabelled sentences (transfer.py)
+    ROOT/transfer/train.spacy                 the transfer text as docs (no type, no gold)
+    ROOT/distributions/transfer               the teachers' distributions of those docs
     ROOT/student/model-best                   the student
     ROOT/metrics/{teachers,student}.json      per-corpus test scores
     ROOT/timings/<stage>.json                 wall time of each training/distillation stage
     ROOT/benchmark/<system>/model-best        the systems scripts/benchmark*.py train
 
-`prepare` replaces ROOT/corpus as a whole. Reserved for transfer text (unlabelled documents
-distilled beside the union): ROOT/corpus/transfer and ROOT/distributions/transfer; so
-"global" and "transfer" are not corpus names.
+`prepare` replaces ROOT/corpus as a whole. "global" and "transfer" are not corpus names.
 """
 from pathlib import Path
 from typing import List, Sequence, Union
@@ -95,6 +96,14 @@ class RunLayout:
 
     def distributions(self, split: str = "train") -> Path:
         return self.root / "distributions" / split
+
+    @property
+    def transfer_text(self) -> Path:
+        return self.root / TRANSFER / "text"
+
+    @property
+    def transfer_docs(self) -> Path:
+        return self.root / TRANSFER / "train.spacy"
 
     @property
     def student(self) -> Path:

@@ -1,6 +1,6 @@
-"""A corpus reader for `spacy train` that attaches teacher distributions to examples."""
+"""Corpus readers for `spacy train` that attach teacher distributions to examples."""
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Dict, Iterator, Optional
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -9,6 +9,7 @@ from spacy.util import registry
 
 from .component import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY
 from .corpora import read_docbin
+from .errors import ConfigError
 from .store import DistributionsError, TeacherDistributions
 
 
@@ -27,35 +28,87 @@ def create_corpus_reader(
     return TaughtNetCorpus(path, distributions=distributions, limit=limit)
 
 
+@registry.readers("spacy-taughtnet.Corpus.v2")
+def create_corpus_reader_v2(
+    path: Path,
+    distributions: Optional[Path] = None,
+    limit: int = 0,
+    transfer: Optional[Path] = None,
+    transfer_distributions: Optional[Path] = None,
+    labelled_repeats: int = 1,
+) -> Callable[[Language], Iterator[Example]]:
+    """Corpus.v1 plus transfer text read beside the DocBin (not appended to it).
+
+    transfer: a DocBin of transfer text (`prepare-transfer`: docs with no gold entities);
+        null reads none. Its examples carry only teacher distributions, so only the soft
+        (KL) term of the loss applies to them.
+    transfer_distributions: the teacher distributions of `transfer` (`distill-teachers
+        --transfer`), required with it.
+    labelled_repeats: each pass yields the labelled docs this many times for each time it
+        yields the transfer docs (the mix of labelled and transfer docs in the batches).
+    """
+    return TaughtNetCorpus(
+        path, distributions=distributions, limit=limit, transfer=transfer,
+        transfer_distributions=transfer_distributions, labelled_repeats=labelled_repeats,
+    )
+
+
 class TaughtNetCorpus:
-    def __init__(self, path: Path, *, distributions: Optional[Path] = None, limit: int = 0):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        distributions: Optional[Path] = None,
+        limit: int = 0,
+        transfer: Optional[Path] = None,
+        transfer_distributions: Optional[Path] = None,
+        labelled_repeats: int = 1,
+    ):
         self.path = Path(path)
         self.distributions = Path(distributions) if distributions else None
         self.limit = limit
-        self._store: Optional[TeacherDistributions] = None
+        self.transfer = Path(transfer) if transfer else None
+        self.transfer_distributions = Path(transfer_distributions) if transfer_distributions else None
+        if self.transfer is not None and self.transfer_distributions is None:
+            raise ConfigError(
+                f"{self.transfer}: transfer text needs its teacher distributions "
+                "(transfer_distributions; `distill-teachers --transfer`)"
+            )
+        if self.transfer is not None and self.distributions is None:
+            raise ConfigError(f"{self.transfer}: transfer text is only read beside distributions of {self.path}")
+        if labelled_repeats < 1:
+            raise ConfigError(f"labelled_repeats must be at least 1, got {labelled_repeats}")
+        self.labelled_repeats = labelled_repeats
+        self._stores: Dict[Path, TeacherDistributions] = {}
 
-    def _open_store(self, n_docs: int) -> TeacherDistributions:
-        """The distributions, checked once against this DocBin and their teachers."""
-        if self._store is None:
-            store = TeacherDistributions(self.distributions)
+    def _open_store(self, distributions: Path, docbin: Path, n_docs: int) -> TeacherDistributions:
+        """The distributions, checked once against their DocBin and their teachers."""
+        if distributions not in self._stores:
+            store = TeacherDistributions(distributions)
             if len(store) != n_docs:
                 raise DistributionsError(
-                    f"{self.distributions}: distributions for {len(store)} docs, but {self.path} "
+                    f"{distributions}: distributions for {len(store)} docs, but {docbin} "
                     f"holds {n_docs}; rerun `distill` on this DocBin"
                 )
-            store.check_docbin(self.path)
+            store.check_docbin(docbin)
             store.check_teachers()
-            self._store = store
-        return self._store
+            self._stores[distributions] = store
+        return self._stores[distributions]
 
-    def __call__(self, nlp: Language) -> Iterator[Example]:
-        docs = read_docbin(self.path, nlp.vocab)
-        store = self._open_store(len(docs)) if self.distributions else None
-        for i, reference in enumerate(docs[: self.limit or None]):
+    def _examples(self, nlp: Language, docbin: Path, distributions: Optional[Path], limit: int) -> Iterator[Example]:
+        docs = read_docbin(docbin, nlp.vocab)
+        store = self._open_store(distributions, docbin, len(docs)) if distributions else None
+        labelled = self._stores.get(self.distributions)
+        if store is not None and labelled is not None and store.labels != labelled.labels:
+            raise DistributionsError(
+                f"{distributions}: labels {store.labels}, but {self.distributions} has "
+                f"{labelled.labels}; distill both with the same teachers"
+            )
+        for i, reference in enumerate(docs[: limit or None]):
             if store is not None:
                 if store.lengths[i] != len(reference):
                     raise DistributionsError(
-                        f"{self.distributions}: doc {i} of {self.path} has {len(reference)} "
+                        f"{distributions}: doc {i} of {docbin} has {len(reference)} "
                         f"tokens, but its distributions have {store.lengths[i]} rows "
                         f"({reference.text[:60]!r}); rerun `distill` on this DocBin"
                     )
@@ -64,3 +117,9 @@ class TaughtNetCorpus:
             words = [token.text for token in reference]
             spaces = [bool(token.whitespace_) for token in reference]
             yield Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)
+
+    def __call__(self, nlp: Language) -> Iterator[Example]:
+        for _ in range(self.labelled_repeats if self.transfer else 1):
+            yield from self._examples(nlp, self.path, self.distributions, self.limit)
+        if self.transfer is not None:
+            yield from self._examples(nlp, self.transfer, self.transfer_distributions, 0)

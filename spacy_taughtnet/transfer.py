@@ -50,23 +50,53 @@ def iob_sentences(path: Union[str, Path]) -> Iterator[List[str]]:
         yield tokens
 
 
+Sentences = Iterable[List[str]]
+
+
+def text_sentences(path: Union[str, Path]) -> Iterator[List[str]]:
+    """The token lists of pre-tokenised transfer text (one sentence a line, tokens separated
+    by single spaces; `.gz` or plain)."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf8") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            words = line.split(" ")
+            if "" in words:
+                raise CorpusError(f"{path}:{lineno}: tokens must be separated by single spaces")
+            yield words
+
+
+def document_sentences(path: Union[str, Path], fmt: str, tokenizer) -> Iterator[List[str]]:
+    """A user's own documents (text: one a line; JSONL: {"id", "text"}; PubTator), each
+    tokenised by `tokenizer` into one token list (whitespace tokens dropped)."""
+    from .annotate.formats import read_records
+
+    for record in read_records(path, fmt):
+        words = [token.text for token in tokenizer(record.text) if not token.is_space]
+        if words:
+            yield words
+
+
 def build_transfer_text(
-    sources: Sequence[Tuple[str, Path]],
+    sources: Sequence[Tuple[str, Sentences]],
     exclude: Iterable[Path],
     output_dir: Union[str, Path],
     *,
     min_tokens: int = 3,
 ) -> Dict[str, Dict[str, int]]:
     """Write `<name>.txt.gz` for each source name (in order of first appearance) from the
-    (name, TSV path) pairs, dropping sentences of the `exclude` TSV files, short sentences and
-    duplicates. The folder is written as a whole (temporary folder, then rename).
+    (name, sentences) pairs, dropping sentences of the `exclude` IOB TSV files, short sentences
+    and duplicates. The folder is written as a whole (temporary folder, then rename).
     Returns {name: {"sentences": n, "tokens": n}} (also written to counts.json)."""
     held_out: Set[str] = {" ".join(s) for path in exclude for s in iob_sentences(path)}
     seen: Set[str] = set()
     kept: Dict[str, List[str]] = {}
-    for name, path in sources:
+    for name, sentences in sources:
         lines = kept.setdefault(name, [])
-        for tokens in iob_sentences(path):
+        for tokens in sentences:
             sentence = " ".join(tokens)
             if len(tokens) < min_tokens or sentence in held_out or sentence in seen:
                 continue
@@ -77,7 +107,7 @@ def build_transfer_text(
         for name, lines in kept.items()
     }
     if not any(c["sentences"] for c in counts.values()):
-        raise CorpusError(f"no transfer sentences left from {[str(p) for _, p in sources]}")
+        raise CorpusError(f"no transfer sentences left from the sources {[name for name, _ in sources]}")
     with atomic_path(output_dir, is_dir=True) as tmp:
         for name, lines in kept.items():
             with (tmp / f"{name}.txt.gz").open("wb") as raw:
@@ -85,6 +115,14 @@ def build_transfer_text(
                     out.write("".join(f"{s}\n" for s in lines).encode("utf8"))
         (tmp / "counts.json").write_text(json.dumps(counts, indent=1) + "\n", encoding="utf8")
     return counts
+
+
+def source_name(path: Path) -> str:
+    """A transfer source's name: its file name without `.txt.gz` (or its folder name without
+    `-IOB`, for an IOB corpus folder)."""
+    if path.name.endswith(".txt.gz"):
+        return path.name[: -len(".txt.gz")]
+    return path.name[: -len("-IOB")] if path.name.endswith("-IOB") else path.stem
 
 
 def transfer_files(path: Union[str, Path]) -> List[Path]:
@@ -99,26 +137,16 @@ def transfer_files(path: Union[str, Path]) -> List[Path]:
 def read_transfer_docs(
     files: Sequence[Path], vocab: Vocab, *, limit: int = 0, sources: Sequence[str] = ()
 ) -> Iterator[Doc]:
-    """Docs of pre-tokenised transfer text (one sentence a line, tokens split by single
-    spaces), each recording its source as corpus "transfer:<file stem>" and no entity type.
-    sources: keep only these file stems (empty: all); limit: at most N docs per file."""
+    """Docs of pre-tokenised transfer text, each recording its source as corpus
+    "transfer:<name>" and no entity type. sources: keep only these names (empty: all);
+    limit: at most N docs per file."""
     for path in files:
-        name = path.name[: -len(".txt.gz")] if path.name.endswith(".txt.gz") else path.stem
+        name = source_name(path)
         if sources and name not in sources:
             continue
-        opener = gzip.open if path.suffix == ".gz" else open
-        n_docs = 0
-        with opener(path, "rt", encoding="utf8") as lines:
-            for lineno, line in enumerate(lines, start=1):
-                line = line.rstrip("\n")
-                if not line.strip():
-                    continue
-                words = line.split(" ")
-                if "" in words:
-                    raise CorpusError(f"{path}:{lineno}: tokens must be separated by single spaces")
-                doc = Doc(vocab, words=words)
-                doc.user_data[CORPUS_KEY] = TRANSFER_PREFIX + name
-                yield doc
-                n_docs += 1
-                if limit and n_docs >= limit:
-                    break
+        for n_docs, words in enumerate(text_sentences(path), start=1):
+            doc = Doc(vocab, words=words)
+            doc.user_data[CORPUS_KEY] = TRANSFER_PREFIX + name
+            yield doc
+            if limit and n_docs >= limit:
+                break

@@ -177,11 +177,14 @@ def train_student(
     overrides: Optional[Dict] = None,
     transformer: Optional[str] = None,
     transformer_case: Optional[str] = None,
+    transfer: bool = False,
 ) -> None:
     """Train the student on ROOT/corpus/global with `spacy train` (selected on the global
     devel set, each doc scored on its own type); without `distributions` it is the naive
-    multi-type baseline (gold entities only, every other token O). transformer,
-    transformer_case: as for train_teachers; the model is checked before training."""
+    multi-type baseline (gold entities only, every other token O). transfer: also train on
+    the transfer text (ROOT/transfer/train.spacy and ROOT/distributions/transfer; the config's
+    train reader must be spacy-taughtnet.Corpus.v2). transformer, transformer_case: as for
+    train_teachers; the model is checked before training."""
     from spacy.cli.train import train
 
     from .hf_model import check_config
@@ -194,7 +197,12 @@ def train_student(
     paths = {"paths.train": str(train_data), "paths.dev": str(dev_data)}
     if distributions is not None:
         paths["paths.distributions"] = str(distributions)
-    for path in (train_data, dev_data):
+    if transfer:
+        if distributions is None:
+            raise ConfigError("transfer text is distilled: it cannot train the naive (no teachers) baseline")
+        paths["paths.transfer"] = str(layout.transfer_docs)
+        paths["paths.transfer_distributions"] = str(layout.distributions("transfer"))
+    for path in (train_data, dev_data, *([layout.transfer_docs] if transfer else [])):
         if not path.is_file():
             raise CorpusError(f"{path}: missing; run the prepare step first")
     for line in check_config(config, overrides):
@@ -207,11 +215,12 @@ def train_student(
 
 def distill_teachers(
     root: Path, corpora: Sequence[str], output: Path, *, normalize: str = "sum", batch_size: int = 256,
-    spec: Optional["TeachersSpec"] = None,
+    spec: Optional["TeachersSpec"] = None, docbin: Optional[Path] = None,
 ) -> List[str]:
     """Run the teachers of `spec` (default: one per corpus, teachers.default_spec) over
-    ROOT/corpus/global/train.spacy and store their merged and aggregated distributions in
-    `output`; records the stage's wall time. Returns the labels."""
+    `docbin` (default ROOT/corpus/global/train.spacy; the transfer docs are the other one) and
+    store their merged and aggregated distributions in `output`; records the stage's wall
+    time. Returns the labels."""
     from .distill import dump_distributions
     from .teachers import default_spec, load_teachers
 
@@ -220,11 +229,76 @@ def distill_teachers(
     start = time.perf_counter()
     teachers, labels = load_teachers(spec, root)
     labels = dump_distributions(
-        layout.global_split("train"), teachers, output, labels=labels, merge=spec.merge,
+        docbin or layout.global_split("train"), teachers, output, labels=labels, merge=spec.merge,
         normalize=normalize, batch_size=batch_size,
     )
     record_timing(root, f"distill-{output.name}", time.perf_counter() - start)
     return labels
+
+
+def prepare_transfer(
+    root: Path,
+    assets: Path,
+    corpora: Sequence[str],
+    *,
+    sources: Sequence[str] = (),
+    prebuilt: Optional[Path] = None,
+    texts: Sequence[Path] = (),
+    limit: int = 0,
+) -> Dict[str, Dict[str, int]]:
+    """Build the transfer text (ROOT/transfer/text) and its docs (ROOT/transfer/train.spacy).
+
+    The sentences come from the IOB corpora `sources` under ASSETS/transfer/ (the project's
+    extra assets), or, with `prebuilt`, from a folder of `*.txt.gz` built by the same rule
+    (only the names in `sources`, without "-IOB", when given); plus a user's own documents
+    `texts` (text, JSONL or PubTator, tokenised by spaCy). Sentences of any split of `corpora`
+    (ASSETS/<corpus>/*.tsv) are dropped, as are duplicates. limit: at most N docs per source.
+    Returns the sentence and token counts per source."""
+    from .annotate.formats import detect_format
+    from .transfer import (
+        build_transfer_text,
+        document_sentences,
+        iob_sentences,
+        read_transfer_docs,
+        source_name,
+        text_sentences,
+        transfer_files,
+    )
+
+    layout = RunLayout(root)
+    exclude = [assets / check_corpus_name(name) / filename for name in corpora for filename in SPLITS.values()]
+    for path in exclude:
+        if not path.is_file():
+            raise CorpusError(f"{path}: missing; transfer text is deduplicated against every split of the corpora")
+    pairs = []
+    if prebuilt:
+        wanted = {source_name(Path(name)) for name in sources}
+        for path in transfer_files(prebuilt):
+            if not wanted or source_name(path) in wanted:
+                pairs.append((source_name(path), text_sentences(path)))
+    else:
+        for name in sources:
+            folder = assets / "transfer" / check_corpus_name(name)
+            files = [folder / filename for filename in SPLITS.values() if (folder / filename).is_file()]
+            if not files:
+                raise CorpusError(
+                    f"{folder}: no train/devel/test TSV of transfer source {name!r}; fetch them with "
+                    "`spacy project assets --extra`, or give a folder of prebuilt *.txt.gz "
+                    "(--vars.transfer_dir)"
+                )
+            pairs.extend((source_name(folder), iob_sentences(path)) for path in files)
+    tokenizer = spacy.blank("en").tokenizer
+    for path in texts:
+        path = Path(path)
+        pairs.append((path.name.split(".")[0], document_sentences(path, detect_format(path, None), tokenizer)))
+    if not pairs:
+        raise ConfigError("no transfer text sources given (sources, a prebuilt folder or texts)")
+    counts = build_transfer_text(pairs, exclude, layout.transfer_text)
+    vocab = spacy.blank("en").vocab
+    n_docs = write_docbin(read_transfer_docs(transfer_files(layout.transfer_text), vocab, limit=limit), layout.transfer_docs)
+    n_tokens = sum(c["tokens"] for c in counts.values())
+    print(f"transfer text: {n_docs} docs ({n_tokens} tokens before the limit) -> {layout.transfer_docs}")
+    return counts
 
 
 def evaluate_models(root: Path, corpora: Sequence[str], *, student: Optional[Path] = None) -> List[Dict]:

@@ -1,14 +1,22 @@
 import gzip
 import hashlib
 import json
+import shutil
 
+import numpy
 import pytest
 import spacy
+from conftest import CORPORA, CORPUS_TYPES, SMALL_MODEL
+from spacy.tokens import DocBin
+from spacy.util import registry
 
+from spacy_taughtnet.component import TEACHER_PROBS_KEY
 from spacy_taughtnet.corpora import CORPUS_KEY, doc_entity_type
-from spacy_taughtnet.errors import CorpusError
+from spacy_taughtnet.errors import ConfigError, CorpusError, DistributionsError
+from spacy_taughtnet.store import TeacherDistributions
 from spacy_taughtnet.transfer import (
     build_transfer_text,
+    iob_sentences,
     read_transfer_docs,
     transfer_files,
 )
@@ -32,7 +40,7 @@ def sources(tmp_path):
         "Mice lacking p53 develop tumours .", "Cells were grown in serum .",
     ])
     held_out = write_tsv(tmp_path / "eval" / "test.tsv", ["Held out sentence here ."])
-    return [("A", a_train), ("A", a_test), ("B", b_train)], [held_out]
+    return [("A", iob_sentences(a_train)), ("A", iob_sentences(a_test)), ("B", iob_sentences(b_train))], [held_out]
 
 
 def test_build_applies_the_rule(sources, tmp_path):
@@ -56,6 +64,7 @@ def test_build_is_byte_reproducible(sources, tmp_path):
     pairs, exclude = sources
     digests = []
     for out in ("one", "two"):
+        pairs = [(name, list(sentences)) for name, sentences in pairs]
         build_transfer_text(pairs, exclude, tmp_path / out)
         digests.append(hashlib.md5((tmp_path / out / "A.txt.gz").read_bytes()).hexdigest())
     assert digests[0] == digests[1]
@@ -64,8 +73,8 @@ def test_build_is_byte_reproducible(sources, tmp_path):
 def test_build_errors(sources, tmp_path):
     pairs, exclude = sources
     with pytest.raises(CorpusError, match="missing.tsv: source file not found"):
-        build_transfer_text([("A", tmp_path / "missing.tsv")], exclude, tmp_path / "out")
-    only_held_out = [("A", exclude[0])]
+        build_transfer_text([("A", iob_sentences(tmp_path / "missing.tsv"))], exclude, tmp_path / "out")
+    only_held_out = [("A", iob_sentences(exclude[0]))]
     with pytest.raises(CorpusError, match="no transfer sentences left"):
         build_transfer_text(only_held_out, exclude, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -95,3 +104,119 @@ def test_read_transfer_errors(tmp_path):
         out.write("fine line here\ntwo  spaces\n")
     with pytest.raises(CorpusError, match=r"bad.txt.gz:2: tokens must be separated by single spaces"):
         list(read_transfer_docs([bad], spacy.blank("en").vocab))
+
+
+# ------------------------------------------------- transfer text in the workflow
+
+TOY = ["Toy-disease-IOB", "Toy-chem-IOB"]
+
+
+@pytest.fixture
+def transfer_run(tmp_path, teachers, docbins):
+    """A run folder with the union of two fixture corpora, their teachers, the union's
+    distributions, and transfer text built from a source corpus and a user's own file."""
+    from spacy_taughtnet.layout import RunLayout
+    from spacy_taughtnet.workflow import (
+        distill_teachers,
+        prepare_corpora,
+        prepare_transfer,
+    )
+
+    assets = tmp_path / "assets"
+    for name in TOY:
+        shutil.copytree(CORPORA / name, assets / name)
+    union_sentence = next(iob_sentences(CORPORA / TOY[0] / "test.tsv"))
+    write_tsv(assets / "transfer" / "Src-IOB" / "train.tsv", [
+        "Mice given aspirin developed asthma .", " ".join(union_sentence), "Rats lacking EGFR were treated with caffeine .",
+    ])
+    own = tmp_path / "own.txt"
+    own.write_text("Cisplatin caused renal failure in two patients.\n\nOK\n", encoding="utf8")
+    root = tmp_path / "run"
+    layout = RunLayout(root)
+    prepare_corpora(assets, root, TOY)
+    for name in TOY:
+        (layout.teacher(name)).mkdir(parents=True)
+        shutil.copytree(teachers[CORPUS_TYPES[name]], layout.teacher_model(name))
+    distill_teachers(root, TOY, layout.distributions("train"))
+    counts = prepare_transfer(root, assets, TOY, sources=["Src-IOB"], texts=[own])
+    distill_teachers(root, TOY, layout.distributions("transfer"), docbin=layout.transfer_docs)
+    return root, layout, counts
+
+
+def test_prepare_transfer_drops_corpus_sentences(transfer_run):
+    root, layout, counts = transfer_run
+    # The sentence of a corpus's test split is dropped; "OK" is too short.
+    assert counts == {"Src": {"sentences": 2, "tokens": 14}, "own": {"sentences": 1, "tokens": 8}}
+    docs = list(DocBin().from_disk(layout.transfer_docs).get_docs(spacy.blank("en").vocab))
+    assert [doc.text for doc in docs] == [
+        "Mice given aspirin developed asthma . ", "Rats lacking EGFR were treated with caffeine . ",
+        "Cisplatin caused renal failure in two patients . ",
+    ]
+    assert [doc.user_data[CORPUS_KEY] for doc in docs] == ["transfer:Src", "transfer:Src", "transfer:own"]
+
+
+def test_transfer_docs_get_distributions(transfer_run):
+    root, layout, _ = transfer_run
+    store = TeacherDistributions(layout.distributions("transfer"))
+    assert len(store) == 3 and store.labels == ["Disease", "Chemical"]
+    store.check_docbin(layout.transfer_docs)
+    for i in range(3):
+        rows = store.doc_probs(i)
+        assert rows.shape[1] == 5
+        numpy.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-5)
+
+
+def reader(layout, **args):
+    config = {"corpus": {"@readers": "spacy-taughtnet.Corpus.v2", "path": str(layout.global_split("train")),
+                         "distributions": str(layout.distributions("train")), **args}}
+    return registry.resolve(config)["corpus"]
+
+
+def test_reader_reads_transfer_beside_the_union(transfer_run):
+    root, layout, _ = transfer_run
+    nlp = spacy.blank("en")
+    n_union = len(DocBin().from_disk(layout.global_split("train")))
+    plain = list(reader(layout)(nlp))
+    assert len(plain) == n_union
+    args = {"transfer": str(layout.transfer_docs), "transfer_distributions": str(layout.distributions("transfer"))}
+    examples = list(reader(layout, **args, labelled_repeats=2)(nlp))
+    assert len(examples) == 2 * n_union + 3
+    transfer = examples[-3:]
+    assert [eg.reference.user_data[CORPUS_KEY] for eg in transfer] == ["transfer:Src", "transfer:Src", "transfer:own"]
+    for eg in transfer:
+        assert eg.get_aligned_ner() == [None] * len(eg.predicted)  # no gold: missing, not O
+        assert eg.reference.user_data[TEACHER_PROBS_KEY].shape == (len(eg.predicted), 5)
+    with pytest.raises(ConfigError, match="needs its teacher distributions"):
+        reader(layout, transfer=str(layout.transfer_docs))
+    with pytest.raises(DistributionsError, match="distributions for 3 docs"):
+        list(reader(layout, transfer=str(layout.global_split("train")),
+                    transfer_distributions=str(layout.distributions("transfer")))(nlp))
+
+
+def test_loss_on_transfer_docs_is_the_soft_term_only(transfer_run):
+    """A transfer doc has no gold, so get_loss gives exactly lambda * T^2 * KL on it, and a batch
+    mixing labelled and transfer docs is accepted (every example has distributions)."""
+    root, layout, _ = transfer_run
+    nlp = spacy.blank("en")
+    args = {"transfer": str(layout.transfer_docs), "transfer_distributions": str(layout.distributions("transfer"))}
+    examples = list(reader(layout, **args)(nlp))
+    ner = nlp.add_pipe("taughtnet_ner", config={"model": SMALL_MODEL, "loss": {
+        "@losses": "spacy-taughtnet.DistillationLoss.v1", "lambda_": 0.9, "temperature": 2.0}})
+    for label in ("Disease", "Chemical"):
+        ner.add_label(label)
+    nlp.initialize(lambda: examples[:5])
+    transfer = examples[-3:]
+    scores = ner.model.predict([eg.predicted for eg in transfer])
+    loss, _ = ner.get_loss(transfer, scores)
+    expected = 0.0
+    n_tokens = sum(len(eg.predicted) for eg in transfer)
+    for eg, guess in zip(transfer, scores):
+        teacher = ner._teacher_probs(eg).astype("float64")
+        z = numpy.asarray(guess, dtype="float64") / 2.0
+        log_p = z - numpy.log(numpy.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)) - z.max(1, keepdims=True)
+        q_log_q = numpy.where(teacher > 0, teacher * numpy.log(numpy.where(teacher > 0, teacher, 1)), 0)
+        expected += (q_log_q - teacher * log_p).sum()
+    assert loss == pytest.approx(0.9 * 4.0 * expected / n_tokens, rel=1e-5)
+    mixed = examples[:2] + transfer
+    loss, grads = ner.get_loss(mixed, ner.model.predict([eg.predicted for eg in mixed]))
+    assert numpy.isfinite(loss) and len(grads) == 5

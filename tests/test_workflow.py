@@ -82,13 +82,15 @@ def test_installed_model_in_existing_pipeline(quick_run, tmp_path):
     labels = {ent.label_ for ent in student(text).ents}
     assert labels == set(TYPES)
 
-    # Source the student's ner into another pipeline, beside a rule-based entity pipe
-    # that sets its own entities first; ours keeps them (overwrite = false).
+    # The README's recipe with the installed package: the student's ner gets its own copy of
+    # the tok2vec, then goes into another pipeline after a rule-based entity pipe that sets
+    # its own entities first; ours keeps them (overwrite = false).
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler")
     ruler.add_patterns([{"label": "PROCEDURE", "pattern": "testing"}])
-    nlp.add_pipe("tok2vec", source=student)
+    student.replace_listeners("tok2vec", "ner", ["model.tok2vec"])
     nlp.add_pipe("ner", source=student, name="bio_ner")
+    assert nlp.pipe_names == ["entity_ruler", "bio_ner"]
     ents = {(ent.text, ent.label_) for ent in nlp(text).ents}
     assert ("testing", "PROCEDURE") in ents
     assert {label for _, label in ents} == set(TYPES) | {"PROCEDURE"}
