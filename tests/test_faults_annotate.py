@@ -1,20 +1,26 @@
-"""Fault injection for `annotate`: real processes killed with SIGKILL at several points,
-concurrent runs on one output, dead worker processes, corrupted or edited manifests.
+"""Fault injection for `annotate`: processes killed with SIGKILL at several points, concurrent
+runs on one output, dead worker processes, corrupted or edited manifests.
 
-Every resumed or repeated run must end byte-identical to one uninterrupted run."""
+Every resumed or repeated run must end byte-identical to one uninterrupted run.
+
+A run to kill is a fork of this test process running the command line (spaCy and its plugins
+are imported already, so it starts in well under a second, where `python -m spacy_taughtnet`
+takes several); test_annotate.py runs the real entry point."""
 import json
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import pytest
 from test_annotate import cli, train_model, write_input
 
-N_DOCS = 2000  # about 2 s of annotation for the small model on a busy core
+from spacy_taughtnet.cli import app
+
+N_DOCS = 1000  # about a second of annotation for the small model
 WORDS = "Patients with breast cancer received aspirin ; cisplatin induced renal failure in mice".split()
 
 
@@ -40,27 +46,56 @@ def clean(model_path, source, tmp_path_factory) -> Path:
     return out
 
 
-def start(model_path: Path, source: Path, out: Path, *options) -> subprocess.Popen:
-    """annotate in a process of its own; its stderr goes to OUT.stderr (a file, not a pipe,
-    which a worker outliving it would hold open)."""
-    command = [sys.executable, "-m", "spacy_taughtnet", "annotate", str(model_path), str(source), str(out), "--no-progress", *options]
-    with stderr_file(out).open("w") as stderr:
-        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+def _run_cli(args: List[str], stderr_path: str) -> None:
+    """A forked child's main: the command line, stderr to a file (not a pipe, which a worker
+    outliving the child would hold open), exiting with the command's exit code."""
+    fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 2)
+    sys.stdout = open(os.devnull, "w")
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    code = 0
+    try:
+        app(args, prog_name="spacy-taughtnet")
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    sys.stderr.flush()
+    os._exit(code)
 
 
-def stderr_file(out: Path) -> Path:
-    return out.with_name(out.name + ".stderr")
+class Annotate:
+    """`annotate MODEL SOURCE OUT --no-progress OPTIONS` in a process of its own."""
+
+    def __init__(self, model_path: Path, source: Path, out: Path, *options: str) -> None:
+        self.out, self.log = out, out.with_name(out.name + ".stderr")
+        args = ["annotate", str(model_path), str(source), str(out), "--no-progress", *options]
+        self.process = multiprocessing.get_context("fork").Process(target=_run_cli, args=(args, str(self.log)))
+        self.process.start()
+        self.pid = self.process.pid
+
+    def poll(self) -> Optional[int]:
+        return self.process.exitcode
+
+    def wait(self, timeout: float) -> Optional[int]:
+        """The exit code (negative: killed by that signal); None if still running after timeout."""
+        self.process.join(timeout)
+        return self.process.exitcode
+
+    def kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+        self.process.join()
+
+    def stderr(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
 
 
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, out: Path, timeout: float = 60.0) -> None:
-    """Poll until condition() holds; fail if the annotate process writing `out` ends first
-    or the time runs out."""
+def wait_for(condition: Callable[[], bool], run: Annotate, timeout: float = 60.0) -> None:
+    """Poll until condition() holds; fail if the run ends first or the time runs out."""
     deadline = time.monotonic() + timeout
     while not condition():
-        if proc.poll() is not None:
-            pytest.fail(f"annotate ended (exit {proc.returncode}) before the fault point: {stderr_file(out).read_text()}")
+        if run.poll() is not None:
+            pytest.fail(f"annotate ended (exit {run.poll()}) before the fault point: {run.stderr()}")
         if time.monotonic() > deadline:
-            proc.kill()
+            run.kill()
             pytest.fail("the fault point was not reached in time")
         time.sleep(0.01)
 
@@ -92,17 +127,18 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("point", ["before any record", "early", "late"])
+@pytest.mark.parametrize("point", ["output locked", "manifest written", "early", "late"])
 def test_kill_then_resume_is_byte_identical(tmp_path, model_path, source, clean, point):
     out = tmp_path / "out.jsonl"
-    at = {"before any record": 0, "early": 50, "late": N_DOCS * 2 // 3}[point]
-    proc = start(model_path, source, out)
-    if at:
-        wait_for(lambda: records_in(out) >= at, proc, out)
-    else:
-        wait_for((tmp_path / "out.jsonl.lock").exists, proc, out)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    reached = {
+        "output locked": (tmp_path / "out.jsonl.lock").exists,  # reading the input or loading the model
+        "manifest written": (tmp_path / "out.jsonl.manifest.json").exists,
+        "early": lambda: records_in(out) >= 50,
+        "late": lambda: records_in(out) >= N_DOCS // 2,
+    }[point]
+    run = Annotate(model_path, source, out)
+    wait_for(reached, run)
+    run.kill()
     assert records_in(out) < N_DOCS
     result = cli("annotate", model_path, source, out, "--no-progress")
     assert result.exit_code == 0, result.output
@@ -116,11 +152,10 @@ def test_killed_overwrite_keeps_the_old_output(tmp_path, model_path, source, cle
     manifest = tmp_path / "out.jsonl.manifest.json"
     assert cli("annotate", model_path, source, out, "--no-progress", "--no-text").exit_code == 0
     old, old_manifest = out.read_bytes(), manifest.read_bytes()
-    proc = start(model_path, source, out, "--overwrite")
+    run = Annotate(model_path, source, out, "--overwrite")
     staged = tmp_path / ".out.jsonl.overwrite.tmp"
-    wait_for(lambda: records_in(staged) >= 100 or out.read_bytes() != old, proc, out)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    wait_for(lambda: records_in(staged) >= 100 or out.read_bytes() != old, run)
+    run.kill()
     assert out.read_bytes() == old and manifest.read_bytes() == old_manifest
     # The old run is whole: resuming it writes nothing; the killed run's leftovers go.
     result = cli("annotate", model_path, source, out, "--no-progress", "--no-text")
@@ -134,28 +169,30 @@ def test_killed_overwrite_keeps_the_old_output(tmp_path, model_path, source, cle
 def test_a_second_run_on_the_same_output_fails_fast(tmp_path, model_path, source, clean):
     """Two runs on one output once wrote thousands of duplicated records."""
     out = tmp_path / "out.jsonl"
-    proc = start(model_path, source, out)
-    wait_for(lambda: records_in(out) >= 1, proc, out)
-    began = time.monotonic()
-    result = cli("annotate", model_path, source, out, "--no-progress")
-    took = time.monotonic() - began
+    run = Annotate(model_path, source, out)
+    wait_for(lambda: records_in(out) >= 1, run)
+    os.kill(run.pid, signal.SIGSTOP)  # the first run stays in the middle of its output
+    try:
+        began = time.monotonic()
+        result = cli("annotate", model_path, source, out, "--no-progress")
+        took = time.monotonic() - began
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
     assert result.exit_code == 1 and "is being written by another annotate run" in result.stderr, result.output
-    assert f"process {proc.pid}" in result.stderr and took < 5
-    assert proc.poll() is None, "the first run must still be running, or the check proved nothing"
-    assert proc.wait(timeout=120) == 0, stderr_file(out).read_text()
+    assert f"process {run.pid}" in result.stderr and took < 5
+    assert run.wait(timeout=120) == 0, run.stderr()
     assert out.read_bytes() == clean.read_bytes()
 
 
 def test_workers_die_with_their_parent(tmp_path, model_path, source):
     out = tmp_path / "out.jsonl"
-    proc = start(model_path, source, out, "--n-process", "2", "--batch-size", "8")
+    run = Annotate(model_path, source, out, "--n-process", "2", "--batch-size", "8")
     workers: List[int] = []
     try:
-        wait_for(lambda: records_in(out) >= 1, proc, out)
-        workers = children_of(proc.pid)
+        wait_for(lambda: records_in(out) >= 1, run)
+        workers = children_of(run.pid)
         assert len(workers) == 2
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        run.kill()
         deadline = time.monotonic() + 5
         while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -166,27 +203,27 @@ def test_workers_die_with_their_parent(tmp_path, model_path, source):
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_a_dead_worker_fails_the_run(tmp_path, model_path, source, clean):
+@pytest.mark.parametrize("worker", [0, 1])
+def test_a_dead_worker_fails_the_run(tmp_path, model_path, source, clean, worker):
     out = tmp_path / "out.jsonl"
-    proc = start(model_path, source, out, "--n-process", "2", "--batch-size", "8")
+    run = Annotate(model_path, source, out, "--n-process", "2", "--batch-size", "8")
     workers: List[int] = []
     try:
-        wait_for(lambda: records_in(out) >= 1, proc, out)
-        workers = children_of(proc.pid)
+        wait_for(lambda: records_in(out) >= 1, run)
+        workers = children_of(run.pid)
         assert len(workers) == 2
-        os.kill(workers[0], signal.SIGKILL)
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("annotate hung after one of its workers died")
+        os.kill(workers[worker], signal.SIGKILL)
+        if run.wait(timeout=30) is None:
+            run.kill()
+            pytest.fail("annotate hung after one of its workers died")
     finally:
         for pid in workers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
-    stderr = stderr_file(out).read_text()
-    assert proc.returncode == 1, stderr
+    stderr = run.stderr()
+    assert run.poll() == 1, stderr
     error = [line for line in stderr.splitlines() if line.startswith("Error:")]
-    assert len(error) == 1 and f"worker process {workers[0]}" in error[0] and "SIGKILL" in error[0]
+    assert len(error) == 1 and f"worker process {workers[worker]} of --n-process 2 died (killed by SIGKILL" in error[0]
     assert "rerun the same command to resume" in error[0]
     result = cli("annotate", model_path, source, out, "--no-progress")
     assert result.exit_code == 0, result.output
@@ -205,7 +242,7 @@ def test_resume_refuses_a_corrupted_or_edited_manifest(tmp_path, model_path, sou
     for content, says in [
         (good[: len(good) // 2], "is not a valid annotate manifest"),
         ("[]", "is not a valid annotate manifest"),
-        (json.dumps(edited), f"{source}: records 1-1000 (from line 1) differ"),
+        (json.dumps(edited), f"{source}: records 1-{N_DOCS} (from line 1) differ"),
         (json.dumps(edited_chunks), "--chunk-chars 5000 (was 4000)"),
     ]:
         manifest.write_text(content)

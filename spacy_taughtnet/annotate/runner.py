@@ -131,7 +131,7 @@ def annotate_records(
                     )
                 entry[1] -= 1
                 yield from finished()
-        except EOFError:  # spaCy reading the result pipe of a worker that is gone
+        except (EOFError, OSError):  # spaCy reading the result pipe of a worker that is gone
             failure = guard.failure(n_process) if guard else None
             if failure is None:
                 raise

@@ -53,7 +53,7 @@ def _how_it_ended(pid: int) -> Optional[str]:
         return None
     if info.si_code == os.CLD_EXITED:
         return f"exit code {info.si_status}" if info.si_status else None
-    return f"killed by signal {info.si_status} ({signal.Signals(info.si_status).name})"
+    return f"killed by {signal.Signals(info.si_status).name}, signal {info.si_status}"
 
 
 def _running(pid: int) -> bool:
@@ -108,10 +108,7 @@ class WorkerGuard:
         if self.dead is None:
             return None
         pid, how = self.dead
-        return WorkerError(
-            f"worker process {pid} of --n-process {n_process} died ({how}; the out-of-memory killer, or a "
-            "signal from outside)"
-        )
+        return WorkerError(f"worker process {pid} of --n-process {n_process} died ({how}: the out-of-memory killer, or another process?)")
 
     def _enrol_this_worker(self) -> None:  # in the child, right after the fork
         self._prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
