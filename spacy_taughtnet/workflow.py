@@ -272,10 +272,12 @@ def prepare_transfer(
             raise CorpusError(f"{path}: missing; transfer text is deduplicated against every split of the corpora")
     pairs = []
     if prebuilt:
-        wanted = {source_name(Path(name)) for name in sources}
-        for path in transfer_files(prebuilt):
-            if not wanted or source_name(path) in wanted:
-                pairs.append((source_name(path), text_sentences(path)))
+        files = {source_name(path): path for path in transfer_files(prebuilt)}
+        wanted = [source_name(Path(name)) for name in sources] or sorted(files)
+        for name in wanted:
+            if name not in files:
+                raise CorpusError(f"{prebuilt}: no {name}.txt.gz (transfer sources: {', '.join(sources)})")
+            pairs.append((name, text_sentences(files[name])))
     else:
         for name in sources:
             folder = assets / "transfer" / check_corpus_name(name)
