@@ -220,3 +220,22 @@ def test_loss_on_transfer_docs_is_the_soft_term_only(transfer_run):
     mixed = examples[:2] + transfer
     loss, grads = ner.get_loss(mixed, ner.model.predict([eg.predicted for eg in mixed]))
     assert numpy.isfinite(loss) and len(grads) == 5
+
+
+def test_prepare_transfer_from_a_prebuilt_folder(tmp_path, sources):
+    from spacy_taughtnet.layout import RunLayout
+    from spacy_taughtnet.workflow import prepare_transfer
+
+    pairs, exclude = sources
+    build_transfer_text(pairs, exclude, tmp_path / "prebuilt")
+    assets = tmp_path / "assets"
+    for name in TOY:
+        shutil.copytree(CORPORA / name, assets / name)
+    counts = prepare_transfer(tmp_path / "run", assets, TOY, sources=["B-IOB", "A-IOB"], prebuilt=tmp_path / "prebuilt", limit=1)
+    assert list(counts) == ["B", "A"]  # the sources' order
+    docs = list(DocBin().from_disk(RunLayout(tmp_path / "run").transfer_docs).get_docs(spacy.blank("en").vocab))
+    assert [doc.user_data[CORPUS_KEY] for doc in docs] == ["transfer:A", "transfer:B"]  # limit: 1 per file
+    with pytest.raises(CorpusError, match=r"prebuilt: no C.txt.gz"):
+        prepare_transfer(tmp_path / "run", assets, TOY, sources=["C-IOB"], prebuilt=tmp_path / "prebuilt")
+    with pytest.raises(CorpusError, match=r"no train/devel/test TSV of transfer source 'C-IOB'"):
+        prepare_transfer(tmp_path / "run", assets, TOY, sources=["C-IOB"])
