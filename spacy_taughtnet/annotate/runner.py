@@ -131,11 +131,10 @@ def annotate_records(
                     )
                 entry[1] -= 1
                 yield from finished()
-        except (EOFError, OSError):  # spaCy reading the result pipe of a worker that is gone
-            failure = guard.failure(n_process) if guard else None
-            if failure is None:
+        except (EOFError, OSError) as err:  # spaCy reading the result pipe of a worker that is gone
+            if guard is None:
                 raise
-            raise failure from None
+            raise guard.failure(n_process, err) from None
     yield from finished()
     if pending:  # cannot happen: every piece sent comes back
         raise RuntimeError(f"{len(pending)} documents were sent to the pipeline and not returned")
@@ -192,7 +191,7 @@ def annotate_file(
     """Annotate an input file into an output file, resuming an output already there.
 
     nlp is a loaded pipeline, or the name or path of one, loaded once the output is locked
-    and the input checked (so a second run on the same output fails before loading it).
+    (so a second run on the same output fails before loading it).
 
     The output is locked for the run (OutputLock). The input is read twice: a first pass
     checks every line (a bad line raises BadRecordError, or with skip_bad is logged and
@@ -231,12 +230,12 @@ def annotate_file(
         finish_interrupted_swap(files)
         existing = output_path.exists() and output_path.stat().st_size > 0
         old_manifest = load_manifest(files) if existing and not overwrite else None
+        if isinstance(nlp, str):
+            nlp = load_pipeline(nlp)
         digest = InputDigest(old_manifest["input"]["block_records"] if old_manifest else None)
         for record in checked(log_bad if skip_bad else raise_bad):
             digest.add(record)
         digest.finish()
-        if isinstance(nlp, str):
-            nlp = load_pipeline(nlp)
         options = {
             "input_format": in_fmt,
             "output_format": out_fmt,

@@ -53,7 +53,11 @@ def _how_it_ended(pid: int) -> Optional[str]:
         return None
     if info.si_code == os.CLD_EXITED:
         return f"exit code {info.si_status}" if info.si_status else None
-    return f"killed by {signal.Signals(info.si_status).name}, signal {info.si_status}"
+    try:
+        name = signal.Signals(info.si_status).name
+    except ValueError:  # a real-time signal
+        name = "a signal"
+    return f"killed by {name}, signal {info.si_status}"
 
 
 def _running(pid: int) -> bool:
@@ -103,10 +107,12 @@ class WorkerGuard:
         os.close(self._read)
         os.close(self._write)
 
-    def failure(self, n_process: int) -> Optional[WorkerError]:
-        """The error to raise if a worker died."""
+    def failure(self, n_process: int, err: Exception) -> WorkerError:
+        """The error to raise for `err`, raised by nlp.pipe reading a worker's results that
+        ended early: the worker that died and how, if the watchdog saw it before spaCy reaped
+        it (not when all the workers died at once)."""
         if self.dead is None:
-            return None
+            return WorkerError(f"the worker processes of --n-process {n_process} ended before sending all their results ({type(err).__name__}: {err})")
         pid, how = self.dead
         return WorkerError(f"worker process {pid} of --n-process {n_process} died ({how}: the out-of-memory killer, or another process?)")
 
