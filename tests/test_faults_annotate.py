@@ -18,6 +18,7 @@ from typing import Callable, List, Optional
 import pytest
 from test_annotate import cli, train_model, write_input
 
+from spacy_taughtnet.annotate import resume as annotate_resume
 from spacy_taughtnet.cli import app
 
 N_DOCS = 1000  # about a second of annotation for the small model
@@ -164,6 +165,39 @@ def test_killed_overwrite_keeps_the_old_output(tmp_path, model_path, source, cle
     result = cli("annotate", model_path, source, out, "--no-progress", "--overwrite")
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == clean.read_bytes()
+
+
+@pytest.mark.parametrize("killed", ["before the move", "after the move"])
+def test_an_overwrite_killed_while_swapping_is_finished_by_the_next_run(tmp_path, model_path, source, clean, monkeypatch, killed):
+    """--overwrite moves its complete output into place in two steps (manifest marked, file
+    moved, mark removed); a run killed between them is finished by the next run."""
+    out = tmp_path / "out.jsonl"
+    manifest, staged = tmp_path / "out.jsonl.manifest.json", tmp_path / ".out.jsonl.overwrite.tmp"
+    assert cli("annotate", model_path, source, out, "--no-progress", "--no-text").exit_code == 0
+    old = out.read_bytes()
+    real_replace, real_write = os.replace, annotate_resume.write_manifest
+
+    def replace(src, dst):
+        if killed == "before the move" and Path(src) == staged:
+            raise SystemExit("killed")
+        real_replace(src, dst)
+
+    def write_manifest(path, content):
+        if killed == "after the move" and not content.get("swap_pending"):
+            raise SystemExit("killed")
+        real_write(path, content)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(annotate_resume, "write_manifest", write_manifest)
+    cli("annotate", model_path, source, out, "--no-progress", "--overwrite")
+    monkeypatch.undo()
+    assert json.loads(manifest.read_text())["swap_pending"] is True
+    assert out.read_bytes() == (old if killed == "before the move" else clean.read_bytes())
+    assert staged.exists() == (killed == "before the move")
+    result = cli("annotate", model_path, source, out, "--no-progress")  # resumes the --overwrite run
+    assert result.exit_code == 0 and f"0 docs written, {N_DOCS} already there" in result.stderr, result.output
+    assert out.read_bytes() == clean.read_bytes() and not staged.exists()
+    assert json.loads(manifest.read_text()) == json.loads(Path(f"{clean}.manifest.json").read_text())
 
 
 def test_a_second_run_on_the_same_output_fails_fast(tmp_path, model_path, source, clean):
