@@ -26,6 +26,7 @@ setup(
     extras_require={
         "transformers": ["spacy-transformers==1.4.0", "transformers>=4.41,<4.53.3"],
         "test": ["pytest>=7"],
+        "ray": ["ray[data]>=2.9"],
     },
     entry_points={
         "spacy_factories": ["taughtnet_ner = spacy_taughtnet.component:make_taughtnet_ner"],

@@ -291,6 +291,12 @@ def annotate(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on, instead of stopping"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming an existing output (which stays until the new one is complete)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (docs/s, words/s) on stderr"),
+    backend: str = typer.Option("local", help="local (this machine, nlp.pipe) or ray (Ray actors on a local or existing cluster; OUTPUT may be a folder of parts)"),
+    address: Optional[str] = typer.Option(None, help="Ray: an existing cluster's address (e.g. auto); default: start a local Ray"),
+    num_actors: Optional[int] = typer.Option(None, min=1, help="Ray: annotating actors (default: as many as the cluster's CPUs, or GPUs, hold)"),
+    cpus_per_actor: float = typer.Option(1.0, help="Ray: CPUs per actor (fractional allowed)"),
+    gpus_per_actor: float = typer.Option(0.0, help="Ray: GPUs per actor (e.g. 1 for a transformer model)"),
+    shard_records: int = typer.Option(1000, min=1, help="Ray: documents per shard (one part file each; the unit of resuming)"),
 ) -> None:
     """Annotate documents with a pipeline; rerun the same command to resume an interrupted run
     (OUTPUT.manifest.json beside the output says which model, options and input wrote it)."""
@@ -298,12 +304,26 @@ def annotate(
 
     if n_process == 0 or n_process < -1:
         raise ConfigError(f"--n-process must be -1 or at least 1, got {n_process}")
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"--backend must be local or ray, got {backend!r}")
+    if backend == "ray" and n_process != 1:
+        raise ConfigError("--n-process is for --backend local; with --backend ray use --num-actors")
     try:
-        summary = annotate_file(
-            model, input_path, output_path, input_format=input_format, output_format=output_format,
-            batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars, include_text=text,
-            skip_bad=skip_bad, overwrite=overwrite, progress=progress,
-        )
+        if backend == "ray":
+            from .annotate.ray_backend import annotate_ray
+
+            summary = annotate_ray(
+                model, input_path, output_path, input_format=input_format, output_format=output_format,
+                batch_size=batch_size, chunk_chars=chunk_chars, include_text=text, skip_bad=skip_bad,
+                overwrite=overwrite, progress=progress, address=address, num_actors=num_actors,
+                cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, shard_records=shard_records,
+            )
+        else:
+            summary = annotate_file(
+                model, input_path, output_path, input_format=input_format, output_format=output_format,
+                batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars, include_text=text,
+                skip_bad=skip_bad, overwrite=overwrite, progress=progress,
+            )
     except KeyboardInterrupt:
         then = (f"an --overwrite run replaces {output_path} only when complete; rerun the same command to start again"
                 if overwrite else f"{output_path} holds whole records only; rerun the same command to resume")

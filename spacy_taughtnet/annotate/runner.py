@@ -159,6 +159,18 @@ def load_pipeline(model: str) -> Any:
     return nlp
 
 
+def checked_records(input_path: Path, in_fmt: str, out_fmt: str, on_bad: OnBad) -> Iterator[Record]:
+    """The input's records that can be written in the output format; a line that cannot be
+    read, or a record that cannot be written, goes to on_bad."""
+    for record in read_records(input_path, in_fmt, on_bad):
+        try:
+            check_record(record, out_fmt, input_path)
+        except BadRecordError as err:
+            on_bad(err)
+            continue
+        yield record
+
+
 @dataclass
 class AnnotateSummary:
     total: int  # documents in the input (bad lines skipped not counted)
@@ -218,13 +230,7 @@ def annotate_file(
         log(f"Skipped {err}")
 
     def checked(on_bad: OnBad) -> Iterator[Record]:
-        for record in read_records(input_path, in_fmt, on_bad):
-            try:
-                check_record(record, out_fmt, input_path)
-            except BadRecordError as err:
-                on_bad(err)
-                continue
-            yield record
+        return checked_records(input_path, in_fmt, out_fmt, on_bad)
 
     with OutputLock(files):
         finish_interrupted_swap(files)

@@ -1,0 +1,334 @@
+"""`annotate --backend ray`: the same records as the local backend, annotated by Ray actors
+on one machine or a cluster. Imported only when that backend is asked for.
+
+Shards are the project's, not Ray's: shard k is records [k*S, (k+1)*S) of the input (S:
+shard_records; the records the local backend writes, in its order), so they are the same in
+every run. The driver reads the input (twice, as the local backend does: a first pass checks
+and digests it, see resume.py), sends the records of each shard not yet written to an actor,
+and each actor, which loads the model once, writes its shard as `part-NNNNN.<format>`
+atomically (a temporary name, fsync, rename). A part is therefore whole or absent: a task
+retried after an actor died, or a rerun after the driver died, rewrites only parts that are
+absent, and a part written twice holds the same bytes. Actors write the parts themselves,
+so on a cluster the output must be on a filesystem that every node mounts at the same path.
+
+OUTPUT is a folder of parts (OUTPUT.manifest.json and OUTPUT.lock beside it), or a
+`.jsonl`/`.pubtator` file: then the parts go to the hidden folder `.OUTPUT.parts` and are
+concatenated into OUTPUT at the end, which is moved into place as the local backend's
+--overwrite output is (resume.swap_in), with the manifest the local backend writes.
+"""
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+from .._atomic import atomic_path
+from ..errors import AnnotateError, BadRecordError
+from .formats import Record, detect_format, format_record, ignore_bad, raise_bad
+from .resume import (
+    InputDigest,
+    OutputFiles,
+    OutputLock,
+    check_resumable,
+    finish_interrupted_swap,
+    load_manifest,
+    make_manifest,
+    model_fingerprint,
+    resume_output,
+    swap_in,
+    write_manifest,
+)
+from .runner import (
+    DEFAULT_CHUNK_CHARS,
+    AnnotateSummary,
+    _stderr,
+    annotate_records,
+    checked_records,
+    load_pipeline,
+)
+
+RAY_MISSING = '--backend ray needs Ray, an optional extra: pip install "spacy-taughtnet[ray]"'
+try:
+    import ray
+    from ray.util import ActorPool
+except ImportError:
+    raise AnnotateError(RAY_MISSING) from None
+
+DEFAULT_SHARD_RECORDS = 1000
+# An actor that dies (a killed process, a lost node) is restarted this many times, and the
+# shard it was writing is retried on it; beyond that the run fails and a rerun resumes it.
+MAX_RESTARTS = 4
+_OUTPUT_SUFFIXES = {".jsonl", ".pubtator"}
+
+
+def actor_options(cpus_per_actor: float, gpus_per_actor: float) -> Dict[str, Any]:
+    """The Ray options of each annotating actor: its resources and its restarts."""
+    if cpus_per_actor <= 0:
+        raise AnnotateError(f"--cpus-per-actor must be positive, got {cpus_per_actor}")
+    if gpus_per_actor < 0:
+        raise AnnotateError(f"--gpus-per-actor must be 0 or more, got {gpus_per_actor}")
+    return {
+        "num_cpus": cpus_per_actor,
+        "num_gpus": gpus_per_actor,
+        "max_restarts": MAX_RESTARTS,
+        "max_task_retries": MAX_RESTARTS,
+    }
+
+
+def part_name(index: int, fmt: str) -> str:
+    return f"part-{index:05d}.{fmt}"
+
+
+class ShardAnnotator:
+    """A Ray actor: loads the pipeline once, then writes shards."""
+
+    def __init__(self, model: str, use_gpu: bool, out_fmt: str, include_text: bool, pipe_options: Dict[str, Any]) -> None:
+        if use_gpu:
+            import spacy
+
+            spacy.require_gpu()  # the GPU Ray gave this actor (CUDA_VISIBLE_DEVICES)
+        self.nlp = load_pipeline(model)
+        self.out_fmt, self.include_text, self.pipe_options = out_fmt, include_text, pipe_options
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def write_shard(self, path: str, records: List[Record]) -> int:
+        """Annotate the records into `path`, atomically; the number written."""
+        with atomic_path(path) as tmp:
+            with tmp.open("wb") as out:
+                for record, entities in annotate_records(self.nlp, records, **self.pipe_options):
+                    out.write(format_record(record, entities, self.out_fmt, include_text=self.include_text))
+                out.flush()
+                os.fsync(out.fileno())
+        return len(records)
+
+
+def connect(address: Optional[str], num_cpus: Optional[int] = None) -> bool:
+    """Connect to the Ray cluster at `address`, or start a local one (no address), unless
+    this process is connected already. Whether this call started or connected Ray."""
+    if ray.is_initialized():
+        return False
+    try:
+        if address:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray"
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise AnnotateError(f"cannot connect to {where}: {first}") from None
+    return True
+
+
+def _n_actors(num_actors: Optional[int], cpus_per_actor: float, gpus_per_actor: float) -> int:
+    """num_actors, or as many as the cluster's CPUs (GPUs, for GPU actors) hold; an error
+    if the cluster cannot hold them (their shards would wait for ever)."""
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+    fit = int(cpus // cpus_per_actor + 1e-9)
+    if gpus_per_actor > 0:
+        fit = min(fit, int(gpus // gpus_per_actor + 1e-9))
+    n = num_actors if num_actors is not None else fit
+    if n < 1 or n > fit:
+        raise AnnotateError(
+            f"the Ray cluster ({cpus:g} CPUs, {gpus:g} GPUs) cannot hold {max(n, 1)} actors of {cpus_per_actor:g} CPUs "
+            f"and {gpus_per_actor:g} GPUs; lower --num-actors, --cpus-per-actor or --gpus-per-actor"
+        )
+    return n
+
+
+def _shards(records: Iterator[Record], shard_records: int) -> Iterator[Tuple[int, List[Record]]]:
+    shard: List[Record] = []
+    index = 0
+    for record in records:
+        shard.append(record)
+        if len(shard) == shard_records:
+            yield index, shard
+            shard, index = [], index + 1
+    if shard:
+        yield index, shard
+
+
+def _start_parts(parts: Path, manifest: Dict[str, Any], digest: InputDigest, overwrite: bool) -> None:
+    """Make `parts` the folder of this run's shards: check that the parts already there were
+    written by this model, options and input (their manifest), or start it afresh."""
+    files = OutputFiles(parts)
+    if parts.exists() and not parts.is_dir():
+        raise AnnotateError(f"{parts}: is a file; give a folder, or an output file ending in .jsonl or .pubtator")
+    if overwrite and parts.exists():
+        shutil.rmtree(parts)
+    if parts.is_dir() and any(parts.iterdir()):
+        check_resumable(load_manifest(files), manifest, digest, files)
+    else:
+        parts.mkdir(parents=True, exist_ok=True)
+        write_manifest(files.manifest, manifest)
+
+
+def annotate_ray(
+    model: str,
+    input_path: Path,
+    output_path: Path,
+    *,
+    input_format: Optional[str] = None,
+    output_format: Optional[str] = None,
+    batch_size: int = 64,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    include_text: bool = True,
+    skip_bad: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    address: Optional[str] = None,
+    num_actors: Optional[int] = None,
+    cpus_per_actor: float = 1.0,
+    gpus_per_actor: float = 0.0,
+    shard_records: int = DEFAULT_SHARD_RECORDS,
+    log: Callable[[str], None] = _stderr,
+) -> AnnotateSummary:
+    """Annotate an input file with Ray actors into a folder of parts or an output file (see
+    the module docstring); rerun the same call to write only the shards still missing."""
+    from tqdm import tqdm
+
+    input_path, output_path = Path(input_path).resolve(), Path(output_path).resolve()
+    if Path(model).exists():
+        model = str(Path(model).resolve())  # the actors' working folder may be another
+    options_for_actors = actor_options(cpus_per_actor, gpus_per_actor)
+    if shard_records < 1:
+        raise AnnotateError(f"--shard-records must be positive, got {shard_records}")
+    as_folder = output_path.is_dir() or output_path.suffix.lower() not in _OUTPUT_SUFFIXES
+    in_fmt = detect_format(input_path, input_format)
+    out_fmt = detect_format(output_path, output_format or ("jsonl" if as_folder else None), output=True)
+    if not input_path.is_file():
+        raise AnnotateError(f"{input_path}: input file not found")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    files = OutputFiles(output_path)
+    files.check_not_input(input_path)
+    parts = output_path if as_folder else output_path.with_name(f".{output_path.name}.parts")
+
+    bad_lines = 0
+
+    def log_bad(err: BadRecordError) -> None:
+        nonlocal bad_lines
+        bad_lines += 1
+        log(f"Skipped {err}")
+
+    with OutputLock(files):
+        nlp = load_pipeline(model)
+        digest = InputDigest()
+        for record in checked_records(input_path, in_fmt, out_fmt, log_bad if skip_bad else raise_bad):
+            digest.add(record)
+        digest.finish()
+        options = {"input_format": in_fmt, "output_format": out_fmt, "include_text": include_text, "chunk_chars": min(chunk_chars, nlp.max_length)}
+        manifest = make_manifest(model_fingerprint(nlp), options, input_path, digest)
+        del nlp
+        if not as_folder:
+            finish_interrupted_swap(files)
+            if output_path.exists() and output_path.stat().st_size > 0 and not overwrite:
+                check_resumable(load_manifest(files), manifest, digest, files)
+                n_done, _ = resume_output(output_path, out_fmt, checked_records(input_path, in_fmt, out_fmt, ignore_bad), input_path)
+                if n_done < digest.records:
+                    raise AnnotateError(
+                        f"{output_path} holds {n_done} of {digest.records} documents, written by the local backend: "
+                        "resume it with --backend local, or pass --overwrite"
+                    )
+                _remove_parts(parts)
+                return AnnotateSummary(total=digest.records, resumed=n_done, written=0, bad_lines=bad_lines, discarded_bytes=0)
+        _start_parts(parts, {**manifest, "options": {**options, "shard_records": shard_records}}, digest, overwrite)
+        n_shards = math.ceil(digest.records / shard_records)
+        done = {i for i in range(n_shards) if (parts / part_name(i, out_fmt)).is_file()}
+        resumed = sum(min(shard_records, digest.records - i * shard_records) for i in done)
+        if done:
+            log(f"Resuming: {len(done)} of {n_shards} shards ({resumed} of {digest.records} documents) already in {parts}")
+        written = 0
+        if len(done) < n_shards:
+            started = connect(address)
+            try:
+                written = _run_shards(
+                    model, input_path, in_fmt, out_fmt, parts, done, shard_records, options_for_actors,
+                    _n_actors(num_actors, cpus_per_actor, gpus_per_actor), include_text,
+                    {"batch_size": batch_size, "chunk_chars": chunk_chars},
+                    tqdm(total=digest.records, initial=resumed, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr),
+                )
+            finally:
+                if started:
+                    ray.shutdown()
+        if not as_folder:
+            with files.staged.open("wb") as out:
+                for i in range(n_shards):
+                    with (parts / part_name(i, out_fmt)).open("rb") as part:
+                        shutil.copyfileobj(part, out)
+                out.flush()
+                os.fsync(out.fileno())
+            swap_in(files, manifest)
+            _remove_parts(parts)
+    return AnnotateSummary(total=digest.records, resumed=resumed, written=written, bad_lines=bad_lines, discarded_bytes=0)
+
+
+def _remove_parts(parts: Path) -> None:
+    if parts.exists():
+        shutil.rmtree(parts)
+    OutputFiles(parts).manifest.unlink(missing_ok=True)
+
+
+def _run_shards(
+    model: str,
+    input_path: Path,
+    in_fmt: str,
+    out_fmt: str,
+    parts: Path,
+    done: set,
+    shard_records: int,
+    options: Dict[str, Any],
+    n_actors: int,
+    include_text: bool,
+    pipe_options: Dict[str, Any],
+    bar: Any,
+) -> int:
+    """Write every shard not in `done` with n_actors actors; the number of documents written."""
+    actor_class = ray.remote(ShardAnnotator).options(**options)
+    actors = [actor_class.remote(model, options["num_gpus"] > 0, out_fmt, include_text, pipe_options) for _ in range(n_actors)]
+    try:
+        ray.get([actor.pid.remote() for actor in actors])  # each has loaded the model
+    except ray.exceptions.RayActorError as err:
+        raise AnnotateError(f"the Ray actors cannot start: {_first_line(err)}") from None
+    pool = ActorPool(actors)
+    written = 0
+
+    def collect() -> None:
+        nonlocal written
+        try:
+            n = pool.get_next_unordered()
+        except ray.exceptions.RayError as err:
+            raise AnnotateError(
+                f"a Ray actor failed: {_first_line(err)}; the parts written are whole: rerun the same command to resume"
+            ) from None
+        written += n
+        bar.update(n)
+
+    try:
+        for index, shard in _shards(checked_records(input_path, in_fmt, out_fmt, ignore_bad), shard_records):
+            if index in done:
+                continue
+            while not pool.has_free():
+                collect()
+            pool.submit(lambda actor, job: actor.write_shard.remote(*job), (str(parts / part_name(index, out_fmt)), shard))
+        while pool.has_next():
+            collect()
+    finally:
+        bar.close()
+        for actor in actors:
+            ray.kill(actor)
+    return written
+
+
+def _first_line(err: BaseException) -> str:
+    """The most telling line of a Ray error: the user error raised in the actor, if any."""
+    cause = getattr(err, "cause", None) or getattr(err, "error", None)
+    if isinstance(cause, BaseException) and not isinstance(cause, ray.exceptions.RayError):
+        err = cause
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error:" in line:
+            return line
+    return lines[0] if lines else type(err).__name__
