@@ -684,3 +684,32 @@ def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(tmp_path, 
     assert [d["text"] for d in read_output(out, "jsonl")] == TEXTS
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl", "out.jsonl.lock", "out.jsonl.manifest.json"]
     assert json.loads(manifest.read_text())["options"]["include_text"] is True
+
+
+def test_confidence_comes_from_the_span_group(model_path):
+    """annotate reads each entity's score from the span group of taughtnet_ner (spans_key),
+    so a pipe configured without a group gives no confidence, and any span group with
+    attrs["scores"] (a spancat's) gives its scores."""
+    record = Record(id="1", text="Patients with breast cancer received aspirin .", line=1)
+    student = spacy.load(model_path)
+    key = student.get_pipe("ner").cfg["spans_key"]
+    [(_, entities)] = list(annotate_records(student, [record]))
+    doc = student(record.text)
+    group = {(s.start_char, s.end_char, s.label_): float(v) for s, v in zip(doc.spans[key], doc.spans[key].attrs["scores"])}
+    assert entities and all(e["confidence"] == pytest.approx(group[(e["start"], e["end"], e["label"])], rel=1e-3) for e in entities)
+
+    no_group = spacy.load(model_path, config={"components": {"ner": {"spans_key": None}}})
+    [(_, entities)] = list(annotate_records(no_group, [record]))
+    assert entities and all(e["confidence"] is None for e in entities)
+
+    @spacy.Language.component("scored_spans_for_test")
+    def scored_spans(doc):
+        doc.ents = [doc.char_span(37, 44, "Chemical")]
+        doc.spans["sc"] = list(doc.ents)
+        doc.spans["sc"].attrs["scores"] = [0.25]
+        return doc
+
+    rules = spacy.blank("en")
+    rules.add_pipe("scored_spans_for_test")
+    [(_, entities)] = list(annotate_records(rules, [record]))
+    assert entities == [{"start": 37, "end": 44, "label": "Chemical", "text": "aspirin", "confidence": 0.25}]
