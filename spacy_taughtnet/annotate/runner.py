@@ -18,7 +18,7 @@ from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from ..errors import AnnotateError, BadRecordError, WorkerError
 from .formats import (
@@ -78,12 +78,18 @@ def chunk_text(text: str, max_chars: int) -> List[Tuple[int, str]]:
     return pieces
 
 
-def _confidence(span: Any, attr: str) -> Optional[float]:
-    if not span.has_extension(attr):
-        return None
-    value = span._.get(attr)
-    # 4 significant digits: compact, and a positive value never rounds to 0.
-    return None if value is None else float(f"{value:.4g}")
+def span_scores(doc: Any) -> Dict[Tuple[int, int, str], float]:
+    """{(start_char, end_char, label): score} from every span group of a doc that carries
+    scores in attrs["scores"] (taughtnet_ner's `spans_key` group, a spancat's), rounded to 4
+    significant digits: compact, and a positive score never rounds to 0."""
+    scores = {}
+    for group in doc.spans.values():
+        values = group.attrs.get("scores")
+        if values is None or len(values) != len(group):
+            continue
+        for span, value in zip(group, values):
+            scores[(span.start_char, span.end_char, span.label_)] = float(f"{float(value):.4g}")
+    return scores
 
 
 def annotate_records(
@@ -98,8 +104,6 @@ def annotate_records(
     (or nlp.max_length) are annotated piece by piece (see chunk_text); whitespace-only
     texts and pieces are not sent to the pipeline. With n_process != 1 the workers die with
     this process, and a dead worker raises WorkerError (see workers.py)."""
-    from ..component import CONFIDENCE_ATTR
-
     chunk_chars = min(chunk_chars, nlp.max_length)
     pending: deque = deque()  # [record, pieces not yet annotated, entities], in input order
     offsets: deque = deque()  # offset of each piece sent to the pipeline, in order
@@ -124,10 +128,12 @@ def annotate_records(
                 yield from finished()
                 entry, offset = pending[0], offsets.popleft()
                 text = entry[0].text
+                scores = span_scores(doc)
                 for ent in doc.ents:
                     start, end = ent.start_char + offset, ent.end_char + offset
+                    confidence = scores.get((ent.start_char, ent.end_char, ent.label_))
                     entry[2].append(
-                        {"start": start, "end": end, "label": ent.label_, "text": text[start:end], "confidence": _confidence(ent, CONFIDENCE_ATTR)}
+                        {"start": start, "end": end, "label": ent.label_, "text": text[start:end], "confidence": confidence}
                     )
                 entry[1] -= 1
                 yield from finished()
