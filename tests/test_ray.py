@@ -1,0 +1,193 @@
+"""`annotate --backend ray` on a local Ray cluster started here: the same bytes as the local
+backend, folder output, a rerun after a killed driver, a killed actor, the resource request."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Dict, Tuple
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from test_annotate import cli, train_model, write_input  # noqa: E402
+
+from spacy_taughtnet.annotate import ray_backend  # noqa: E402
+from spacy_taughtnet.errors import AnnotateError  # noqa: E402
+
+N_SMALL = 50
+N_LONG = 2000  # 20 shards of 100: about 2 s of annotation, so a kill lands mid-run
+WORDS = "Patients with breast cancer received aspirin ; cisplatin induced renal failure in mice".split()
+RAY_ARGS = ["--backend", "ray", "--num-actors", "1", "--cpus-per-actor", "0.5", "--no-progress"]
+
+
+def samples(n: int):
+    return [(" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(4 + i % 9)) + f" {i} .", "Expression of BRCA1 in rats .")
+            for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ray_model") / "model"
+    train_model().to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_input(model_path, tmp_path_factory) -> Tuple[Path, bytes]:
+    """A 2000-document input and the local backend's output of it."""
+    root = tmp_path_factory.mktemp("ray_long")
+    source = write_input(root / "in.jsonl", "jsonl", samples(N_LONG))
+    result = cli("annotate", model_path, source, root / "local.jsonl", "--no-progress")
+    assert result.exit_code == 0, result.output
+    return source, (root / "local.jsonl").read_bytes()
+
+
+def local_output(model_path: Path, source: Path, out: Path) -> bytes:
+    result = cli("annotate", model_path, source, out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    return out.read_bytes()
+
+
+def parts_of(folder: Path) -> Dict[str, Tuple[int, int]]:
+    """part name -> (inode, mtime_ns): a part rewritten gets a new inode (rename)."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("part-*.jsonl")}
+
+
+@pytest.mark.parametrize("in_fmt,out_ext", [("jsonl", ".jsonl"), ("text", ".pubtator")])
+def test_same_bytes_as_local(cluster, model_path, tmp_path, in_fmt, out_ext):
+    source = write_input(tmp_path / f"in.{in_fmt}", in_fmt, samples(N_SMALL))
+    expected = local_output(model_path, source, tmp_path / f"local{out_ext}")
+    out = tmp_path / f"ray{out_ext}"
+    result = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", 15)
+    assert result.exit_code == 0, result.output
+    assert f"{N_SMALL} docs written" in result.output
+    assert out.read_bytes() == expected
+    # The manifest is the local backend's, so either backend can check or resume the output.
+    assert (tmp_path / f"ray{out_ext}.manifest.json").read_text().replace(str(out), "") == \
+        (tmp_path / f"local{out_ext}.manifest.json").read_text().replace(str(tmp_path / f"local{out_ext}"), "")
+    assert not (tmp_path / f".ray{out_ext}.parts").exists()
+    # A second run finds it complete and writes nothing.
+    again = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", 15)
+    assert again.exit_code == 0 and "0 docs written, 50 already there" in again.output
+    assert out.read_bytes() == expected
+
+
+def test_folder_output(cluster, model_path, tmp_path):
+    source = write_input(tmp_path / "in.jsonl", "jsonl", samples(N_SMALL))
+    expected = local_output(model_path, source, tmp_path / "local.jsonl")
+    out = tmp_path / "parts"
+    result = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", 20)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
+    assert b"".join((out / name).read_bytes() for name in names) == expected
+    assert [len((out / name).read_bytes().splitlines()) for name in names] == [20, 20, 10]
+    assert (tmp_path / "parts.manifest.json").exists()
+    # Another shard size is another output: refused, not mixed.
+    other = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", 25)
+    assert other.exit_code == 1 and "shard_records 25 (was 20)" in other.output
+
+
+def test_rerun_after_killed_driver(cluster, model_path, long_input, tmp_path):
+    source, expected = long_input
+    out = tmp_path / "parts"
+    args = [sys.executable, "-m", "spacy_taughtnet", "annotate", str(model_path), str(source), str(out),
+            *RAY_ARGS, "--shard-records", "100", "--address", cluster]
+    with open(tmp_path / "driver.log", "wb") as log:
+        driver = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while len(parts_of(out)) < 3 if out.is_dir() else True:
+            assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+            assert time.monotonic() < deadline, "no part written in 120 s"
+            time.sleep(0.02)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    before = parts_of(out)
+    assert 3 <= len(before) < N_LONG // 100, "the driver was not killed mid-run"
+
+    result = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", 100)
+    assert result.exit_code == 0, result.output
+    assert f"{len(before)} of 20 shards" in result.output
+    after = parts_of(out)
+    assert {name: after[name] for name in before} == before  # the parts already there were not rewritten
+    assert len(after) == 20 and not list(out.glob(".*.tmp"))
+    assert b"".join((out / name).read_bytes() for name in sorted(after)) == expected
+
+
+def _actor_pids():
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(b"ray::ShardAnnotator"):
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_killed_actor(cluster, model_path, long_input, tmp_path):
+    source, expected = long_input
+    out = tmp_path / "ray.jsonl"
+    parts = tmp_path / ".ray.jsonl.parts"
+    killed = {}
+
+    def kill_actor_mid_run():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = list(parts.glob("part-*.jsonl")) if parts.is_dir() else []
+            pids = _actor_pids()
+            if len(done) >= 2 and pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.update(pid=pids[0], parts=len(done))
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_actor_mid_run)
+    killer.start()
+    result = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", 100)
+    killer.join()
+    assert result.exit_code == 0, result.output
+    assert killed and killed["parts"] < N_LONG // 100, f"the actor was not killed mid-run: {killed}"
+    assert out.read_bytes() == expected
+
+
+def test_resource_request():
+    assert ray_backend.actor_options(0.5, 1) == {"num_cpus": 0.5, "num_gpus": 1, "max_restarts": 4, "max_task_retries": 4}
+    with pytest.raises(AnnotateError, match="--cpus-per-actor must be positive"):
+        ray_backend.actor_options(0, 0)
+
+
+def test_gpu_actors_on_a_cluster_without_gpus(cluster, model_path, tmp_path):
+    source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
+    result = cli("annotate", model_path, source, tmp_path / "out.jsonl", *RAY_ARGS, "--gpus-per-actor", "1")
+    assert result.exit_code == 1
+    assert "cannot hold 1 actors of 0.5 CPUs and 1 GPUs" in result.output
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_model_that_cannot_load(tmp_path):
+    source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
+    result = cli("annotate", tmp_path / "no-model", source, tmp_path / "out", *RAY_ARGS)
+    assert result.exit_code == 1 and "cannot load model" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_ray(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    monkeypatch.delitem(sys.modules, "spacy_taughtnet.annotate.ray_backend")
+    source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
+    result = cli("annotate", "model", source, tmp_path / "out.jsonl", *RAY_ARGS)
+    assert result.exit_code == 1
+    assert result.output.strip() == 'Error: --backend ray needs Ray, an optional extra: pip install "spacy-taughtnet[ray]"'
