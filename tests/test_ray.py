@@ -2,6 +2,7 @@
 backend, folder output, a rerun after a killed driver, a killed actor, the resource request."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -175,6 +176,17 @@ def test_gpu_actors_on_a_cluster_without_gpus(cluster, model_path, tmp_path):
     assert result.exit_code == 1
     assert "cannot hold 1 actors of 0.5 CPUs and 1 GPUs" in result.output
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_unreachable_address(model_path, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
+    result = cli("annotate", model_path, source, tmp_path / "out", *RAY_ARGS, "--address", f"127.0.0.1:{port}")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: cannot connect to the Ray cluster at '127.0.0.1:{port}': Connection refused")
+    assert not (tmp_path / "out").exists()
 
 
 def test_model_that_cannot_load(tmp_path):

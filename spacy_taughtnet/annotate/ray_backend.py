@@ -19,6 +19,7 @@ concatenated into OUTPUT at the end, which is moved into place as the local back
 import math
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -103,6 +104,21 @@ class ShardAnnotator:
                 out.flush()
                 os.fsync(out.fileno())
         return len(records)
+
+
+def check_reachable(address: Optional[str]) -> None:
+    """Raise AnnotateError at once if a HOST:PORT address does not accept connections (Ray
+    itself retries for minutes). `auto` and `ray://` addresses are left to ray.init."""
+    host, _, port = (address or "").rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as err:
+        raise AnnotateError(
+            f"cannot connect to the Ray cluster at {address!r}: {err.strerror or err}; start it with `ray start --head`, "
+            "or leave out --address to start a local Ray"
+        ) from None
 
 
 def connect(address: Optional[str], num_cpus: Optional[int] = None) -> bool:
@@ -196,6 +212,7 @@ def annotate_ray(
     options_for_actors = actor_options(cpus_per_actor, gpus_per_actor)
     if shard_records < 1:
         raise AnnotateError(f"--shard-records must be positive, got {shard_records}")
+    check_reachable(address)
     as_folder = output_path.is_dir() or output_path.suffix.lower() not in _OUTPUT_SUFFIXES
     in_fmt = detect_format(input_path, input_format)
     out_fmt = detect_format(output_path, output_format or ("jsonl" if as_folder else None), output=True)
