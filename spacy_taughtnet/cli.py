@@ -280,9 +280,9 @@ def evaluate_all(
 @user_errors
 def annotate(
     model: str = typer.Argument(..., help="Pipeline name or path"),
-    input_path: Path = typer.Argument(..., help="Documents: text (one per line), JSONL ({\"id\", \"text\"}) or PubTator"),
+    input_path: Path = typer.Argument(..., help="Documents: text (one per line), JSONL ({\"id\", \"text\"}), PubTator or PubMed XML; may be gzipped"),
     output_path: Path = typer.Argument(..., help="Annotations to write: JSONL or PubTator; an existing one is resumed"),
-    input_format: Optional[str] = typer.Option(None, help="text, jsonl or pubtator (default: from the extension .txt, .jsonl, .pubtator)"),
+    input_format: Optional[str] = typer.Option(None, help="text, jsonl, pubtator or pubmed (default: from the extension .txt, .jsonl, .pubtator, .xml, each optionally .gz)"),
     output_format: Optional[str] = typer.Option(None, help="jsonl or pubtator (default: from the extension .jsonl, .pubtator)"),
     batch_size: int = typer.Option(64, min=1, help="Docs (or pieces of long docs) per batch"),
     n_process: int = typer.Option(1, help="Processes for nlp.pipe (-1: one per CPU)"),

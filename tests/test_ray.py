@@ -15,6 +15,8 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from test_annotate import cli, train_model, write_input  # noqa: E402
+from test_pubmed_xml import FIXTURE as PUBMED_XML  # noqa: E402
+from test_pubmed_xml import gzipped  # noqa: E402
 
 from spacy_taughtnet.annotate import ray_backend  # noqa: E402
 from spacy_taughtnet.errors import AnnotateError  # noqa: E402
@@ -65,22 +67,26 @@ def parts_of(folder: Path) -> Dict[str, Tuple[int, int]]:
     return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("part-*.jsonl")}
 
 
-@pytest.mark.parametrize("in_fmt,out_ext", [("jsonl", ".jsonl"), ("text", ".pubtator")])
-def test_same_bytes_as_local(cluster, model_path, tmp_path, in_fmt, out_ext):
-    source = write_input(tmp_path / f"in.{in_fmt}", in_fmt, samples(N_SMALL))
+@pytest.mark.parametrize("in_fmt,out_ext,n_docs,shard", [("jsonl", ".jsonl", N_SMALL, 15), ("text", ".pubtator", N_SMALL, 15),
+                                                         ("pubmed", ".jsonl", 3, 2)])
+def test_same_bytes_as_local(cluster, model_path, tmp_path, in_fmt, out_ext, n_docs, shard):
+    if in_fmt == "pubmed":
+        source = gzipped(PUBMED_XML, tmp_path / "pubmed24n0001.xml.gz")
+    else:
+        source = write_input(tmp_path / f"in.{in_fmt}", in_fmt, samples(N_SMALL))
     expected = local_output(model_path, source, tmp_path / f"local{out_ext}")
     out = tmp_path / f"ray{out_ext}"
-    result = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", 15)
+    result = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", shard)
     assert result.exit_code == 0, result.output
-    assert f"{N_SMALL} docs written" in result.output
+    assert f"{n_docs} docs written" in result.output
     assert out.read_bytes() == expected
     # The manifest is the local backend's, so either backend can check or resume the output.
     assert (tmp_path / f"ray{out_ext}.manifest.json").read_text().replace(str(out), "") == \
         (tmp_path / f"local{out_ext}.manifest.json").read_text().replace(str(tmp_path / f"local{out_ext}"), "")
     assert not (tmp_path / f".ray{out_ext}.parts").exists()
     # A second run finds it complete and writes nothing.
-    again = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", 15)
-    assert again.exit_code == 0 and "0 docs written, 50 already there" in again.output
+    again = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", shard)
+    assert again.exit_code == 0 and f"0 docs written, {n_docs} already there" in again.output
     assert out.read_bytes() == expected
 
 

@@ -10,6 +10,13 @@ Input formats:
             documents; annotation lines (`PMID<TAB>...`) in the input are ignored. The
             text is the title and the abstract joined by one space, as PubTator does, and
             offsets refer to that text.
+  pubmed    PubMed's baseline/update XML (`pubmed*.xml.gz`): each PubmedArticle's PMID,
+            ArticleTitle and AbstractText(s), read as a stream (iterparse); the text is the
+            title and the abstract joined as for PubTator (the parts of a structured abstract
+            joined by a space, inline markup such as <i> kept as its text). A record's "line"
+            is its article's number in the file. DeleteCitation and book articles are skipped.
+
+Any input file may be gzipped (`.gz`, detected by its first bytes).
 
 Output formats:
   jsonl     {"id": ..., "text": ..., "entities": [{"start", "end", "label", "text",
@@ -21,18 +28,20 @@ Output formats:
 Offsets are character offsets (Unicode code points, Python string indices, as in spaCy),
 end exclusive: text[start:end] is the entity's text.
 """
+import gzip
 import json
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..errors import AnnotateError, BadRecordError
 
-INPUT_FORMATS = ("text", "jsonl", "pubtator")
+INPUT_FORMATS = ("text", "jsonl", "pubtator", "pubmed")
 OUTPUT_FORMATS = ("jsonl", "pubtator")
 
-_INPUT_SUFFIXES = {".txt": "text", ".text": "text", ".jsonl": "jsonl", ".pubtator": "pubtator"}
+_INPUT_SUFFIXES = {".txt": "text", ".text": "text", ".jsonl": "jsonl", ".pubtator": "pubtator", ".xml": "pubmed"}
 _OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".pubtator": "pubtator"}
 _PUBTATOR_TEXT_LINE = re.compile(r"^([^|\t]+)\|([ta])\|(.*)$", re.DOTALL)
 
@@ -81,6 +90,8 @@ def detect_format(path: Union[str, Path], given: Optional[str], *, output: bool 
             raise AnnotateError(f"unknown {what} format {given!r}; choose one of {', '.join(allowed)}")
         return fmt
     suffixes = [s.lower() for s in Path(path).suffixes]
+    if not output and suffixes[-1:] == [".gz"]:
+        suffixes = suffixes[:-1]
     by_suffix = _OUTPUT_SUFFIXES if output else _INPUT_SUFFIXES
     if ".pubtator" in suffixes:
         return "pubtator"
@@ -93,13 +104,20 @@ def detect_format(path: Union[str, Path], given: Optional[str], *, output: bool 
     )
 
 
+def open_input(path: Path) -> Any:
+    """An input file opened for reading bytes, decompressed if it is gzipped."""
+    with path.open("rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else path.open("rb")
+
+
 def _lines(path: Path, on_bad: OnBad) -> Iterator[Tuple[int, str]]:
     """(line number, line) for each line of a UTF-8 file, without its line break.
 
     Lines end at '\\n' only (a '\\r' before it is dropped), so other control characters,
     and Unicode line separators, stay inside their line. A line that is not valid UTF-8
     goes to on_bad."""
-    with path.open("rb") as f:
+    with open_input(path) as f:
         for number, raw in enumerate(f, 1):
             if raw.endswith(b"\n"):
                 raw = raw[:-1]
@@ -197,7 +215,37 @@ def read_pubtator(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
         yield finish(current)
 
 
-_READERS = {"text": read_text, "jsonl": read_jsonl, "pubtator": read_pubtator}
+def _all_text(element: Optional[ET.Element]) -> str:
+    return "".join(element.itertext()) if element is not None else ""
+
+
+def read_pubmed(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
+    number = 0
+    try:
+        with open_input(path) as f:
+            parse = ET.iterparse(f, events=("start", "end"))
+            _, root = next(parse)
+            for event, element in parse:
+                if event != "end" or element.tag not in ("PubmedArticle", "PubmedBookArticle", "DeleteCitation"):
+                    continue
+                if element.tag == "PubmedArticle":
+                    number += 1
+                    pmid = (element.findtext("MedlineCitation/PMID") or "").strip()
+                    article = element.find("MedlineCitation/Article")
+                    if not pmid or article is None:
+                        on_bad(BadRecordError(path, number, "a PubmedArticle without MedlineCitation/PMID or Article"))
+                    else:
+                        title = _all_text(article.find("ArticleTitle"))
+                        abstract = " ".join(_all_text(part) for part in article.findall("Abstract/AbstractText"))
+                        yield Record(id=pmid, text=f"{title} {abstract}" if abstract else title, line=number, title=title, abstract=abstract)
+                root.clear()  # the articles read so far: memory stays flat
+    except ET.ParseError as err:  # a file cut short or not XML: nothing after it can be read
+        raise AnnotateError(f"{path}: not valid PubMed XML after article {number}: {err}") from None
+    except (OSError, EOFError) as err:
+        raise AnnotateError(f"{path}: cannot read after article {number}: {err}") from None
+
+
+_READERS = {"text": read_text, "jsonl": read_jsonl, "pubtator": read_pubtator, "pubmed": read_pubmed}
 
 
 def read_records(path: Union[str, Path], fmt: str, on_bad: OnBad = raise_bad) -> Iterator[Record]:

@@ -1,0 +1,73 @@
+"""PubMed baseline XML (`pubmed*.xml.gz`) as an input of `annotate`, and gzipped input files."""
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_annotate import cli, train_model
+
+from spacy_taughtnet.annotate import detect_format, read_records
+from spacy_taughtnet.errors import AnnotateError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "pubmed" / "pubmed_sample.xml"
+EXPECTED = [
+    ("1000001", "Cisplatin induced renal failure in mice .", "Patients with breast cancer received aspirin ."),
+    ("1000002", "Expression of BRCA1 was reduced in rats with diabetes .",
+     "Tamoxifen blocked EGFR in zebrafish . The risk of asthma rose when p53 was mutated & caffeine \u03b1-blocked it ."),
+    ("1000003", "We studied caffeine and dopamine in humans .", ""),
+]
+
+
+def gzipped(source: Path, target: Path) -> Path:
+    with source.open("rb") as f, gzip.open(target, "wb") as out:
+        shutil.copyfileobj(f, out)
+    return target
+
+
+def test_read_pubmed_xml(tmp_path):
+    records = list(read_records(FIXTURE, "pubmed"))
+    assert [(r.id, r.title, r.abstract) for r in records] == EXPECTED
+    assert [r.text for r in records] == [f"{t} {a}" if a else t for _, t, a in EXPECTED]
+    assert [r.line for r in records] == [1, 2, 3]  # the article's number in the file
+    baseline = gzipped(FIXTURE, tmp_path / "pubmed24n0001.xml.gz")
+    assert detect_format(baseline, None) == "pubmed"
+    assert list(read_records(baseline, "pubmed")) == records
+
+
+def test_gzipped_jsonl_reads_as_plain(tmp_path):
+    plain = tmp_path / "in.jsonl"
+    plain.write_text('{"id": "a", "text": "Cisplatin in mice ."}\n{"id": "b", "text": "aspirin"}\n', encoding="utf8")
+    packed = gzipped(plain, tmp_path / "in.jsonl.gz")
+    assert detect_format(packed, None) == "jsonl"
+    assert list(read_records(packed, "jsonl")) == list(read_records(plain, "jsonl"))
+
+
+def test_truncated_xml_is_one_error(tmp_path):
+    cut = tmp_path / "pubmed_cut.xml"
+    cut.write_bytes(FIXTURE.read_bytes()[:1500])
+    with pytest.raises(AnnotateError, match=r"pubmed_cut.xml: not valid PubMed XML after article 2: "):
+        list(read_records(cut, "pubmed"))
+
+
+def test_annotate_pubmed_baseline(tmp_path):
+    model = tmp_path / "model"
+    train_model().to_disk(model)
+    baseline = gzipped(FIXTURE, tmp_path / "pubmed24n0001.xml.gz")
+    result = cli("annotate", model, baseline, tmp_path / "out.pubtator", "--no-progress")
+    assert result.exit_code == 0, result.output
+    blocks = (tmp_path / "out.pubtator").read_text(encoding="utf8").split("\n\n")[:-1]
+    assert [block.split("\n")[:2] for block in blocks] == [[f"{p}|t|{t}", f"{p}|a|{a}"] for p, t, a in EXPECTED]
+    result = cli("annotate", model, baseline, tmp_path / "out.jsonl", "--no-progress")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf8").splitlines()]
+    assert [row["id"] for row in rows] == ["1000001", "1000002", "1000003"]
+    for row in rows:
+        assert all(row["text"][e["start"]:e["end"]] == e["text"] for e in row["entities"])
+    assert any(row["entities"] for row in rows)
+
+    cut = tmp_path / "pubmed_cut.xml"
+    cut.write_bytes(FIXTURE.read_bytes()[:1500])
+    result = cli("annotate", model, cut, tmp_path / "cut.jsonl", "--no-progress")
+    assert result.exit_code == 1 and "not valid PubMed XML after article 2" in result.output
+    assert not (tmp_path / "cut.jsonl").exists()
