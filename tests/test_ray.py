@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 import pytest
+from tqdm import tqdm
 
 ray = pytest.importorskip("ray")
 
@@ -193,6 +194,19 @@ def test_unreachable_address(model_path, tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: cannot connect to the Ray cluster at '127.0.0.1:{port}': Connection refused")
     assert not (tmp_path / "out").exists()
+
+
+def test_actors_that_cannot_load_the_model(cluster, tmp_path):
+    """A model the driver loads but the actors cannot (not on their node): one line, nothing written."""
+    source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
+    with pytest.raises(AnnotateError) as err:
+        ray_backend._run_shards(
+            str(tmp_path / "only-on-the-driver"), source, "jsonl", "jsonl", tmp_path / "parts", set(), 10,
+            ray_backend.actor_options(0.5, 0), 1, True, {}, tqdm(disable=True),
+        )
+    assert str(err.value) == (f"the Ray actors cannot start: spacy_taughtnet.errors.AnnotateError: cannot load model "
+                              f"'{tmp_path / 'only-on-the-driver'}': no such file or directory")
+    assert not (tmp_path / "parts").exists()
 
 
 def test_model_that_cannot_load(tmp_path):
