@@ -292,7 +292,7 @@ def annotate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming an existing output (which stays until the new one is complete)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (docs/s, words/s) on stderr"),
     backend: str = typer.Option("local", help="local (this machine, nlp.pipe) or ray (Ray actors on a local or existing cluster; OUTPUT may be a folder of parts)"),
-    address: Optional[str] = typer.Option(None, help="Ray: an existing cluster's address (e.g. auto); default: start a local Ray"),
+    address: Optional[str] = typer.Option(None, help="Ray: an existing cluster's address (e.g. auto); default: $RAY_ADDRESS (set by ray job submit), else start a local Ray"),
     num_actors: Optional[int] = typer.Option(None, min=1, help="Ray: annotating actors (default: as many as the cluster's CPUs, or GPUs, hold)"),
     cpus_per_actor: float = typer.Option(1.0, help="Ray: CPUs per actor (fractional allowed)"),
     gpus_per_actor: float = typer.Option(0.0, help="Ray: GPUs per actor (e.g. 1 for a transformer model)"),

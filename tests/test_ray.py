@@ -210,6 +210,17 @@ def test_actors_that_cannot_load_the_model(cluster, tmp_path):
     assert not (tmp_path / "parts").exists()
 
 
+def test_ray_address_from_the_environment(model_path, tmp_path, monkeypatch):
+    """Under `ray job submit` the cluster's address comes in RAY_ADDRESS: it is used, not ignored."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
+    result = cli("annotate", model_path, source, tmp_path / "out", *RAY_ARGS)
+    assert result.exit_code == 1 and f"cannot connect to the Ray cluster at '127.0.0.1:{port}'" in result.output
+
+
 def test_model_that_cannot_load(tmp_path):
     source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
     result = cli("annotate", tmp_path / "no-model", source, tmp_path / "out", *RAY_ARGS)

@@ -212,6 +212,7 @@ def annotate_ray(
     options_for_actors = actor_options(cpus_per_actor, gpus_per_actor)
     if shard_records < 1:
         raise AnnotateError(f"--shard-records must be positive, got {shard_records}")
+    address = address or os.environ.get("RAY_ADDRESS") or None  # set for a job run by `ray job submit`
     check_reachable(address)
     as_folder = output_path.is_dir() or output_path.suffix.lower() not in _OUTPUT_SUFFIXES
     in_fmt = detect_format(input_path, input_format)
@@ -238,7 +239,7 @@ def annotate_ray(
         digest.finish()
         options = {"input_format": in_fmt, "output_format": out_fmt, "include_text": include_text, "chunk_chars": min(chunk_chars, nlp.max_length)}
         manifest = make_manifest(model_fingerprint(nlp), options, input_path, digest)
-        del nlp
+        del nlp  # the actors load their own; this one served the fingerprint only
         if not as_folder:
             finish_interrupted_swap(files)
             if output_path.exists() and output_path.stat().st_size > 0 and not overwrite:
