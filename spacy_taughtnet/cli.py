@@ -197,6 +197,12 @@ def distill_teachers(
     output: Optional[Path] = typer.Option(None, help="Distributions folder (default ROOT/distributions/train, or ROOT/distributions/transfer with --transfer)"),
     teachers: str = TEACHERS_SPEC,
     transfer: bool = typer.Option(False, "--transfer", help="Distill the transfer text (ROOT/transfer/train.spacy, from prepare-transfer) instead of the union"),
+    shard_docs: int = typer.Option(10000, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards"),
+    backend: str = typer.Option("local", help="local (this process) or ray (Ray actors on a local or existing cluster, each writing whole shards)"),
+    address: Optional[str] = typer.Option(None, help="Ray: an existing cluster's address (e.g. auto); default: $RAY_ADDRESS (set by ray job submit), else start a local Ray"),
+    num_actors: Optional[int] = typer.Option(None, min=1, help="Ray: actors, each loading the teachers once (default: as many as the cluster's CPUs, or GPUs, hold)"),
+    cpus_per_actor: float = typer.Option(1.0, help="Ray: CPUs per actor (fractional allowed)"),
+    gpus_per_actor: float = typer.Option(0.0, help="Ray: GPUs per actor (e.g. 1 for transformer teachers)"),
 ) -> None:
     """`distill` for ROOT/corpus/global/train.spacy (or the transfer text) with the teachers
     of ROOT/teachers, or those of a teachers specification."""
@@ -209,8 +215,10 @@ def distill_teachers(
     docbin = layout.transfer_docs if transfer else layout.global_split("train")
     output = output or layout.distributions("transfer" if transfer else "train")
     spec = read_spec(teachers) if teachers else None
+    ray_options = {"address": address, "num_actors": num_actors, "cpus_per_actor": cpus_per_actor, "gpus_per_actor": gpus_per_actor}
     labels = run(
-        root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size, spec=spec, docbin=docbin
+        root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size, spec=spec, docbin=docbin,
+        shard_docs=shard_docs, backend=backend, ray_options=ray_options if backend == "ray" else None,
     )
     typer.echo(f"{docbin} -> {output}: labels {labels}, normalize={normalize}")
 

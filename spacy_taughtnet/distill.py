@@ -2,11 +2,22 @@
 (store.py). What a teacher is and how a pipe yields distributions: teachers.py."""
 from itertools import islice
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import (
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import numpy
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin
 from spacy.util import minibatch
+from spacy.vocab import Vocab
 from tqdm import tqdm
 
 from .aggregate import MERGES, aggregate_distributions, merge_teachers
@@ -34,6 +45,61 @@ def combine(
     return aggregate_distributions(merged, normalize=normalize, joint=joint)
 
 
+class DistillInputs(NamedTuple):
+    """What both backends check and record before any teacher runs."""
+
+    docbin_path: Path
+    doc_bin: DocBin
+    vocab: Vocab
+    lengths: List[int]
+    labels: List[str]
+    recorded: List[Tuple[Path, str]]  # the manifest's teachers
+
+
+def distill_inputs(
+    docbin_path: Union[str, Path], teachers: Sequence[Teacher], labels: Optional[Sequence[str]], merge: str
+) -> DistillInputs:
+    """Read the DocBin, check that every doc's entity type has a teacher, and name what the
+    manifest records: one (path, what it gives) per teacher and label, with the merge of the
+    types that have several single-type teachers."""
+    if merge not in MERGES:
+        raise ConfigError(f"merge must be one of {MERGES}, got {merge!r}")
+    labels = list(labels or dict.fromkeys(label for t in teachers for label in t.types))
+    docbin_path = Path(docbin_path)
+    if not docbin_path.is_file():
+        raise CorpusError(f"{docbin_path}: DocBin file not found")
+    doc_bin = DocBin().from_disk(docbin_path)
+    if len(doc_bin) == 0:
+        raise CorpusError(f"{docbin_path}: the DocBin holds no docs")
+    vocab = teachers[0].nlp.vocab
+    lengths = [len(doc) for doc in doc_bin.get_docs(vocab)]
+    for doc in doc_bin.get_docs(vocab):
+        if doc_entity_type(doc) is not None and doc_entity_type(doc) not in labels:
+            raise TeacherError(
+                f"{docbin_path}: docs of corpus {doc_corpus(doc)!r} have type "
+                f"{doc_entity_type(doc)!r}, but no teacher recognises it (teachers: {labels})"
+            )
+    shared = {label for label in labels if sum(t.types == [label] for t in teachers) > 1}
+    recorded = [
+        (t.path, t.describe(label) + (f" [merge {merge}]" if label in shared and len(t.types) == 1 else ""))
+        for t in teachers for label in t.types
+    ]
+    return DistillInputs(docbin_path, doc_bin, vocab, lengths, labels, recorded)
+
+
+def shard_rows(
+    teachers: Sequence[Teacher], docs: Iterable[Doc], labels: Sequence[str], *, merge: str, normalize: str,
+    batch_size: int, on_batch: Optional[Callable[[int], None]] = None,
+) -> Iterator[numpy.ndarray]:
+    """The global rows of `docs` (one shard's), one array per batch of `batch_size` docs;
+    on_batch(n_docs) is told after each. Every backend computes a shard's rows with this."""
+    for batch in minibatch(docs, size=batch_size):
+        per_teacher = [numpy.concatenate(t.predict(batch)) for t in teachers]
+        yield combine(teachers, per_teacher, labels, merge=merge, normalize=normalize)
+        if on_batch is not None:
+            on_batch(len(batch))
+
+
 def dump_distributions(
     docbin_path: Union[str, Path],
     teachers: Sequence[Union[Teacher, str, Path]],
@@ -52,59 +118,35 @@ def dump_distributions(
     teachers: loaded teachers (teachers.load_teachers) or folders of trained single-type
     teachers. labels: the global label order (default: the teachers' labels in their order).
     Teachers of one type are merged by `merge` ("mean" or "product"). Every doc's entity type
-    must have a teacher. Returns the labels.
+    must have a teacher. Returns the labels. The same on Ray actors: distill_ray.py.
     """
-    if merge not in MERGES:
-        raise ConfigError(f"merge must be one of {MERGES}, got {merge!r}")
     teachers = [t if isinstance(t, Teacher) else trained_teacher(t) for t in teachers]
-    labels = list(labels or dict.fromkeys(label for t in teachers for label in t.types))
-    docbin_path = Path(docbin_path)
-    if not docbin_path.is_file():
-        raise CorpusError(f"{docbin_path}: DocBin file not found")
-    doc_bin = DocBin().from_disk(docbin_path)
-    if len(doc_bin) == 0:
-        raise CorpusError(f"{docbin_path}: the DocBin holds no docs")
-    vocab = teachers[0].nlp.vocab
-    lengths = [len(doc) for doc in doc_bin.get_docs(vocab)]
-    for doc in doc_bin.get_docs(vocab):
-        if doc_entity_type(doc) is not None and doc_entity_type(doc) not in labels:
-            raise TeacherError(
-                f"{docbin_path}: docs of corpus {doc_corpus(doc)!r} have type "
-                f"{doc_entity_type(doc)!r}, but no teacher recognises it (teachers: {labels})"
-            )
-    # the manifest's teachers: one (path, what it gives) per teacher and label, with the
-    # merge of the types that have several single-type teachers
-    shared = {label for label in labels if sum(t.types == [label] for t in teachers) > 1}
-    recorded = [
-        (t.path, t.describe(label) + (f" [merge {merge}]" if label in shared and len(t.types) == 1 else ""))
-        for t in teachers for label in t.types
-    ]
-
-    docs = doc_bin.get_docs(vocab)
+    inputs = distill_inputs(docbin_path, teachers, labels, merge)
+    docs = inputs.doc_bin.get_docs(inputs.vocab)
     position = 0
 
-    def shard_rows(start: int, end: int) -> Iterator[numpy.ndarray]:
+    def rows_of(start: int, end: int) -> Iterator[numpy.ndarray]:
         # called with increasing ranges: one pass over the docs, skipping reused shards
         nonlocal position
         for _ in islice(docs, start - position):
             pass
         position = end
-        for batch in minibatch(islice(docs, end - start), size=batch_size):
-            per_teacher = [numpy.concatenate(t.predict(batch)) for t in teachers]
-            yield combine(teachers, per_teacher, labels, merge=merge, normalize=normalize)
-            progress.update(len(batch))
+        yield from shard_rows(
+            teachers, islice(docs, end - start), inputs.labels, merge=merge, normalize=normalize,
+            batch_size=batch_size, on_batch=progress.update,
+        )
 
     def on_shard(start: int, end: int, reused: bool) -> None:
         if reused:
             progress.update(end - start)
             progress.write(f"docs [{start}, {end}): kept from an earlier run")
 
-    progress = tqdm(total=len(lengths), desc=f"distill {docbin_path.name}", unit="doc")
+    progress = tqdm(total=len(inputs.lengths), desc=f"distill {inputs.docbin_path.name}", unit="doc")
     try:
         write_distributions(
-            output, docbin_path, lengths, shard_rows, labels=labels, normalize=normalize,
-            teachers=recorded, shard_docs=shard_docs, on_shard=on_shard,
+            output, inputs.docbin_path, inputs.lengths, rows_of, labels=inputs.labels, normalize=normalize,
+            teachers=inputs.recorded, shard_docs=shard_docs, on_shard=on_shard,
         )
     finally:
         progress.close()
-    return labels
+    return inputs.labels

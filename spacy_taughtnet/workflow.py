@@ -4,7 +4,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import spacy
 
@@ -12,6 +12,7 @@ from ._atomic import atomic_path, remove_stale_temporaries
 from .corpora import TYPE_KEY, build_union, read_iob, write_docbin
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
 from .layout import CorpusFolder, RunLayout, check_corpus_name
+from .store import SHARD_DOCS
 
 if TYPE_CHECKING:
     from .teachers import TeachersSpec
@@ -215,23 +216,38 @@ def train_student(
 
 def distill_teachers(
     root: Path, corpora: Sequence[str], output: Path, *, normalize: str = "sum", batch_size: int = 256,
-    spec: Optional["TeachersSpec"] = None, docbin: Optional[Path] = None,
+    spec: Optional["TeachersSpec"] = None, docbin: Optional[Path] = None, shard_docs: int = SHARD_DOCS,
+    backend: str = "local", ray_options: Optional[Dict[str, Any]] = None,
 ) -> List[str]:
     """Run the teachers of `spec` (default: one per corpus, teachers.default_spec) over
     `docbin` (default ROOT/corpus/global/train.spacy; the transfer docs are the other one) and
     store their merged and aggregated distributions in `output`; records the stage's wall
-    time. Returns the labels."""
-    from .distill import dump_distributions
+    time. backend: "local" (this process) or "ray" (Ray actors, distill_ray.py, with
+    `ray_options`: address, num_actors, cpus_per_actor, gpus_per_actor, progress): the same
+    shards and manifest. Returns the labels."""
     from .teachers import default_spec, load_teachers
 
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"--backend must be local or ray, got {backend!r}")
     layout = RunLayout(root)
     spec = spec or default_spec(corpora)
+    docbin = docbin or layout.global_split("train")
     start = time.perf_counter()
-    teachers, labels = load_teachers(spec, root)
-    labels = dump_distributions(
-        docbin or layout.global_split("train"), teachers, output, labels=labels, merge=spec.merge,
-        normalize=normalize, batch_size=batch_size,
-    )
+    if backend == "ray":
+        from .distill_ray import dump_distributions_ray
+
+        labels = dump_distributions_ray(
+            docbin, spec, root, output, normalize=normalize, batch_size=batch_size, shard_docs=shard_docs,
+            **(ray_options or {}),
+        )
+    else:
+        from .distill import dump_distributions
+
+        teachers, labels = load_teachers(spec, root)
+        labels = dump_distributions(
+            docbin, teachers, output, labels=labels, merge=spec.merge, normalize=normalize,
+            batch_size=batch_size, shard_docs=shard_docs,
+        )
     record_timing(root, f"distill-{output.name}", time.perf_counter() - start)
     return labels
 

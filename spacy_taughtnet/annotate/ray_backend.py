@@ -138,7 +138,7 @@ def connect(address: Optional[str], num_cpus: Optional[int] = None) -> bool:
     return True
 
 
-def _n_actors(num_actors: Optional[int], cpus_per_actor: float, gpus_per_actor: float) -> int:
+def actors_to_start(num_actors: Optional[int], cpus_per_actor: float, gpus_per_actor: float) -> int:
     """num_actors, or as many as the cluster's CPUs (GPUs, for GPU actors) hold; an error
     if the cluster cannot hold them (their shards would wait for ever)."""
     resources = ray.cluster_resources()
@@ -264,7 +264,7 @@ def annotate_ray(
             try:
                 written = _run_shards(
                     model, input_path, in_fmt, out_fmt, parts, done, shard_records, options_for_actors,
-                    _n_actors(num_actors, cpus_per_actor, gpus_per_actor), include_text,
+                    actors_to_start(num_actors, cpus_per_actor, gpus_per_actor), include_text,
                     {"batch_size": batch_size, "chunk_chars": chunk_chars},
                     tqdm(total=digest.records, initial=resumed, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr),
                 )
@@ -309,7 +309,7 @@ def _run_shards(
     try:
         ray.get([actor.pid.remote() for actor in actors])  # each has loaded the model
     except ray.exceptions.RayActorError as err:
-        raise AnnotateError(f"the Ray actors cannot start: {_first_line(err)}") from None
+        raise AnnotateError(f"the Ray actors cannot start: {first_line(err)}") from None
     pool = ActorPool(actors)
     written = 0
 
@@ -319,7 +319,7 @@ def _run_shards(
             n = pool.get_next_unordered()
         except ray.exceptions.RayError as err:
             raise AnnotateError(
-                f"a Ray actor failed: {_first_line(err)}; the parts written are whole: rerun the same command to resume"
+                f"a Ray actor failed: {first_line(err)}; the parts written are whole: rerun the same command to resume"
             ) from None
         written += n
         bar.update(n)
@@ -340,7 +340,7 @@ def _run_shards(
     return written
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     """The most telling line of a Ray error: the user error raised in the actor, if any."""
     cause = getattr(err, "cause", None) or getattr(err, "error", None)
     if isinstance(cause, BaseException) and not isinstance(cause, ray.exceptions.RayError):

@@ -1,0 +1,169 @@
+"""`distill-teachers --backend ray`: the teachers' pass (distill.py) on Ray actors, on one
+machine or a cluster. Imported only when that backend is asked for.
+
+The distributions are those of the local backend, shard for shard (store.py's layout and
+manifest): the driver checks the inputs and writes the header as `dump_distributions` does,
+then sends the docs of each shard not yet written (a DocBin's bytes) to a free actor. Each
+actor loads the teachers once and writes whole shards into the staging folder with
+`store.write_shard` (atomic), computing the rows with `distill.shard_rows`, so the same docs
+in the same batches give the same rows. A shard already written from the same inputs is kept,
+so a rerun after a killed driver writes only the missing ones; an actor that dies is
+restarted and its shard retried. The driver then calls `finalise_distributions`. Actors write
+the shards themselves: on a cluster, the output must be on a filesystem that every node
+mounts at the same path.
+"""
+import dataclasses
+import os
+import sys
+from itertools import islice
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Set, Union
+
+from spacy.tokens import DocBin
+
+# Ray itself through annotate's backend, whose import says how to install Ray when it is missing
+from .annotate.ray_backend import (
+    ActorPool,
+    actor_options,
+    actors_to_start,
+    check_reachable,
+    connect,
+    first_line,
+    ray,
+)
+from .distill import DistillInputs, distill_inputs, shard_rows
+from .errors import DistributionsError, TeacherError
+from .store import (
+    SHARD_DOCS,
+    distributions_header,
+    finalise_distributions,
+    shard_ranges,
+    staging_path,
+    write_shard,
+    written_shard,
+)
+from .teachers import TeachersSpec, load_teachers
+
+
+class ShardDistiller:
+    """A Ray actor: loads the teachers once, then writes whole shards of distributions."""
+
+    def __init__(self, spec: TeachersSpec, root: str, use_gpu: bool, folder: str, header: Dict[str, Any],
+                 lengths: List[int], options: Dict[str, Any]) -> None:
+        if use_gpu:
+            import spacy
+
+            spacy.require_gpu()  # the GPU Ray gave this actor (CUDA_VISIBLE_DEVICES)
+        self.teachers, _ = load_teachers(spec, root)
+        self.folder, self.header, self.lengths, self.options = folder, header, lengths, options
+
+    def ready(self) -> bool:
+        return True
+
+    def write(self, k: int, docs: bytes) -> int:
+        """Write shard k from its docs (a DocBin's bytes); the number of docs."""
+        start, end = shard_ranges(self.header["n_docs"], self.header["shard_docs"])[k]
+        batch = DocBin().from_bytes(docs).get_docs(self.teachers[0].nlp.vocab)
+        rows = shard_rows(self.teachers, batch, self.header["labels"], **self.options)
+        write_shard(self.folder, self.header, k, self.lengths[start:end], rows)
+        return end - start
+
+
+def dump_distributions_ray(
+    docbin_path: Union[str, Path],
+    spec: TeachersSpec,
+    root: Union[str, Path],
+    output: Union[str, Path],
+    *,
+    normalize: str = "sum",
+    batch_size: int = 256,
+    shard_docs: int = SHARD_DOCS,
+    address: Optional[str] = None,
+    num_actors: Optional[int] = None,
+    cpus_per_actor: float = 1.0,
+    gpus_per_actor: float = 0.0,
+    progress: bool = True,
+) -> List[str]:
+    """`dump_distributions` of the teachers of `spec` (run folder `root`) with Ray actors: the
+    same folder, shards and manifest. Rerun the same call to write only the missing shards.
+    Returns the labels."""
+    from tqdm import tqdm
+
+    options = actor_options(cpus_per_actor, gpus_per_actor)
+    address = address or os.environ.get("RAY_ADDRESS") or None  # set for a job run by `ray job submit`
+    check_reachable(address)
+    # the actors' working folder may be another: every path they load from is absolute
+    root, output = Path(root).resolve(), Path(output).resolve()
+    spec = dataclasses.replace(spec, base=spec.base.resolve())
+    teachers, labels = load_teachers(spec, root)
+    inputs = distill_inputs(Path(docbin_path).resolve(), teachers, labels, spec.merge)
+    del teachers  # the actors load their own; these served the checks and the manifest
+    header = distributions_header(
+        output, inputs.docbin_path, inputs.lengths, labels=inputs.labels, normalize=normalize,
+        teachers=inputs.recorded, shard_docs=shard_docs,
+    )
+    folder = staging_path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    ranges = shard_ranges(header["n_docs"], shard_docs)
+    done = {k for k in range(len(ranges)) if written_shard(folder, header, k) is not None}
+    try:
+        if len(done) < len(ranges):
+            started = connect(address)
+            try:
+                _run_shards(
+                    inputs, spec, root, folder, header, done, options,
+                    actors_to_start(num_actors, options["num_cpus"], options["num_gpus"]),
+                    {"merge": spec.merge, "normalize": normalize, "batch_size": batch_size},
+                    tqdm(total=len(inputs.lengths), initial=sum(ranges[k][1] - ranges[k][0] for k in done),
+                         desc=f"distill {inputs.docbin_path.name}", unit="doc", disable=not progress, file=sys.stderr),
+                )
+            finally:
+                if started:
+                    ray.shutdown()
+    except BaseException:
+        if not any(folder.iterdir()):  # keep completed shards for the rerun
+            folder.rmdir()
+        raise
+    finalise_distributions(folder, output, header, inputs.lengths)
+    return inputs.labels
+
+
+def _run_shards(
+    inputs: DistillInputs, spec: TeachersSpec, root: Path, folder: Path, header: Dict[str, Any], done: Set[int],
+    options: Dict[str, Any], n_actors: int, row_options: Dict[str, Any], bar: Any,
+) -> None:
+    """Write every shard not in `done` with n_actors actors, sending each its shard's docs."""
+    actor_class = ray.remote(ShardDistiller).options(**options)
+    actors = [
+        actor_class.remote(spec, str(root), options["num_gpus"] > 0, str(folder), header, inputs.lengths, row_options)
+        for _ in range(n_actors)
+    ]
+    try:
+        ray.get([actor.ready.remote() for actor in actors])  # each has loaded the teachers
+    except ray.exceptions.RayActorError as err:
+        raise TeacherError(f"the Ray actors cannot start: {first_line(err)}") from None
+    pool = ActorPool(actors)
+
+    def collect() -> None:
+        try:
+            bar.update(pool.get_next_unordered())
+        except ray.exceptions.RayError as err:
+            raise DistributionsError(
+                f"a Ray actor failed: {first_line(err)}; the shards written are whole: rerun the same command to resume"
+            ) from None
+
+    docs = inputs.doc_bin.get_docs(inputs.vocab)
+    try:
+        for k, (start, end) in enumerate(shard_ranges(header["n_docs"], header["shard_docs"])):
+            shard = list(islice(docs, end - start))
+            if k in done:
+                continue
+            while not pool.has_free():
+                collect()
+            pool.submit(lambda actor, job: actor.write.remote(*job), (k, DocBin(docs=shard).to_bytes()))
+        while pool.has_next():
+            collect()
+    finally:
+        bar.close()
+        for actor in actors:
+            ray.kill(actor)
