@@ -213,7 +213,7 @@ def test_default_spec_is_todays_distill(run, teachers, tmp_path):
             nlp, name, pipe = load_teacher(layout.teacher_model(corpus))
             copies = [Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in batch]
             per_teacher.append(numpy.concatenate(pipe.predict_proba(list(nlp.pipe(copies, disable=[name])))))
-        rows.append(aggregate_distributions(per_teacher))
+        rows.append(numpy.concatenate([aggregate_distributions(per_teacher)] + per_teacher, axis=1))  # global, then per type
     numpy.testing.assert_array_equal(stored, numpy.concatenate(rows).astype(numpy.float16))
 
 
