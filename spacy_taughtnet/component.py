@@ -4,6 +4,13 @@ entities, from teacher distributions, or both.
 One component serves both roles of the method: trained on a single-type corpus without
 distributions it is a teacher; trained on the global data whose examples carry teacher
 distributions (see readers.py) it is the multi-type student.
+
+Its tag layer is one of two `heads`:
+- "joint": one BILUO softmax over every type (B-e1, I-e1, L-e1, U-e1, ..., O), learning from
+  the aggregated global distributions; the types exclude each other.
+- "per_type": one BILUO softmax per type (B-t, I-t, L-t, U-t, O-t, where O-t is "not t"),
+  each learning from its own type's teachers, decoded on its own: a span may carry two types
+  in the span group, and doc.ents keeps the more confident one where they overlap.
 """
 from collections import defaultdict
 from itertools import islice
@@ -25,8 +32,10 @@ from thinc.types import Floats2d
 
 from . import model as _architectures  # noqa: F401  (registers spacy-taughtnet.TokenTagger.v1)
 from .about import __version__
+from .aggregate import aggregate_distributions
 from .corpora import doc_entity_type
 from .decoding import (
+    BILUO_PREFIXES,
     biluo_tag_names,
     biluo_targets,
     bio_columns,
@@ -40,6 +49,9 @@ from .loss import DistillationLoss
 # Where a reader puts an example's teacher distributions: on the reference doc's user_data.
 TEACHER_PROBS_KEY = "taughtnet_teacher_probs"
 TEACHER_LABELS_KEY = "taughtnet_teacher_labels"
+# ... and each type's own (B, I, O) columns, (n_tokens, 3k) in TEACHER_LABELS_KEY order
+TEACHER_TYPE_PROBS_KEY = "taughtnet_teacher_type_probs"
+HEADS = ("joint", "per_type")
 CONFIDENCE_ATTR = "taughtnet_confidence"
 # Settings of the factory kept in `cfg`: a loaded pipe takes them from its (possibly
 # overridden) config, not from the saved cfg.
@@ -74,7 +86,13 @@ def make_ner_scorer() -> Callable:
     return score_entities
 
 
-def score_entities(examples: Iterable[Example], *, entity_types: Optional[Sequence[str]] = None, **kwargs) -> Dict:
+def score_entities(
+    examples: Iterable[Example],
+    *,
+    entity_types: Optional[Sequence[str]] = None,
+    type_spans_key: Optional[str] = None,
+    **kwargs,
+) -> Dict:
     """Entity P/R/F, overall and per type, exact match on character offsets.
 
     A reference doc from a single-type corpus (its type recorded by corpora.read_iob) is
@@ -82,6 +100,10 @@ def score_entities(examples: Iterable[Example], *, entity_types: Optional[Sequen
     wrong, since the corpus did not annotate them. A doc without that record is scored on
     `entity_types` when given (`nlp.evaluate(examples, scorer_cfg={"entity_types": [...]})`),
     else on every type, which assumes its gold annotates every type.
+
+    type_spans_key: the predictions of a doc of one type are read from that span group
+    rather than doc.ents (a pipe with per-type heads: its prediction for that type, which
+    doc.ents may have given up to an overlapping span of another type).
     """
     total = PRFScore()
     per_type: Dict[str, PRFScore] = defaultdict(PRFScore)
@@ -89,14 +111,16 @@ def score_entities(examples: Iterable[Example], *, entity_types: Optional[Sequen
         own_type = doc_entity_type(eg.reference)
         scored = {own_type} if own_type is not None else set(entity_types) if entity_types else None
 
-        def spans(doc: Doc) -> set:
+        def spans(doc: Doc, from_group: bool = False) -> set:
+            found = doc.spans[type_spans_key] if from_group else doc.ents
             return {
                 (ent.start_char, ent.end_char, ent.label_)
-                for ent in doc.ents
+                for ent in found
                 if scored is None or ent.label_ in scored
             }
 
-        pred, gold = spans(eg.predicted), spans(eg.reference)
+        from_group = own_type is not None and type_spans_key is not None and type_spans_key in eg.predicted.spans
+        pred, gold = spans(eg.predicted, from_group), spans(eg.reference)
         total.score_set(pred, gold)
         for label in {s[2] for s in pred | gold}:
             per_type[label].score_set(
@@ -121,6 +145,7 @@ def score_entities(examples: Iterable[Example], *, entity_types: Optional[Sequen
         "overwrite": False,
         "spans_key": "taughtnet",
         "set_ents": True,
+        "heads": "joint",
         "scorer": {"@scorers": "spacy-taughtnet.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -133,6 +158,7 @@ def make_taughtnet_ner(
     overwrite: bool,
     spans_key: Optional[str],
     set_ents: bool,
+    heads: str,
     scorer: Optional[Callable],
 ) -> "TaughtNetNER":
     """Create a `taughtnet_ner` pipe.
@@ -150,6 +176,9 @@ def make_taughtnet_ner(
         None: no span group.
     set_ents: write the predictions to doc.ents (as `overwrite` says); False leaves
         doc.ents alone (read the span group instead).
+    heads: "joint" (one softmax over all types) or "per_type" (one per type; module
+        docstring). A per-type student learns from the per-type columns of the teacher
+        distributions and is scored, on a doc of one type, by its span group.
     scorer: scoring method (spacy-taughtnet.ner_scorer.v1).
 
     overwrite, spans_key and set_ents are kept in the pipe's cfg and follow the config
@@ -157,14 +186,15 @@ def make_taughtnet_ner(
     """
     return TaughtNetNER(
         nlp.vocab, model, name, loss=loss, overwrite=overwrite, spans_key=spans_key,
-        set_ents=set_ents, scorer=scorer,
+        set_ents=set_ents, heads=heads, scorer=scorer,
     )
 
 
 class TaughtNetNER(TrainablePipe):
     """Token-level BILUO tagger with constrained Viterbi decoding, so the entities it
     sets are always well formed. Its probabilities, and the teacher distributions it
-    learns from, are over the BIO columns (B-e1, I-e1, ..., B-ek, I-ek, O).
+    learns from, are over the BIO columns (B-e1, I-e1, ..., B-ek, I-ek, O); with per-type
+    heads, over each type's (B, I, O).
 
     It reads nothing from the doc but its tokens, and doc.tensor when its model listens
     to a tok2vec component; it never writes doc.tensor."""
@@ -179,8 +209,11 @@ class TaughtNetNER(TrainablePipe):
         overwrite: bool = False,
         spans_key: Optional[str] = "taughtnet",
         set_ents: bool = True,
+        heads: str = "joint",
         scorer: Optional[Callable] = score_entities,
     ) -> None:
+        if heads not in HEADS:
+            raise ConfigError(f"{name}: heads must be one of {HEADS}, got {heads!r}")
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -191,6 +224,7 @@ class TaughtNetNER(TrainablePipe):
             "overwrite": overwrite,
             "spans_key": spans_key,
             "set_ents": set_ents,
+            "heads": heads,
             "plugin_version": __version__,
         }
         self._teacher_columns: Dict[Tuple[str, ...], numpy.ndarray] = {}
@@ -211,9 +245,27 @@ class TaughtNetNER(TrainablePipe):
         return tag_names(self.labels)
 
     @property
+    def heads(self) -> str:
+        return self.cfg["heads"]
+
+    @property
+    def type_tag_names(self) -> List[str]:
+        """The columns of `predict_type_proba` and of per-type teacher distributions:
+        B-e1, I-e1, O-e1, ..., B-ek, I-ek, O-ek (O-t: not t)."""
+        return [f"{prefix}-{t}" for t in self.labels for prefix in ("B", "I", "O")]
+
+    @property
     def model_tag_names(self) -> List[str]:
-        """The BILUO columns the model scores: B-e1, I-e1, L-e1, U-e1, ..., O."""
+        """The BILUO columns the model scores: B-e1, I-e1, L-e1, U-e1, ..., O (joint
+        heads), or B-t, I-t, L-t, U-t, O-t for each type t (per-type heads)."""
+        if self.heads == "per_type":
+            return [f"{prefix}-{t}" for t in self.labels for prefix in (*BILUO_PREFIXES, "O")]
         return biluo_tag_names(self.labels)
+
+    def _head_log_probs(self, scores: Floats2d) -> List[numpy.ndarray]:
+        """A doc's log-probabilities, one (n_tokens, 5) BILUO array per type's head."""
+        scores = self.model.ops.to_numpy(scores).astype("float64")
+        return [_log_softmax(scores[:, 5 * j : 5 * j + 5]) for j in range(len(self.labels))]
 
     def add_label(self, label: str) -> int:
         if not isinstance(label, str) or not label or label.startswith(("B-", "I-")) or label == "O":
@@ -261,8 +313,14 @@ class TaughtNetNER(TrainablePipe):
 
     def predict_proba(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
         """Per-token BIO probabilities, one float32 numpy array (n_tokens, 2k+1) per doc,
-        columns as in `tag_names` (B = B + U, I = I + L of the BILUO model). The docs must
+        columns as in `tag_names` (B = B + U, I = I + L of the BILUO model). Per-type heads
+        are combined as teachers are (aggregate.py, normalised by the sum). The docs must
         have been through the pipes before this one (e.g. a shared tok2vec)."""
+        if self.heads == "per_type":
+            return [
+                aggregate_distributions([t.astype("float64") for t in _split_types(type_probs)])
+                for type_probs in self.predict_type_proba(docs)
+            ]
         fold = bio_columns(len(self.labels))
         probs = []
         for scores in self.predict(docs):
@@ -273,25 +331,57 @@ class TaughtNetNER(TrainablePipe):
             probs.append(bio)
         return probs
 
+    def predict_type_proba(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+        """Per-token (B, I, O) of each type, one float32 array (n_tokens, 3k) per doc,
+        columns as in `type_tag_names`: each type's head (per-type heads), or the
+        marginals of the joint softmax (B-t, I-t, and the rest)."""
+        if self.heads == "joint":
+            out = []
+            for bio in self.predict_proba(docs):
+                b, i = bio[:, 0:-1:2], bio[:, 1:-1:2]
+                out.append(numpy.stack([b, i, (1.0 - b - i).clip(0.0, 1.0)], axis=2).reshape(len(bio), -1))
+            return out
+        out = []
+        for scores in self.predict(docs):
+            blocks = [numpy.exp(lp) for lp in self._head_log_probs(scores)]
+            bio = [numpy.stack([p[:, 0] + p[:, 3], p[:, 1] + p[:, 2], p[:, 4]], axis=1) for p in blocks]
+            out.append(numpy.concatenate(bio, axis=1).astype(numpy.float32) if bio else numpy.zeros((len(scores), 0), numpy.float32))
+        return out
+
+    def _decode(self, docs: List[Doc], scores: List[Floats2d]) -> List[List[Tuple[Span, float]]]:
+        """Each doc's predicted entities with their confidence (the mean probability of
+        their tokens' tags), in order; per-type heads are decoded type by type."""
+        if self.heads == "per_type":
+            per_head = [self._head_log_probs(s) for s in scores]
+            heads = [([lps[j] for lps in per_head], (label,)) for j, label in enumerate(self.labels)]
+        else:
+            heads = [([_log_softmax(self.model.ops.to_numpy(s).astype("float64")) for s in scores], self.labels)]
+        found: List[List[Tuple[Span, float]]] = [[] for _ in docs]
+        for log_probs, labels in heads:
+            for d, (doc, doc_log_probs, path) in enumerate(zip(docs, log_probs, constrained_viterbi(log_probs))):
+                for start, end, label in tags_to_spans(path, labels):
+                    # an entity never starts or ends on a whitespace token
+                    while start < end and doc[start].is_space:
+                        start += 1
+                    while end > start and doc[end - 1].is_space:
+                        end -= 1
+                    if start == end:
+                        continue
+                    token_log_probs = doc_log_probs[numpy.arange(start, end), path[start:end]]
+                    found[d].append((Span(doc, start, end, label=label), float(numpy.exp(token_log_probs.mean()))))
+        for spans in found:
+            spans.sort(key=lambda sc: (sc[0].start, sc[0].end, sc[0].label_))
+        return found
+
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         """Each predicted entity and its confidence go to doc.spans[spans_key] (unless
-        None) and, with set_ents, to doc.ents (see `overwrite`)."""
+        None) and, with set_ents, to doc.ents (see `overwrite`; of predictions that overlap
+        each other, which only per-type heads make, the more confident is kept)."""
         docs = list(docs)
         spans_key, set_ents, overwrite = self.cfg["spans_key"], self.cfg["set_ents"], self.cfg["overwrite"]
-        log_probs = [_log_softmax(self.model.ops.to_numpy(s).astype("float64")) for s in scores]
-        for doc, doc_log_probs, path in zip(docs, log_probs, constrained_viterbi(log_probs)):
-            predicted, confidences = [], []
-            for start, end, label in tags_to_spans(path, self.labels):
-                # an entity never starts or ends on a whitespace token
-                while start < end and doc[start].is_space:
-                    start += 1
-                while end > start and doc[end - 1].is_space:
-                    end -= 1
-                if start == end:
-                    continue
-                predicted.append(Span(doc, start, end, label=label))
-                token_log_probs = doc_log_probs[numpy.arange(start, end), path[start:end]]
-                confidences.append(float(numpy.exp(token_log_probs.mean())))
+        for doc, found in zip(docs, self._decode(docs, scores)):
+            predicted = [span for span, _ in found]
+            confidences = [confidence for _, confidence in found]
             if spans_key is not None:
                 doc.spans[spans_key] = SpanGroup(
                     doc, name=spans_key, spans=predicted,
@@ -301,20 +391,35 @@ class TaughtNetNER(TrainablePipe):
                 continue
             taken = set() if overwrite else {i for e in doc.ents for i in range(e.start, e.end)}
             new_ents = []
-            for span, confidence in zip(predicted, confidences):
+            # most confident first (a stable sort: equal ones stay in document order)
+            for span, confidence in sorted(found, key=lambda sc: -sc[1]):
                 if not taken.intersection(range(span.start, span.end)):
+                    taken.update(range(span.start, span.end))
                     span._.set(CONFIDENCE_ATTR, confidence)  # kept for compatibility: use the span group
                     new_ents.append(span)
+            new_ents.sort(key=lambda span: span.start)
             if overwrite:
                 doc.set_ents(new_ents, default="outside")
             else:
                 doc.ents = list(doc.ents) + new_ents
 
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict:
+        """The scorer's figures; with per-type heads, a doc of one type is scored by the
+        predictions of that type's head (the span group)."""
+        validate_examples(examples, "TaughtNetNER.score")
+        if self.heads == "per_type" and self.cfg["spans_key"] is not None:
+            kwargs.setdefault("type_spans_key", self.cfg["spans_key"])
+        return self.scorer(examples, **kwargs)
+
     def get_loss(self, examples: Iterable[Example], scores: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
         """Distillation loss when the examples carry teacher distributions, else
-        cross-entropy on the gold tags (missing annotation is skipped)."""
+        cross-entropy on the gold tags (missing annotation is skipped). Per-type heads:
+        the sum over types t of the loss of t's head, against t's teachers (KL) and the
+        gold of the docs that annotate t, O included (CE)."""
         examples = list(examples)
         validate_examples(examples, "TaughtNetNER.get_loss")
+        if self.heads == "per_type":
+            return self._per_type_loss(examples, scores)
         ops = self.model.ops
         golds, teachers = [], []
         for eg in examples:
@@ -341,6 +446,84 @@ class TaughtNetNER(TrainablePipe):
         if not numpy.isfinite(loss):
             raise ValueError(f"{self.name}: the loss is not finite ({loss}); lower the learning rate")
         return loss, ops.unflatten(d_scores, lengths)
+
+    def _per_type_loss(self, examples: List[Example], scores: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
+        ops = self.model.ops
+        golds = [self._gold_blocks(eg) for eg in examples]
+        teachers = [self._type_teacher_targets(eg) for eg in examples]
+        n_with_teacher = sum(t is not None for t in teachers)
+        if 0 < n_with_teacher < len(teachers):
+            raise ValueError(
+                f"{self.name}: a training batch mixes {n_with_teacher} examples with teacher "
+                f"distributions and {len(teachers) - n_with_teacher} without; give every "
+                "example of the training corpus its distributions"
+            )
+        lengths = ops.asarray1i([len(eg.predicted) for eg in examples])
+        flat_scores = ops.flatten(list(scores))
+        gold = numpy.concatenate(golds)
+        teacher = ops.asarray2f(numpy.concatenate(teachers)) if n_with_teacher else None
+        d_scores = ops.alloc2f(*flat_scores.shape)
+        loss = 0.0
+        for j in range(len(self.labels)):
+            head = slice(5 * j, 5 * j + 5)
+            truths = (ops.asarray1i(gold[:, j]), teacher[:, head] if teacher is not None else None)
+            d_head, head_loss = self.loss(ops.xp.ascontiguousarray(flat_scores[:, head]), truths)
+            d_scores[:, head] = d_head
+            loss += head_loss
+        if not numpy.isfinite(loss):
+            raise ValueError(f"{self.name}: the loss is not finite ({loss}); lower the learning rate")
+        return loss, ops.unflatten(d_scores, lengths)
+
+    def _gold_blocks(self, eg: Example) -> numpy.ndarray:
+        """(n_tokens, k) gold tag ids within each type's head (B, I, L, U, O-t); -1 where
+        the doc does not annotate that type (a doc of one type annotates only it; a doc
+        without a type record, every type)."""
+        labels = self.labels
+        own = doc_entity_type(eg.reference)
+        if own is not None and own not in labels:
+            raise ValueError(
+                f"{self.name}: training doc {eg.reference.text[:60]!r} is of type {own!r}, "
+                f"not among the component's labels {list(labels)}"
+            )
+        annotated = [labels.index(own)] if own is not None else list(range(len(labels)))
+        gold = numpy.full((len(eg.predicted), len(labels)), -1, dtype=numpy.int32)
+        for i, tag in enumerate(eg.get_aligned_ner()):
+            if tag in (None, "", "-"):
+                continue
+            gold[i, annotated] = 4  # O, and an entity of one type is "not t" for the others
+            if tag == "O":
+                continue
+            prefix, label = tag.split("-", 1)
+            if label not in labels:
+                raise ValueError(
+                    f"{self.name}: unknown entity label {label!r} in training doc "
+                    f"{eg.reference.text[:60]!r}; the component's labels are {list(labels)}"
+                )
+            gold[i, labels.index(label)] = BILUO_PREFIXES.index(prefix)
+        return gold
+
+    def _type_teacher_targets(self, eg: Example) -> Optional[numpy.ndarray]:
+        """The per-type teacher columns as (n_tokens, 5k) BILUO targets, heads in our order."""
+        probs = eg.reference.user_data.get(TEACHER_TYPE_PROBS_KEY)
+        if probs is None:
+            if TEACHER_PROBS_KEY in eg.reference.user_data:
+                raise ValueError(
+                    f"{self.name}: per-type heads learn from each type's own teacher columns, but the "
+                    "distributions of this corpus have only the global ones (written by "
+                    "spacy-taughtnet 0.1.0); rerun distill-teachers"
+                )
+            return None
+        if probs.shape[0] != len(eg.predicted):
+            raise ValueError(
+                f"{self.name}: the teacher distributions of doc {eg.reference.text[:60]!r} have "
+                f"{probs.shape[0]} rows, but the doc has {len(eg.predicted)} tokens"
+            )
+        theirs = tuple(eg.reference.user_data[TEACHER_LABELS_KEY])
+        self._columns_for(theirs)  # checks the labels
+        return numpy.concatenate(
+            [biluo_targets(probs[:, 3 * j : 3 * j + 3]) for j in (theirs.index(label) for label in self.labels)],
+            axis=1,
+        )
 
     def _gold_ids(self, eg: Example) -> numpy.ndarray:
         index = {tag: i for i, tag in enumerate(self.model_tag_names)}
@@ -423,7 +606,7 @@ class TaughtNetNER(TrainablePipe):
         exclude = list(exclude)
         saved = Path(path) / "cfg"
         if "cfg" not in exclude and saved.is_file():
-            _check_plugin_version(srsly.read_json(saved), str(Path(path)))
+            self._check_saved_cfg(srsly.read_json(saved), str(Path(path)))
         settings = {key: self.cfg[key] for key in FACTORY_SETTINGS}
         super().from_disk(path, exclude=exclude)
         self.cfg.update(settings, plugin_version=__version__)
@@ -434,11 +617,20 @@ class TaughtNetNER(TrainablePipe):
         exclude = list(exclude)
         saved = srsly.msgpack_loads(bytes_data).get("cfg")
         if "cfg" not in exclude and saved is not None:
-            _check_plugin_version(srsly.json_loads(saved), f"pipe {self.name!r}")
+            self._check_saved_cfg(srsly.json_loads(saved), f"pipe {self.name!r}")
         settings = {key: self.cfg[key] for key in FACTORY_SETTINGS}
         super().from_bytes(bytes_data, exclude=exclude)
         self.cfg.update(settings, plugin_version=__version__)
         return self
+
+    def _check_saved_cfg(self, saved_cfg: Dict, where: str) -> None:
+        _check_plugin_version(saved_cfg, where)
+        saved_heads = saved_cfg.get("heads", "joint")  # 0.1.0 saved no heads: joint
+        if saved_heads != self.heads:
+            raise ConfigError(
+                f"{where}: the pipe was trained with heads = {saved_heads!r}, but its config says "
+                f"{self.heads!r}; load it with its own config (heads = {saved_heads!r})"
+            )
 
     @staticmethod
     def _labels_from(examples: Iterable[Example]) -> List[str]:
@@ -463,6 +655,11 @@ def _check_plugin_version(saved_cfg: Dict, where: str) -> None:
         f"{__version__} is installed; it loads with spacy-taughtnet {_minor(saved)}.x: "
         f"pip install 'spacy-taughtnet=={_minor(saved)}.*' (or retrain the model)"
     )
+
+
+def _split_types(type_probs: numpy.ndarray) -> List[numpy.ndarray]:
+    """(n_tokens, 3k) per-type columns as k (n_tokens, 3) arrays."""
+    return [type_probs[:, 3 * j : 3 * j + 3] for j in range(type_probs.shape[1] // 3)]
 
 
 def _minor(version: str) -> str:

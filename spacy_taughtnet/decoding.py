@@ -16,7 +16,7 @@ from typing import List, Sequence, Tuple
 import numpy
 
 _MAX_PADDED_TOKENS = 65536
-_BILUO = ("B", "I", "L", "U")
+BILUO_PREFIXES = ("B", "I", "L", "U")
 
 
 def tag_names(types: Sequence[str]) -> List[str]:
@@ -26,7 +26,7 @@ def tag_names(types: Sequence[str]) -> List[str]:
 
 def biluo_tag_names(types: Sequence[str]) -> List[str]:
     """The BILUO columns: B-e1, I-e1, L-e1, U-e1, ..., O."""
-    return [f"{prefix}-{t}" for t in types for prefix in _BILUO] + ["O"]
+    return [f"{prefix}-{t}" for t in types for prefix in BILUO_PREFIXES] + ["O"]
 
 
 def bio_columns(n_types: int) -> numpy.ndarray:
@@ -120,7 +120,7 @@ def tags_to_spans(tag_ids: numpy.ndarray, types: Sequence[str]) -> List[Tuple[in
     for t, tag in enumerate(tag_ids.tolist()):
         if tag == 4 * len(types):
             continue
-        prefix, type_index = _BILUO[tag % 4], tag // 4
+        prefix, type_index = BILUO_PREFIXES[tag % 4], tag // 4
         if prefix == "U":
             spans.append((t, t + 1, types[type_index]))
         elif prefix == "B":

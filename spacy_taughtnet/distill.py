@@ -31,8 +31,12 @@ def combine(
     teachers: Sequence[Teacher], per_teacher: Sequence[numpy.ndarray], labels: Sequence[str], *,
     merge: str = "mean", normalize: str = "sum",
 ) -> numpy.ndarray:
-    """One batch's global rows: each teacher's (n_tokens, 2m+1) rows; single-type teachers
-    of one type merged (a lone one as it is), then aggregated with the multi-type ones."""
+    """One batch's stored rows (store.py): the global distribution, then each type's (B, I, O).
+
+    per_teacher: each teacher's (n_tokens, 2m+1) rows. Single-type teachers of one type are
+    merged (a lone one as it is), then aggregated with the multi-type ones into the global
+    columns. A type's own columns merge every teacher that covers it: the single-type ones
+    as they are, a multi-type one by its marginal (B-t, I-t, everything else)."""
     single: List[List[numpy.ndarray]] = [[] for _ in labels]
     joint = []
     for teacher, probs in zip(teachers, per_teacher):
@@ -42,7 +46,14 @@ def combine(
         else:
             joint.append((types, probs))
     merged = [None if not ps else ps[0] if len(ps) == 1 else merge_teachers(ps, merge) for ps in single]
-    return aggregate_distributions(merged, normalize=normalize, joint=joint)
+    global_rows = aggregate_distributions(merged, normalize=normalize, joint=joint)  # checks every type has a teacher
+    by_type = [list(ps) for ps in single]
+    for types, probs in joint:
+        for m, j in enumerate(types):
+            b, i = probs[:, 2 * m], probs[:, 2 * m + 1]
+            by_type[j].append(numpy.stack([b, i, (1.0 - b - i).clip(0.0, 1.0)], axis=1))
+    per_type = [ps[0] if len(ps) == 1 else merge_teachers(ps, merge) for ps in by_type]
+    return numpy.concatenate([global_rows] + [numpy.asarray(p, dtype=numpy.float32) for p in per_type], axis=1)
 
 
 class DistillInputs(NamedTuple):

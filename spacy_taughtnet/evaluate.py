@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from seqeval.metrics import f1_score, precision_score, recall_score
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from .corpora import CorpusError, bio_tags, doc_entity_type, read_docbin
 
@@ -25,6 +25,10 @@ def evaluate_corpus(
     the types its gold annotates: guessing them would count correct predictions of
     unannotated types as errors. The model reads the corpus's own tokens, so tags align
     one to one with gold.
+
+    A corpus of one type scored with a pipe with per-type heads is scored by that type's
+    head (its spans in the pipe's span group, `predictions`); the figures on doc.ents, where
+    an overlapping span of another type may have won, are added as `doc_ents`.
     """
     gold_docs = read_docbin(docbin_path, nlp.vocab)
     scored = _scored_types(gold_docs, docbin_path, entity_types)
@@ -36,18 +40,51 @@ def evaluate_corpus(
     predicted = list(nlp.pipe(inputs, batch_size=batch_size))
     seconds = time.perf_counter() - start
     y_true = [_tags(doc, scored) for doc in gold_docs]
-    y_pred = [_tags(doc, scored) for doc in predicted]
+    y_ents = [_tags(doc, scored) for doc in predicted]
+    key = type_spans_key(nlp) if len(scored) == 1 else None
+    y_pred = [_span_tags(doc, doc.spans[key], scored) for doc in predicted] if key else y_ents
     n_words = sum(len(doc) for doc in gold_docs)
-    return {
+    row = {
         "corpus": str(Path(docbin_path)),
         "entity_type": ",".join(scored),
-        "precision": precision_score(y_true, y_pred),
-        "recall": recall_score(y_true, y_pred),
-        "f1": f1_score(y_true, y_pred),
+        "predictions": f"doc.spans[{key!r}]" if key else "doc.ents",
+        **_scores(y_true, y_pred),
         "n_docs": len(gold_docs),
         "n_words": n_words,
         "words_per_second": n_words / seconds if seconds > 0 else None,
     }
+    if key:
+        row["doc_ents"] = _scores(y_true, y_ents)
+    return row
+
+
+def type_spans_key(nlp: Language) -> Optional[str]:
+    """The span group of the pipeline's `taughtnet_ner` pipe with per-type heads, if any:
+    its spans of a type are that type's predictions."""
+    from .component import TaughtNetNER
+
+    for _, pipe in nlp.pipeline:
+        if isinstance(pipe, TaughtNetNER) and pipe.heads == "per_type" and pipe.cfg["spans_key"]:
+            return pipe.cfg["spans_key"]
+    return None
+
+
+def _scores(y_true: List[List[str]], y_pred: List[List[str]]) -> Dict[str, float]:
+    return {
+        "precision": precision_score(y_true, y_pred),
+        "recall": recall_score(y_true, y_pred),
+        "f1": f1_score(y_true, y_pred),
+    }
+
+
+def _span_tags(doc: Doc, spans: Sequence[Span], types: Sequence[str]) -> List[str]:
+    """BIO tags of the spans of `types` (spans of one type never overlap)."""
+    tags = ["O"] * len(doc)
+    for span in spans:
+        if span.label_ in types:
+            tags[span.start] = f"B-{span.label_}"
+            tags[span.start + 1 : span.end] = [f"I-{span.label_}"] * (len(span) - 1)
+    return tags
 
 
 def _scored_types(docs: List[Doc], path: Union[str, Path], entity_types: Optional[Sequence[str]]) -> Tuple[str, ...]:
@@ -85,6 +122,7 @@ def _tags(doc: Doc, types: Sequence[str]) -> List[str]:
 
 
 SCORE_COLUMNS = ("precision", "recall", "f1")
+EVALUATE_COLUMNS = ("model", "corpus", "entity_type", "predictions", "precision", "recall", "f1")
 
 
 def format_table(rows: Sequence[Dict], columns: Sequence[str] = ("model", "corpus", "entity_type", "precision", "recall", "f1")) -> str:

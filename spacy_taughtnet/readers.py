@@ -7,7 +7,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from .component import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY
+from .component import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY, TEACHER_TYPE_PROBS_KEY
 from .corpora import read_docbin
 from .errors import ConfigError
 from .store import DistributionsError, TeacherDistributions
@@ -104,6 +104,11 @@ class TaughtNetCorpus:
                 f"{distributions}: labels {store.labels}, but {self.distributions} has "
                 f"{labelled.labels}; distill both with the same teachers"
             )
+        if store is not None and labelled is not None and store.type_columns != labelled.type_columns:
+            raise DistributionsError(
+                f"{distributions} and {self.distributions}: one has per-type columns and the other "
+                "not (written by different versions); rerun distill-teachers for both"
+            )
         for i, reference in enumerate(docs[: limit or None]):
             if store is not None:
                 if store.lengths[i] != len(reference):
@@ -114,6 +119,8 @@ class TaughtNetCorpus:
                     )
                 reference.user_data[TEACHER_PROBS_KEY] = store.doc_probs(i)
                 reference.user_data[TEACHER_LABELS_KEY] = store.labels
+                if store.type_columns:
+                    reference.user_data[TEACHER_TYPE_PROBS_KEY] = store.doc_type_probs(i)
             words = [token.text for token in reference]
             spaces = [bool(token.whitespace_) for token in reference]
             yield Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)

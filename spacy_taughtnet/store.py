@@ -2,8 +2,10 @@
 
     ROOT/distributions/train/
         manifest.json             written last: the folder is complete when it is there
-        shard-00000/probs.npy     float16, (tokens of the shard's docs, 2k+1): rows in doc order,
-                                  columns B-e1, I-e1, ..., B-ek, I-ek, O
+        shard-00000/probs.npy     float16, (tokens of the shard's docs, columns): rows in doc order,
+                                  columns B-e1, I-e1, ..., B-ek, I-ek, O (the aggregated global
+                                  distribution), then with type_columns (B, I, O) of each type
+                                  e1..ek (its teachers merged, before the aggregation)
         shard-00000/lengths.npy   int64, (docs of the shard,): tokens per doc
         shard-00000/shard.json    the shard's entry of the manifest, plus the inputs digest
         shard-00001/...
@@ -14,6 +16,8 @@ manifest.json holds:
     format       "spacy-taughtnet.distributions.v1"
     labels       the entity types, in column order
     normalize    the aggregation's normaliser ("sum" or "softmax")
+    type_columns whether the per-type (B, I, O) columns follow the global ones (the student's
+                 per-type heads learn from them); absent in folders of 0.1.0: false
     n_docs, n_tokens, shard_docs
     docbin       {"path", "size", "sha256"} of the DocBin the rows belong to
     teachers     [{"path", "label", "sha256"}], sha256 by `pipeline_digest`
@@ -24,7 +28,7 @@ manifest.json holds:
 Writing (`write_distributions` locally; a distributed backend calls the same two steps):
 every shard is written with `write_shard` into a staging folder beside the output,
 `.NAME.partial`, each shard atomically (a temporary folder renamed when complete), with its rows
-validated (finite, >= 0, each row summing to 1 within float16 rounding) and streamed to disk,
+validated (finite, >= 0, the global row and each type's (B, I, O) summing to 1 within float16 rounding) and streamed to disk,
 so memory stays bounded by one batch. `finalise_distributions` then checks every shard against
 the inputs and the docs' lengths, writes manifest.json and swaps the staging folder onto the
 output as a whole. A rerun after a failure or a kill writes only the shards that are missing.
@@ -46,7 +50,6 @@ import numpy
 from numpy.lib import format as npy_format
 
 from ._atomic import atomic_path, remove_path, remove_stale_temporaries, replace_dir
-from .decoding import tag_names
 from .errors import DistributionsError
 
 FORMAT = "spacy-taughtnet.distributions.v1"
@@ -116,6 +119,18 @@ def staging_path(output: PathLike) -> Path:
     return output.parent / f".{output.name}.partial"
 
 
+def n_columns(n_labels: int, type_columns: bool) -> int:
+    """Columns of a stored row: the global distribution (2k+1), then (B, I, O) per type."""
+    return 2 * n_labels + 1 + (3 * n_labels if type_columns else 0)
+
+
+def _blocks(n_labels: int, type_columns: bool) -> List[slice]:
+    """The column ranges of a stored row that are each a distribution."""
+    joint = 2 * n_labels + 1
+    per_type = [slice(joint + 3 * j, joint + 3 * j + 3) for j in range(n_labels)] if type_columns else []
+    return [slice(0, joint)] + per_type
+
+
 def distributions_header(
     output: PathLike,
     docbin: PathLike,
@@ -125,16 +140,19 @@ def distributions_header(
     normalize: str,
     teachers: Sequence[Tuple[PathLike, str]] = (),
     shard_docs: int = SHARD_DOCS,
+    type_columns: bool = True,
 ) -> Dict:
     """The manifest without its shards: what the rows are made from. teachers: (path, label)
     pairs of the teacher pipelines, in column order. Paths are recorded relative to `output`,
-    the distributions folder."""
+    the distributions folder. type_columns: the rows carry each type's (B, I, O) after the
+    global columns (what `distill.shard_rows` yields)."""
     if shard_docs < 1:
         raise DistributionsError(f"shard_docs must be at least 1, got {shard_docs}")
     header = {
         "format": FORMAT,
         "labels": list(labels),
         "normalize": normalize,
+        "type_columns": type_columns,
         "n_docs": len(lengths),
         "n_tokens": int(numpy.sum(lengths, dtype=numpy.int64)),
         "shard_docs": shard_docs,
@@ -147,12 +165,14 @@ def distributions_header(
     return header
 
 
-def invalid_row(rows: numpy.ndarray) -> Optional[Tuple[int, str]]:
-    """(index, reason) of the first row that is not a distribution, or None."""
+def invalid_row(rows: numpy.ndarray, blocks: Sequence[slice] = (slice(None),)) -> Optional[Tuple[int, str]]:
+    """(index, reason) of the first row that is not a distribution in each of its column
+    `blocks`, or None."""
     finite = numpy.isfinite(rows).all(axis=1)
     positive = (rows >= 0).all(axis=1)
-    sums = rows.astype(numpy.float32).sum(axis=1)
-    bad = ~(finite & positive & (numpy.abs(sums - 1) <= SUM_TOLERANCE))
+    sums = numpy.stack([rows[:, b].astype(numpy.float32).sum(axis=1) for b in blocks], axis=1)
+    off = numpy.abs(sums - 1) > SUM_TOLERANCE
+    bad = ~(finite & positive & ~off.any(axis=1))
     if not bad.any():
         return None
     i = int(bad.argmax())
@@ -161,7 +181,9 @@ def invalid_row(rows: numpy.ndarray) -> Optional[Tuple[int, str]]:
     elif not positive[i]:
         reason = "holds a negative value"
     else:
-        reason = f"sums to {sums[i]:.4f}, not 1"
+        b = blocks[int(off[i].argmax())]
+        where = "" if len(blocks) == 1 else f"columns [{b.start}, {b.stop}) "
+        reason = f"{where}sums to {sums[i, int(off[i].argmax())]:.4f}, not 1"
     return i, f"{reason}: {numpy.array2string(rows[i].astype(numpy.float32), precision=4)}"
 
 
@@ -186,7 +208,9 @@ def write_shard(
     lengths = numpy.asarray(lengths, dtype=numpy.int64)
     if len(lengths) != end - start:
         raise DistributionsError(f"{folder}: shard {k} holds docs [{start}, {end}), got lengths of {len(lengths)} docs")
-    n_tokens, n_cols = int(lengths.sum()), len(tag_names(header["labels"]))
+    type_columns = header.get("type_columns", False)
+    n_tokens, n_cols = int(lengths.sum()), n_columns(len(header["labels"]), type_columns)
+    blocks = _blocks(len(header["labels"]), type_columns)
     offsets = numpy.concatenate([[0], numpy.cumsum(lengths)])
     target = folder / shard_name(k)
     with atomic_path(target, is_dir=True) as tmp:
@@ -203,7 +227,7 @@ def write_shard(
                         f"have {n_tokens} tokens and the labels need {n_cols} columns"
                     )
                 stored = batch.astype(numpy.float16)
-                bad = invalid_row(stored)
+                bad = invalid_row(stored, blocks)
                 if bad is not None:
                     at = row + bad[0]
                     doc = int(numpy.searchsorted(offsets, at, side="right")) - 1
@@ -241,7 +265,7 @@ def finalise_distributions(folder: PathLike, output: PathLike, header: Dict, len
     move the folder onto `output` as a whole. Returns the manifest."""
     folder, output = Path(folder), Path(output)
     lengths = numpy.asarray(lengths, dtype=numpy.int64)
-    n_cols = len(tag_names(header["labels"]))
+    n_cols = n_columns(len(header["labels"]), header.get("type_columns", False))
     shards = []
     for k, (start, end) in enumerate(shard_ranges(header["n_docs"], header["shard_docs"])):
         entry = written_shard(folder, header, k)
@@ -277,16 +301,19 @@ def write_distributions(
     normalize: str,
     teachers: Sequence[Tuple[PathLike, str]] = (),
     shard_docs: int = SHARD_DOCS,
+    type_columns: bool = True,
     on_shard: Optional[Callable[[int, int, bool], None]] = None,
 ) -> Dict:
     """Write the distributions of the docs of `docbin` (of `lengths` tokens) to `output`.
 
-    shard_rows(start, end) yields the rows of docs [start, end) in doc order; it is called
+    shard_rows(start, end) yields the rows of docs [start, end) in doc order (with
+    type_columns, each type's (B, I, O) after the global columns); it is called
     for the shards that a killed or failed earlier run did not complete, in increasing order.
     on_shard(start, end, reused) is told about every shard (for progress). Returns the manifest.
     """
     header = distributions_header(
-        output, docbin, lengths, labels=labels, normalize=normalize, teachers=teachers, shard_docs=shard_docs
+        output, docbin, lengths, labels=labels, normalize=normalize, teachers=teachers, shard_docs=shard_docs,
+        type_columns=type_columns,
     )
     folder = staging_path(output)
     folder.mkdir(parents=True, exist_ok=True)
@@ -368,7 +395,9 @@ class TeacherDistributions:
         sha256) and return every doc's token count."""
         self.labels: List[str] = list(self.manifest["labels"])
         self.normalize: str = self.manifest["normalize"]
-        n_cols = len(tag_names(self.labels))
+        self.type_columns: bool = bool(self.manifest.get("type_columns", False))
+        self._blocks = _blocks(len(self.labels), self.type_columns)
+        n_cols = n_columns(len(self.labels), self.type_columns)
         shards = self.manifest["shards"]
         ranges = shard_ranges(self.manifest["n_docs"], self.manifest["shard_docs"])
         if [tuple(s["docs"]) for s in shards] != ranges:
@@ -427,19 +456,32 @@ class TeacherDistributions:
                     "rows may not match their docs; rerun distill"
                 )
             if entry["n_tokens"] == 0:
-                self._probs[k] = numpy.zeros((0, len(tag_names(self.labels))), dtype=numpy.float16)
+                self._probs[k] = numpy.zeros((0, n_columns(len(self.labels), self.type_columns)), dtype=numpy.float16)
             else:
                 self._probs[k] = numpy.load(path, mmap_mode="r")
         return self._probs[k]
 
     def doc_probs(self, i: int) -> numpy.ndarray:
-        """Doc i's rows as float32, each checked and renormalised (float16 rounding moves
-        the sums by ~1e-3)."""
+        """Doc i's global rows (n_tokens, 2k+1) as float32, checked and renormalised
+        (float16 rounding moves the sums by ~1e-3)."""
+        return self._doc_rows(i)[0]
+
+    def doc_type_probs(self, i: int) -> numpy.ndarray:
+        """Doc i's per-type rows (n_tokens, 3k): (B, I, O) of each type in `labels` order,
+        as float32, checked and renormalised per type."""
+        if not self.type_columns:
+            raise DistributionsError(
+                f"{self.path}: no per-type columns (written by spacy-taughtnet 0.1.0); a student "
+                "with per-type heads needs them: rerun distill-teachers"
+            )
+        return numpy.concatenate(self._doc_rows(i)[1:], axis=1)
+
+    def _doc_rows(self, i: int) -> List[numpy.ndarray]:
         k = bisect_right(self._starts, i) - 1
         shard_offset = self.offsets[self._starts[k]]
         start, end = self.offsets[i] - shard_offset, self.offsets[i + 1] - shard_offset
         rows = numpy.asarray(self._shard_probs(k)[start:end], dtype=numpy.float32)
-        bad = invalid_row(rows)
+        bad = invalid_row(rows, self._blocks)
         if bad is not None:
             raise _row_error(self.path / self.manifest["shards"][k]["name"] / PROBS, i, bad[0], bad[1])
-        return rows / rows.sum(axis=1, keepdims=True)
+        return [rows[:, b] / rows[:, b].sum(axis=1, keepdims=True) for b in self._blocks]

@@ -43,7 +43,8 @@ def union_docbin(docbins, tmp_path_factory):
 
 
 def expected_distributions(teacher_paths, docbin, batch_size, normalize):
-    """What dump_distributions should store, from each teacher's predict_proba."""
+    """What dump_distributions should store, from each teacher's predict_proba: the
+    aggregated global columns, then each teacher's own (B, I, O)."""
     teachers = [load_teacher(p) for p in teacher_paths]
     vocab = spacy.blank("en").vocab
     docs = read_docbin(docbin, vocab)
@@ -53,7 +54,7 @@ def expected_distributions(teacher_paths, docbin, batch_size, normalize):
         for nlp, _, pipe in teachers:
             copies = [Doc(nlp.vocab, words=[t.text for t in d]) for d in batch]
             per_teacher.append(numpy.concatenate(pipe.predict_proba(copies)))
-        rows.append(aggregate_distributions(per_teacher, normalize=normalize))
+        rows.append(numpy.concatenate([aggregate_distributions(per_teacher, normalize=normalize)] + per_teacher, axis=1))
     return numpy.concatenate(rows), docs
 
 
@@ -72,11 +73,16 @@ def test_dump_distributions(teachers, union_docbin, tmp_path, normalize):
     assert len(store) == len(docs) == 12
     numpy.testing.assert_array_equal(store.lengths, [len(d) for d in docs])
     probs = numpy.concatenate([numpy.load(out / f"shard-0000{k}" / "probs.npy") for k in range(3)])
-    assert probs.dtype == numpy.float16 and probs.shape == (n_tokens, 5)
-    numpy.testing.assert_allclose(probs.astype(numpy.float32).sum(axis=1), 1.0, atol=5e-3)
+    # the global columns (2k+1), then (B, I, O) of each type
+    assert probs.dtype == numpy.float16 and probs.shape == (n_tokens, 5 + 6)
+    for block in (slice(0, 5), slice(5, 8), slice(8, 11)):
+        numpy.testing.assert_allclose(probs[:, block].astype(numpy.float32).sum(axis=1), 1.0, atol=5e-3)
     numpy.testing.assert_allclose(probs, expected, atol=2e-3)
+    assert store.type_columns
+    offsets = numpy.cumsum([0] + [len(d) for d in docs])
     for i in range(len(store)):
         numpy.testing.assert_allclose(store.doc_probs(i).sum(axis=1), 1.0, atol=1e-6)
+        numpy.testing.assert_allclose(store.doc_type_probs(i), expected[offsets[i] : offsets[i + 1], 5:], atol=2e-3)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["normalize"] == normalize
     assert manifest["teachers"] == [

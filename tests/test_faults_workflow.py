@@ -191,7 +191,7 @@ def write(out: Path, docbin: Path, rows, *, die_in_shard=None, calls=None):
         yield rows[offsets[start] + 1 : offsets[end]]
 
     normalize = "sum" if rows is OLD_ROWS else "softmax"  # other inputs: no shard of the old run is reused
-    write_distributions(out, docbin, LENGTHS, shard_rows, labels=LABELS, normalize=normalize, shard_docs=2)
+    write_distributions(out, docbin, LENGTHS, shard_rows, labels=LABELS, normalize=normalize, shard_docs=2, type_columns=False)
 
 
 OLD_ROWS, NEW_ROWS = rows_for(0), rows_for(1)

@@ -11,7 +11,11 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_taughtnet.component import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY
+from spacy_taughtnet.component import (
+    TEACHER_LABELS_KEY,
+    TEACHER_PROBS_KEY,
+    TEACHER_TYPE_PROBS_KEY,
+)
 from spacy_taughtnet.corpora import CORPUS_KEY, TYPE_KEY, read_iob, write_docbin
 from spacy_taughtnet.readers import TaughtNetCorpus
 from spacy_taughtnet.store import (
@@ -37,9 +41,10 @@ def in_batches(rows, sizes):
         start += size
 
 
-def write(out, lengths, rows, *, docbin=None, labels=LABELS, normalize="sum", shard_docs=SHARD_DOCS, batch_rows=None):
+def write(out, lengths, rows, *, docbin=None, labels=LABELS, normalize="sum", shard_docs=SHARD_DOCS, batch_rows=None, type_columns=False):
     """write_distributions of `rows` (all docs' rows, in order), each shard's rows in
-    batches of `batch_rows` rows (cutting docs) or whole."""
+    batches of `batch_rows` rows (cutting docs) or whole; the global columns only unless
+    type_columns."""
     if docbin is None:
         docbin = out.parent / "docs.spacy"
         docbin.write_bytes(b"a DocBin")
@@ -51,7 +56,9 @@ def write(out, lengths, rows, *, docbin=None, labels=LABELS, normalize="sum", sh
             return [mine]
         return [mine[i : i + batch_rows] for i in range(0, len(mine), batch_rows)]
 
-    return write_distributions(out, docbin, lengths, shard_rows, labels=labels, normalize=normalize, shard_docs=shard_docs)
+    return write_distributions(
+        out, docbin, lengths, shard_rows, labels=labels, normalize=normalize, shard_docs=shard_docs, type_columns=type_columns
+    )
 
 
 def stored_rows(store):
@@ -172,7 +179,7 @@ def test_generator_raising_leaves_nothing(tmp_path):
     out = tmp_path / "dist"
     (tmp_path / "docs.spacy").write_bytes(b"x")
     with pytest.raises(RuntimeError, match="teacher crashed"):
-        write_distributions(out, tmp_path / "docs.spacy", [2, 3], failing, labels=LABELS, normalize="sum")
+        write_distributions(out, tmp_path / "docs.spacy", [2, 3], failing, labels=LABELS, normalize="sum", type_columns=False)
     assert [f.name for f in tmp_path.iterdir()] == ["docs.spacy"]  # no output, staging or temporary
 
 
@@ -195,7 +202,7 @@ def test_wrong_rows_leave_nothing(tmp_path, batch_rows, n_cols, match):
         return (numpy.full(shape(n), 0.2, dtype=numpy.float32) for n in batch_rows)
 
     with pytest.raises(DistributionsError, match=match) as err:
-        write_distributions(out, tmp_path / "docs.spacy", [2, 3], shard_rows, labels=LABELS, normalize="sum")
+        write_distributions(out, tmp_path / "docs.spacy", [2, 3], shard_rows, labels=LABELS, normalize="sum", type_columns=False)
     assert str(staging_path(out) / "shard-00000" / "probs.npy") in str(err.value)
     assert [f.name for f in tmp_path.iterdir()] == ["docs.spacy"]
 
@@ -228,7 +235,7 @@ def test_rerun_writes_only_the_missing_shards(tmp_path):
         return [rows[offsets[start] : offsets[end]]]
 
     def run(normalize="sum"):
-        return write_distributions(out, docbin, lengths, shard_rows, labels=LABELS, normalize=normalize, shard_docs=2)
+        return write_distributions(out, docbin, lengths, shard_rows, labels=LABELS, normalize=normalize, shard_docs=2, type_columns=False)
 
     with pytest.raises(RuntimeError, match="killed"):
         run()
@@ -255,7 +262,7 @@ def test_shards_written_independently_then_finalised(tmp_path):
     offsets = numpy.cumsum([0] + lengths)
     docbin = tmp_path / "docs.spacy"
     docbin.write_bytes(b"docs")
-    header = distributions_header(tmp_path / "dist", docbin, lengths, labels=["GENE"], normalize="sum", shard_docs=2)
+    header = distributions_header(tmp_path / "dist", docbin, lengths, labels=["GENE"], normalize="sum", shard_docs=2, type_columns=False)
     staging = staging_path(tmp_path / "dist")
     ranges = shard_ranges(len(lengths), 2)
     assert ranges == [(0, 2), (2, 4), (4, 5)]
@@ -286,6 +293,39 @@ def test_missing_folder_and_older_layout(tmp_path):
     numpy.save(old / "probs.npy", numpy.full((2, 3), 1 / 3, dtype=numpy.float16))
     with pytest.raises(DistributionsError, match="single-file layout of an earlier version"):
         TeacherDistributions(old)
+
+
+def type_column_rows(rng, n_rows, n_labels):
+    """Rows of the global columns (2k+1) followed by (B, I, O) per type."""
+    blocks = [random_distributions(rng, n_rows, 2 * n_labels + 1)] + [random_distributions(rng, n_rows, 3) for _ in range(n_labels)]
+    return numpy.concatenate(blocks, axis=1).astype(numpy.float32)
+
+
+def test_type_columns_round_trip(tmp_path):
+    lengths = [2, 3, 0, 4]
+    rows = type_column_rows(numpy.random.default_rng(3), 9, 2)
+    manifest = write(tmp_path / "d", lengths, rows, shard_docs=2, batch_rows=4, type_columns=True)
+    assert manifest["type_columns"] is True
+    store = TeacherDistributions(tmp_path / "d")
+    assert store.type_columns
+    offsets = numpy.cumsum([0] + lengths)
+    for i in range(len(lengths)):
+        mine = rows[offsets[i] : offsets[i + 1]]
+        numpy.testing.assert_allclose(store.doc_probs(i), mine[:, :5], atol=2e-3)
+        numpy.testing.assert_allclose(store.doc_type_probs(i), mine[:, 5:], atol=2e-3)
+        numpy.testing.assert_allclose(store.doc_type_probs(i).reshape(-1, 2, 3).sum(axis=2), 1.0, atol=1e-6)
+    # a folder of the global columns only (spacy-taughtnet 0.1.0) has no per-type rows
+    write(tmp_path / "old", lengths, rows[:, :5])
+    with pytest.raises(DistributionsError, match="no per-type columns.*rerun distill-teachers"):
+        TeacherDistributions(tmp_path / "old").doc_type_probs(0)
+
+
+def test_a_type_block_that_is_not_a_distribution_is_refused(tmp_path):
+    rows = type_column_rows(numpy.random.default_rng(4), 3, 2)
+    rows[1, 8:11] = [0.5, 0.5, 0.5]  # the second type's (B, I, O) sums to 1.5; the row to 2.5
+    with pytest.raises(DistributionsError, match=r"doc 0, token 1: the teacher distribution columns \[8, 11\) sums to 1.5"):
+        write(tmp_path / "d", [3], rows, type_columns=True)
+    assert not (tmp_path / "d").exists()
 
 
 def test_pipeline_digest(tmp_path, teachers):
@@ -347,6 +387,7 @@ def test_reader_resolves_and_attaches_distributions(corpus_with_distributions):
         probs = eg.reference.user_data[TEACHER_PROBS_KEY]
         assert probs.shape == (len(doc), 5)
         numpy.testing.assert_array_equal(probs, store.doc_probs(i))
+        assert TEACHER_TYPE_PROBS_KEY not in eg.reference.user_data  # the folder has the global columns only
         assert list(eg.reference.user_data[TEACHER_LABELS_KEY]) == LABELS
         assert eg.reference.user_data[TYPE_KEY] == "Disease"
     assert [t.text for t in examples[5].predicted] == ["TNF-alpha", "(", "don't", ")", "fever."]
@@ -396,3 +437,14 @@ def test_reader_missing_distributions_folder(corpus_with_distributions, tmp_path
         list(resolve_reader(path=str(docbin), distributions=str(missing))(nlp))
     assert str(missing) in str(err.value)
     assert "not a teacher distributions folder" in str(err.value)
+
+
+def test_reader_attaches_type_columns(corpus_with_distributions, tmp_path):
+    nlp, docs, docbin, _ = corpus_with_distributions
+    lengths = [len(d) for d in docs]
+    rows = type_column_rows(numpy.random.default_rng(5), sum(lengths), 2)
+    write(tmp_path / "typed", lengths, rows, docbin=docbin, type_columns=True)
+    store = TeacherDistributions(tmp_path / "typed")
+    for i, eg in enumerate(resolve_reader(path=str(docbin), distributions=str(tmp_path / "typed"))(nlp)):
+        numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_PROBS_KEY], store.doc_probs(i))
+        numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_TYPE_PROBS_KEY], store.doc_type_probs(i))

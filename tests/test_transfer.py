@@ -222,6 +222,33 @@ def test_loss_on_transfer_docs_is_the_soft_term_only(transfer_run):
     assert numpy.isfinite(loss) and len(grads) == 5
 
 
+def test_per_type_loss_on_transfer_docs_is_the_soft_term_only(transfer_run):
+    """With per-type heads, a transfer doc gives each head exactly lambda * T^2 * KL to its own
+    type's teachers: no gold, so no CE term, although the doc records no type."""
+    root, layout, _ = transfer_run
+    nlp = spacy.blank("en")
+    args = {"transfer": str(layout.transfer_docs), "transfer_distributions": str(layout.distributions("transfer"))}
+    examples = list(reader(layout, **args)(nlp))
+    ner = nlp.add_pipe("taughtnet_ner", config={"model": SMALL_MODEL, "heads": "per_type", "loss": {
+        "@losses": "spacy-taughtnet.DistillationLoss.v1", "lambda_": 0.9, "temperature": 2.0}})
+    nlp.initialize(lambda: examples[:5])
+    transfer = examples[-3:]
+    assert all((ner._gold_blocks(eg) == -1).all() for eg in transfer)
+    scores = ner.model.predict([eg.predicted for eg in transfer])
+    loss, _ = ner.get_loss(transfer, scores)
+    expected = 0.0
+    n_tokens = sum(len(eg.predicted) for eg in transfer)
+    for eg, guess in zip(transfer, scores):
+        teacher = ner._type_teacher_targets(eg).astype("float64")
+        for j in range(len(ner.labels)):
+            q = teacher[:, 5 * j : 5 * j + 5]
+            z = numpy.asarray(guess, dtype="float64")[:, 5 * j : 5 * j + 5] / 2.0
+            log_p = z - z.max(1, keepdims=True)
+            log_p -= numpy.log(numpy.exp(log_p).sum(1, keepdims=True))
+            expected += (numpy.where(q > 0, q * numpy.log(numpy.where(q > 0, q, 1)), 0) - q * log_p).sum()
+    assert loss == pytest.approx(0.9 * 4.0 * expected / n_tokens, rel=1e-5)
+
+
 def test_prepare_transfer_from_a_prebuilt_folder(tmp_path, sources):
     from spacy_taughtnet.layout import RunLayout
     from spacy_taughtnet.workflow import prepare_transfer
