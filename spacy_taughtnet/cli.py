@@ -52,6 +52,18 @@ TRANSFORMER_CASE = typer.Option("", help=(
     "cased | uncased: whether the transformer's tokenizer keeps the case (sets do_lower_case; an uncased "
     "model such as MiniLM or SciBERT-uncased needs uncased; ignored by the CNN configs; empty: the config's)"
 ))
+# Options of --backend ray, for annotate and distill-teachers (annotate.ray_backend.RayOptions).
+RAY_ADDRESS = typer.Option(None, "--address", help="Ray: an existing cluster's address (e.g. auto); default: $RAY_ADDRESS (set by ray job submit), else start a local Ray")
+NUM_ACTORS = typer.Option(None, min=1, help="Ray: actors, each loading the model(s) once (default: as many as the cluster's CPUs, or GPUs, hold)")
+CPUS_PER_ACTOR = typer.Option(1.0, help="Ray: CPUs per actor (fractional allowed)")
+GPUS_PER_ACTOR = typer.Option(0.0, help="Ray: GPUs per actor (e.g. 1 for a transformer model)")
+
+
+def _ray_options(address: Optional[str], num_actors: Optional[int], cpus_per_actor: float, gpus_per_actor: float):
+    """The checked RayOptions; importing the Ray backend says how to install Ray if it is missing."""
+    from .annotate.ray_backend import RayOptions
+
+    return RayOptions(address=address, num_actors=num_actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor)
 
 
 def _training_overrides(ctx: typer.Context, config: Path, settings: dict) -> dict:
@@ -199,10 +211,10 @@ def distill_teachers(
     transfer: bool = typer.Option(False, "--transfer", help="Distill the transfer text (ROOT/transfer/train.spacy, from prepare-transfer) instead of the union"),
     shard_docs: int = typer.Option(10000, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards"),
     backend: str = typer.Option("local", help="local (this process) or ray (Ray actors on a local or existing cluster, each writing whole shards)"),
-    address: Optional[str] = typer.Option(None, help="Ray: an existing cluster's address (e.g. auto); default: $RAY_ADDRESS (set by ray job submit), else start a local Ray"),
-    num_actors: Optional[int] = typer.Option(None, min=1, help="Ray: actors, each loading the teachers once (default: as many as the cluster's CPUs, or GPUs, hold)"),
-    cpus_per_actor: float = typer.Option(1.0, help="Ray: CPUs per actor (fractional allowed)"),
-    gpus_per_actor: float = typer.Option(0.0, help="Ray: GPUs per actor (e.g. 1 for transformer teachers)"),
+    address: Optional[str] = RAY_ADDRESS,
+    num_actors: Optional[int] = NUM_ACTORS,
+    cpus_per_actor: float = CPUS_PER_ACTOR,
+    gpus_per_actor: float = GPUS_PER_ACTOR,
 ) -> None:
     """`distill` for ROOT/corpus/global/train.spacy (or the transfer text) with the teachers
     of ROOT/teachers, or those of a teachers specification."""
@@ -215,10 +227,10 @@ def distill_teachers(
     docbin = layout.transfer_docs if transfer else layout.global_split("train")
     output = output or layout.distributions("transfer" if transfer else "train")
     spec = read_spec(teachers) if teachers else None
-    ray_options = {"address": address, "num_actors": num_actors, "cpus_per_actor": cpus_per_actor, "gpus_per_actor": gpus_per_actor}
+    ray_options = {"ray_options": _ray_options(address, num_actors, cpus_per_actor, gpus_per_actor)} if backend == "ray" else None
     labels = run(
         root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size, spec=spec, docbin=docbin,
-        shard_docs=shard_docs, backend=backend, ray_options=ray_options if backend == "ray" else None,
+        shard_docs=shard_docs, backend=backend, ray_options=ray_options,
     )
     typer.echo(f"{docbin} -> {output}: labels {labels}, normalize={normalize}")
 
@@ -300,11 +312,11 @@ def annotate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming an existing output (which stays until the new one is complete)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (docs/s, words/s) on stderr"),
     backend: str = typer.Option("local", help="local (this machine, nlp.pipe) or ray (Ray actors on a local or existing cluster; OUTPUT may be a folder of parts)"),
-    address: Optional[str] = typer.Option(None, help="Ray: an existing cluster's address (e.g. auto); default: $RAY_ADDRESS (set by ray job submit), else start a local Ray"),
-    num_actors: Optional[int] = typer.Option(None, min=1, help="Ray: annotating actors (default: as many as the cluster's CPUs, or GPUs, hold)"),
-    cpus_per_actor: float = typer.Option(1.0, help="Ray: CPUs per actor (fractional allowed)"),
-    gpus_per_actor: float = typer.Option(0.0, help="Ray: GPUs per actor (e.g. 1 for a transformer model)"),
-    shard_records: int = typer.Option(1000, min=1, help="Ray: documents per shard (one part file each; the unit of resuming)"),
+    address: Optional[str] = RAY_ADDRESS,
+    num_actors: Optional[int] = NUM_ACTORS,
+    cpus_per_actor: float = CPUS_PER_ACTOR,
+    gpus_per_actor: float = GPUS_PER_ACTOR,
+    shard_records: int = typer.Option(1000, min=1, help="Ray: documents per shard, within one input file (one part file each; the unit of resuming)"),
 ) -> None:
     """Annotate documents with a pipeline; rerun the same command to resume an interrupted run
     (OUTPUT.manifest.json beside the output says which model, options and input wrote it)."""
@@ -323,8 +335,8 @@ def annotate(
             summary = annotate_ray(
                 model, input_path, output_path, input_format=input_format, output_format=output_format,
                 batch_size=batch_size, chunk_chars=chunk_chars, include_text=text, skip_bad=skip_bad,
-                overwrite=overwrite, progress=progress, address=address, num_actors=num_actors,
-                cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, shard_records=shard_records,
+                overwrite=overwrite, progress=progress, shard_records=shard_records,
+                ray_options=_ray_options(address, num_actors, cpus_per_actor, gpus_per_actor),
             )
         else:
             summary = annotate_file(

@@ -13,21 +13,20 @@ the shards themselves: on a cluster, the output must be on a filesystem that eve
 mounts at the same path.
 """
 import dataclasses
-import os
 import sys
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Union
+from typing import Any, Dict, List, Set, Union
 
 from spacy.tokens import DocBin
 
 # Ray itself through annotate's backend, whose import says how to install Ray when it is missing
 from .annotate.ray_backend import (
     ActorPool,
-    actor_options,
+    RayOptions,
     actors_to_start,
     check_reachable,
-    connect,
+    connected,
     first_line,
     ray,
 )
@@ -78,20 +77,15 @@ def dump_distributions_ray(
     normalize: str = "sum",
     batch_size: int = 256,
     shard_docs: int = SHARD_DOCS,
-    address: Optional[str] = None,
-    num_actors: Optional[int] = None,
-    cpus_per_actor: float = 1.0,
-    gpus_per_actor: float = 0.0,
+    ray_options: RayOptions = RayOptions(),
     progress: bool = True,
 ) -> List[str]:
-    """`dump_distributions` of the teachers of `spec` (run folder `root`) with Ray actors: the
-    same folder, shards and manifest. Rerun the same call to write only the missing shards.
-    Returns the labels."""
+    """`dump_distributions` of the teachers of `spec` (run folder `root`) with Ray actors (where
+    and how many: `ray_options`): the same folder, shards and manifest. Rerun the same call to
+    write only the missing shards. Returns the labels."""
     from tqdm import tqdm
 
-    options = actor_options(cpus_per_actor, gpus_per_actor)
-    address = address or os.environ.get("RAY_ADDRESS") or None  # set for a job run by `ray job submit`
-    check_reachable(address)
+    check_reachable(ray_options.cluster_address)
     # the actors' working folder may be another: every path they load from is absolute
     root, output = Path(root).resolve(), Path(output).resolve()
     spec = dataclasses.replace(spec, base=spec.base.resolve())
@@ -108,18 +102,13 @@ def dump_distributions_ray(
     done = {k for k in range(len(ranges)) if written_shard(folder, header, k) is not None}
     try:
         if len(done) < len(ranges):
-            started = connect(address)
-            try:
+            with connected(ray_options.cluster_address):
                 _run_shards(
-                    inputs, spec, root, folder, header, done, options,
-                    actors_to_start(num_actors, options["num_cpus"], options["num_gpus"]),
+                    inputs, spec, root, folder, header, done, ray_options.actor_options(), actors_to_start(ray_options),
                     {"merge": spec.merge, "normalize": normalize, "batch_size": batch_size},
                     tqdm(total=len(inputs.lengths), initial=sum(ranges[k][1] - ranges[k][0] for k in done),
                          desc=f"distill {inputs.docbin_path.name}", unit="doc", disable=not progress, file=sys.stderr),
                 )
-            finally:
-                if started:
-                    ray.shutdown()
     except BaseException:
         if not any(folder.iterdir()):  # keep completed shards for the rerun
             folder.rmdir()

@@ -293,6 +293,114 @@ def test_resume_refuses_a_corrupt_output(tmp_path, model_path):
     assert result.exit_code == 1 and f"{out}:2: the existing output does not continue the input" in result.stderr
 
 
+# ----------------------------------------------------------------------------- INPUT: a folder or a glob of shards
+
+
+def write_shards(folder: Path, fmt: str, sizes=(3, 1, 2)) -> List[Path]:
+    """SAMPLES in files of `sizes` documents, named so that sorted order is their order, and
+    their concatenation as all.<ext> beside the folder. JSONL documents have no id of their own."""
+    if fmt == "text":
+        docs = [joined(t, a) + "\n" for t, a in SAMPLES]
+    elif fmt == "jsonl":
+        docs = [json.dumps({"text": joined(t, a)}) + "\n" for t, a in SAMPLES]
+    else:
+        docs = [f"{1000 + i}|t|{t}\n{1000 + i}|a|{a}\n\n" for i, (t, a) in enumerate(SAMPLES)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder.parent / f"all{EXTENSIONS[fmt]}").write_text("".join(docs), encoding="utf8")
+    paths, start = [], 0
+    for i, size in enumerate(sizes):
+        paths.append(folder / f"shard-{i:02d}{EXTENSIONS[fmt]}")
+        paths[-1].write_text("".join(docs[start:start + size]), encoding="utf8")
+        start += size
+    return paths
+
+
+@pytest.mark.parametrize("in_fmt", ["text", "jsonl", "pubtator"])
+def test_folder_and_glob_read_as_their_concatenation(tmp_path, model_path, in_fmt):
+    """Ids that are line numbers go on from one file to the next, as in the concatenation."""
+    ext = EXTENSIONS[in_fmt]
+    write_shards(tmp_path / "shards", in_fmt)
+    (tmp_path / "shards" / "notes.md").write_text("not an input file")
+    (tmp_path / "shards" / f".hidden{ext}").write_text("not read either")
+    expected = tmp_path / "all.out.jsonl"
+    assert cli("annotate", model_path, tmp_path / f"all{ext}", expected, "--no-progress").exit_code == 0
+    ids = [d["id"] for d in read_output(expected, "jsonl")]
+    assert ids == ([str(i) for i in IDS["pubtator"]] if in_fmt == "pubtator" else list(range(1, len(SAMPLES) + 1)))
+    for given in (tmp_path / "shards", f"{tmp_path}/shards/shard-*{ext}"):
+        out = tmp_path / "out.jsonl"
+        result = cli("annotate", model_path, given, out, "--no-progress", "--overwrite")
+        assert result.exit_code == 0, result.output
+        assert f"{len(SAMPLES)} docs written" in result.stderr
+        assert out.read_bytes() == expected.read_bytes()
+        manifest = json.loads((tmp_path / "out.jsonl.manifest.json").read_text())
+        assert manifest["input"]["path"] == str(given)
+        assert manifest["input"]["files"] == [{"name": f"shard-{i:02d}{ext}", "records": n} for i, n in enumerate((3, 1, 2))]
+        assert manifest["input"]["blocks"] == json.loads((tmp_path / "all.out.jsonl.manifest.json").read_text())["input"]["blocks"]
+
+
+def test_bad_line_in_a_shard_names_its_file(tmp_path, model_path):
+    paths = write_shards(tmp_path / "shards", "jsonl")
+    paths[1].write_text('{"text": "fine"}\nnot json\n')
+    result = cli("annotate", model_path, tmp_path / "shards", tmp_path / "out.jsonl", "--no-progress")
+    assert result.exit_code == 1 and f"{paths[1]}:2: invalid JSON" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+    result = cli("annotate", model_path, tmp_path / "shards", tmp_path / "out.jsonl", "--no-progress", "--skip-bad")
+    assert result.exit_code == 0, result.output
+    # line 2 of shard-01 is line 5 of the concatenation: the ids after it keep their place
+    assert [d["id"] for d in read_output(tmp_path / "out.jsonl", "jsonl")] == [1, 2, 3, 4, 6, 7]
+
+
+def test_input_folder_and_glob_errors(tmp_path, model_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.md").write_text("no input here")
+    result = cli("annotate", model_path, tmp_path / "empty", tmp_path / "out.jsonl")
+    assert result.exit_code == 1
+    assert f"Error: {tmp_path / 'empty'}: no input file in this folder (none ends in" in result.stderr
+    pattern = f"{tmp_path}/pubmed*.xml.gz"
+    result = cli("annotate", model_path, pattern, tmp_path / "out.jsonl")
+    assert result.exit_code == 1 and f"Error: {pattern}: no input file matches this pattern" in result.stderr
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    write_input(mixed / "a.jsonl", "jsonl")
+    write_input(mixed / "b.txt", "text")
+    result = cli("annotate", model_path, mixed, tmp_path / "out.jsonl")
+    assert result.exit_code == 1 and f"{mixed}: holds files of two formats (a.jsonl: jsonl, b.txt: text)" in result.stderr
+    # An output that a rerun would read as input: in the input folder, or matched by the pattern.
+    for given in (mixed, f"{mixed}/*"):
+        result = cli("annotate", model_path, given, mixed / "out.jsonl", "--input-format", "text")
+        assert result.exit_code == 1 and "so a rerun would read it as input" in result.stderr, result.output
+    assert sorted(p.name for p in mixed.iterdir()) == ["a.jsonl", "b.txt"]
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_resume_refuses_another_list_of_files(tmp_path, model_path):
+    paths = write_shards(tmp_path / "shards", "text")
+    out = tmp_path / "out.jsonl"
+    full = interrupted_run(model_path, tmp_path / "shards", out, keep=2)
+    cut = out.read_bytes()
+    extra = write_input(tmp_path / "shards" / "shard-03.txt", "text", SAMPLES[:1])
+    result = cli("annotate", model_path, tmp_path / "shards", out, "--no-progress")
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'shards'} names 4 files, the input of the run being resumed 3; new: shard-03.txt" in result.stderr
+    extra.unlink()
+    paths[0].rename(tmp_path / "shards" / "shard-00b.txt")
+    result = cli("annotate", model_path, tmp_path / "shards", out, "--no-progress")
+    assert result.exit_code == 1 and "not there now: shard-00.txt; new: shard-00b.txt" in result.stderr
+    (tmp_path / "shards" / "shard-00b.txt").rename(paths[0])
+    write_input(paths[1], "text", SAMPLES[3:5])  # a line moved from shard-02 to shard-01
+    write_input(paths[2], "text", SAMPLES[5:])
+    result = cli("annotate", model_path, tmp_path / "shards", out, "--no-progress")
+    assert result.exit_code == 1 and f"shard-01.txt of {tmp_path / 'shards'} has 2 records, 1 in the input" in result.stderr
+    result = cli("annotate", model_path, tmp_path / "all.txt", out, "--no-progress")  # one file now
+    assert result.exit_code == 1 and f"this run reads the file {tmp_path / 'all.txt'}, the run being resumed read the 3 files" in result.stderr
+    assert "--overwrite" in result.stderr and out.read_bytes() == cut
+    write_input(paths[1], "text", SAMPLES[3:4])
+    write_input(paths[2], "text", SAMPLES[4:])
+    result = cli("annotate", model_path, f"{tmp_path}/shards/*.txt", out, "--no-progress")  # the same files, by a pattern
+    assert result.exit_code == 0 and "Resuming: 2 of 6" in result.stderr, result.output
+    assert out.read_bytes() == full
+
+
 # ----------------------------------------------------------------------------- multiprocessing
 
 

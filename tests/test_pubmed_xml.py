@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_annotate import cli, train_model
 
-from spacy_taughtnet.annotate import detect_format, read_records
+from spacy_taughtnet.annotate import InputFiles, detect_format, read_records
 from spacy_taughtnet.errors import AnnotateError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pubmed" / "pubmed_sample.xml"
@@ -48,6 +48,29 @@ def test_truncated_xml_is_one_error(tmp_path):
     cut.write_bytes(FIXTURE.read_bytes()[:1500])
     with pytest.raises(AnnotateError, match=r"pubmed_cut.xml: not valid PubMed XML after article 2: "):
         list(read_records(cut, "pubmed"))
+
+
+def baseline_shards(folder: Path) -> Path:
+    """Two baseline files (the fixture, and the fixture with PMIDs 2000001-2000003) and a
+    file that is not one, in `folder`; returns the pattern of the two."""
+    folder.mkdir(parents=True, exist_ok=True)
+    gzipped(FIXTURE, folder / "pubmed24n0001.xml.gz")
+    second = folder / "second.xml"
+    second.write_bytes(FIXTURE.read_bytes().replace(b">100000", b">200000"))
+    gzipped(second, folder / "pubmed24n0002.xml.gz")
+    second.unlink()
+    (folder / "pubmed24n0002.xml.gz.md5").write_text("not read: the pattern does not match it")
+    return folder / "pubmed24n*.xml.gz"
+
+
+def test_glob_of_baseline_files(tmp_path):
+    pattern = baseline_shards(tmp_path / "baseline")
+    inputs, fmt = InputFiles.resolve(pattern, None)
+    assert fmt == "pubmed" and inputs.names == ["pubmed24n0001.xml.gz", "pubmed24n0002.xml.gz"]
+    records = list(inputs.records(fmt))
+    assert [(r.id, r.file, r.line) for r in records] == [
+        ("1000001", 0, 1), ("1000002", 0, 2), ("1000003", 0, 3), ("2000001", 1, 1), ("2000002", 1, 2), ("2000003", 1, 3)]
+    assert [r.text for r in records[3:]] == [r.text for r in records[:3]]
 
 
 def test_annotate_pubmed_baseline(tmp_path):

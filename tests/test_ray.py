@@ -19,8 +19,9 @@ from test_annotate import cli, train_model, write_input  # noqa: E402
 from test_pubmed_xml import FIXTURE as PUBMED_XML  # noqa: E402
 from test_pubmed_xml import gzipped  # noqa: E402
 
-from spacy_taughtnet.annotate import ray_backend  # noqa: E402
-from spacy_taughtnet.errors import AnnotateError  # noqa: E402
+from spacy_taughtnet.annotate import InputFiles, ray_backend  # noqa: E402
+from spacy_taughtnet.annotate.ray_backend import RayOptions  # noqa: E402
+from spacy_taughtnet.errors import AnnotateError, ConfigError  # noqa: E402
 
 N_SMALL = 50
 N_LONG = 2000  # 20 shards of 100: about 2 s of annotation, so a kill lands mid-run
@@ -107,6 +108,29 @@ def test_folder_output(cluster, model_path, tmp_path):
     assert other.exit_code == 1 and "shard_records 25 (was 20)" in other.output
 
 
+def test_folder_and_glob_of_shards(cluster, model_path, tmp_path):
+    """Text files of 25, 10 and 15 documents: a shard never spans two files (shards of 10:
+    3 + 1 + 2 parts), and the records are the local backend's of the files' concatenation
+    (ids, line numbers there, go on from file to file)."""
+    docs = samples(N_SMALL)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, (start, end) in enumerate([(0, 25), (25, 35), (35, 50)]):
+        write_input(folder / f"in-{i}.txt", "text", docs[start:end])
+    expected = local_output(model_path, write_input(tmp_path / "all.txt", "text", docs), tmp_path / "local.jsonl")
+    parts = tmp_path / "parts"
+    result = cli("annotate", model_path, folder, parts, *RAY_ARGS, "--shard-records", 10)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in parts.iterdir())
+    assert names == [f"part-{i:05d}.jsonl" for i in range(6)]
+    assert [len((parts / name).read_bytes().splitlines()) for name in names] == [10, 10, 5, 10, 10, 5]
+    assert b"".join((parts / name).read_bytes() for name in names) == expected
+    out = tmp_path / "ray.jsonl"
+    result = cli("annotate", model_path, f"{folder}/in-*.txt", out, *RAY_ARGS, "--shard-records", 10)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == expected
+
+
 def test_rerun_after_killed_driver(cluster, model_path, long_input, tmp_path):
     source, expected = long_input
     out = tmp_path / "parts"
@@ -133,12 +157,13 @@ def test_rerun_after_killed_driver(cluster, model_path, long_input, tmp_path):
     assert b"".join((out / name).read_bytes() for name in sorted(after)) == expected
 
 
-def _actor_pids():
+def actor_pids(actor_class: str = "ShardAnnotator"):
+    """The processes of this machine's Ray actors of a class."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().startswith(b"ray::ShardAnnotator"):
+                if (entry / "cmdline").read_bytes().startswith(f"ray::{actor_class}".encode()):
                     pids.append(int(entry.name))
             except OSError:
                 pass
@@ -150,13 +175,13 @@ def test_killed_actor(cluster, model_path, long_input, tmp_path):
     out = tmp_path / "ray.jsonl"
     parts = tmp_path / ".ray.jsonl.parts"
     killed = {}
-    older = set(_actor_pids())  # actors of earlier tests, if any are still going away
+    older = set(actor_pids())  # actors of earlier tests, if any are still going away
 
     def kill_actor_mid_run():
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             done = list(parts.glob("part-*.jsonl")) if parts.is_dir() else []
-            pids = [pid for pid in _actor_pids() if pid not in older]
+            pids = [pid for pid in actor_pids() if pid not in older]
             if len(done) >= 2 and pids:
                 os.kill(pids[0], signal.SIGKILL)
                 killed.update(pid=pids[0], parts=len(done))
@@ -172,10 +197,21 @@ def test_killed_actor(cluster, model_path, long_input, tmp_path):
     assert out.read_bytes() == expected
 
 
-def test_resource_request():
-    assert ray_backend.actor_options(0.5, 1) == {"num_cpus": 0.5, "num_gpus": 1, "max_restarts": 4, "max_task_retries": 4}
-    with pytest.raises(AnnotateError, match="--cpus-per-actor must be positive"):
-        ray_backend.actor_options(0, 0)
+def test_resource_request(tmp_path):
+    options = RayOptions(num_actors=2, cpus_per_actor=0.5, gpus_per_actor=1)
+    assert options.actor_options() == {"num_cpus": 0.5, "num_gpus": 1, "max_restarts": 4, "max_task_retries": 4}
+    for wrong, says in [({"cpus_per_actor": 0}, "--cpus-per-actor must be positive, got 0"),
+                        ({"cpus_per_actor": float("nan")}, "--cpus-per-actor must be positive, got nan"),
+                        ({"gpus_per_actor": -1}, "--gpus-per-actor must be 0 or more, got -1"),
+                        ({"num_actors": 0}, "--num-actors must be at least 1, got 0")]:
+        with pytest.raises(ConfigError) as err:
+            RayOptions(**wrong)
+        assert str(err.value) == says
+    # The command checks them before anything else.
+    source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
+    result = cli("annotate", "no-model", source, tmp_path / "out", "--backend", "ray", "--cpus-per-actor", "0")
+    assert result.exit_code == 1 and result.output.strip() == "Error: --cpus-per-actor must be positive, got 0.0"
+    assert not (tmp_path / "out").exists()
 
 
 def test_gpu_actors_on_a_cluster_without_gpus(cluster, model_path, tmp_path):
@@ -200,10 +236,11 @@ def test_unreachable_address(model_path, tmp_path):
 def test_actors_that_cannot_load_the_model(cluster, tmp_path):
     """A model the driver loads but the actors cannot (not on their node): one line, nothing written."""
     source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
+    records = InputFiles.resolve(source, None)[0].records("jsonl")
     with pytest.raises(AnnotateError) as err:
         ray_backend._run_shards(
-            str(tmp_path / "only-on-the-driver"), source, "jsonl", "jsonl", tmp_path / "parts", set(), 10,
-            ray_backend.actor_options(0.5, 0), 1, True, {}, tqdm(disable=True),
+            str(tmp_path / "only-on-the-driver"), records, "jsonl", tmp_path / "parts", set(), 10,
+            RayOptions(cpus_per_actor=0.5).actor_options(), 1, True, {}, tqdm(disable=True),
         )
     assert str(err.value) == (f"the Ray actors cannot start: spacy_taughtnet.errors.AnnotateError: cannot load model "
                               f"'{tmp_path / 'only-on-the-driver'}': no such file or directory")

@@ -1,8 +1,13 @@
 """`distill-teachers --backend ray` on a local Ray cluster started here: the same shards and
-manifest as the local backend, a rerun that writes only the missing shards, the GPU request."""
+manifest as the local backend, a rerun that writes only the missing shards, a killed actor,
+the GPU request."""
 import json
+import os
 import shutil
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -13,6 +18,8 @@ from conftest import corpus_file, train_pipe
 from typer.testing import CliRunner
 
 ray = pytest.importorskip("ray")
+
+from test_ray import actor_pids  # noqa: E402
 
 from spacy_taughtnet.cli import app  # noqa: E402
 from spacy_taughtnet.corpora import read_docbin, read_iob, write_docbin  # noqa: E402
@@ -68,14 +75,15 @@ def cli(*args) -> str:
 
 def assert_same_distributions(out: Path, expected: Path) -> None:
     """The same manifest (shards, labels, inputs: the outputs are siblings, so the paths it
-    records are the same) and the same stored rows, bit for bit."""
+    records are the same), the same files (no shard twice, nothing left over) and the same
+    stored rows, bit for bit; the staging folder is gone."""
     manifest = json.loads((out / MANIFEST).read_text())
-    local_manifest = json.loads((expected / MANIFEST).read_text())
-    assert len(manifest["shards"]) == 3 and manifest["n_docs"] == 12
     assert manifest["labels"] == ["Disease", "Chemical"]
-    assert manifest == local_manifest
+    assert manifest == json.loads((expected / MANIFEST).read_text())
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == sorted(p.relative_to(expected) for p in expected.rglob("*"))
     for shard in manifest["shards"]:
         numpy.testing.assert_array_equal(numpy.load(out / shard["name"] / PROBS), numpy.load(expected / shard["name"] / PROBS))
+    assert not staging_path(out).exists()
 
 
 def shard_files(folder: Path) -> Dict[str, Tuple[int, int]]:
@@ -87,8 +95,9 @@ def test_same_as_local(cluster, run, local):
     root, spec = run
     out = root / "distributions" / "ray"
     cli(root, *OPTIONS, "--teachers", spec, "--output", out, *RAY_ARGS)
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert len(manifest["shards"]) == 3 and manifest["n_docs"] == 12
     assert_same_distributions(out, local)
-    assert not staging_path(out).exists()
 
 
 def test_rerun_writes_only_missing_shards(cluster, run, local):
@@ -109,6 +118,52 @@ def test_rerun_writes_only_missing_shards(cluster, run, local):
     assert_same_distributions(out, local)
 
 
+@pytest.fixture(scope="module")
+def long_run(run) -> Tuple[Path, Path, Path]:
+    """The run's teachers over a union of its 12 docs 20 times (240 docs, 20 shards of 12):
+    a few seconds of work, so that a kill lands mid-run. Returns (root, spec, local output)."""
+    root, spec = run
+    long_root = root.parent / "long"
+    layout = RunLayout(long_root)
+    shutil.copytree(root / "teachers", long_root / "teachers")
+    vocab = spacy.blank("en").vocab
+    write_docbin(read_docbin(RunLayout(root).global_split("train"), vocab) * 20, layout.global_split("train"))
+    out = long_root / "distributions" / "local"
+    cli(long_root, *LONG_OPTIONS, "--teachers", spec, "--output", out)
+    return long_root, spec, out
+
+
+LONG_OPTIONS = ["--corpora", " ".join(CORPORA), "--shard-docs", "12", "--batch-size", "4"]
+
+
+def test_killed_actor(cluster, long_run):
+    """An actor SIGKILLed after two shards: Ray restarts it and retries its shard; the
+    distributions are the local backend's, no shard written twice or lost."""
+    root, spec, local = long_run
+    out = root / "distributions" / "ray"
+    staging = staging_path(out)
+    killed = {}
+    older = set(actor_pids("ShardDistiller"))  # actors of earlier tests, if any are still going away
+
+    def kill_actor_mid_run():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = list(staging.glob("shard-*")) if staging.is_dir() else []
+            pids = [pid for pid in actor_pids("ShardDistiller") if pid not in older]
+            if len(done) >= 2 and pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.update(pid=pids[0], shards=len(done))
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_actor_mid_run)
+    killer.start()
+    cli(root, *LONG_OPTIONS, "--teachers", spec, "--output", out, *RAY_ARGS)
+    killer.join()
+    assert killed and killed["shards"] < 20, f"the actor was not killed mid-run: {killed}"
+    assert_same_distributions(out, local)
+
+
 def test_gpu_actors_on_a_cluster_without_gpus(cluster, run, tmp_path):
     """--gpus-per-actor reaches the actors' resource request: this cluster has no GPU to give."""
     root, spec = run
@@ -117,6 +172,15 @@ def test_gpu_actors_on_a_cluster_without_gpus(cluster, run, tmp_path):
                                       *RAY_ARGS, "--gpus-per-actor", "1"])
     assert result.exit_code == 1
     assert "cannot hold 2 actors of 0.5 CPUs and 1 GPUs" in result.output
+    assert not out.exists() and not staging_path(out).exists()
+
+
+def test_ray_options_are_checked_first(run, tmp_path):
+    root, spec = run
+    out = tmp_path / "dist"
+    result = CliRunner().invoke(app, ["distill-teachers", str(root), *OPTIONS, "--output", str(out), "--backend", "ray",
+                                      "--gpus-per-actor", "-1"])
+    assert result.exit_code == 1 and result.output.strip() == "Error: --gpus-per-actor must be 0 or more, got -1.0"
     assert not out.exists() and not staging_path(out).exists()
 
 

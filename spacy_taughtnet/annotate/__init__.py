@@ -1,9 +1,11 @@
 """Annotate documents with a pipeline: the `annotate` command's engine.
 
-  formats.py  input readers (text, JSONL, PubTator), output writers, format detection
-  resume.py   the files beside an output: its lock, its manifest, the input digest, resume checks
-  runner.py   loading the pipeline, the nlp.pipe loop, long documents in pieces, annotate_file
-  workers.py  nlp.pipe worker processes that die with their parent
+  formats.py      input readers (text, JSONL, PubTator, PubMed XML), an input of several
+                  files (a folder, a glob), output writers, format detection
+  resume.py       the files beside an output: its lock, its manifest, the input digest, resume checks
+  runner.py       loading the pipeline, the nlp.pipe loop, long documents in pieces, annotate_file
+  workers.py      nlp.pipe worker processes that die with their parent
+  ray_backend.py  --backend ray: shards written by Ray actors (imported only when asked for)
 
 Resuming: the output is appended one whole record at a time. A run that finds an output
 already there checks, with the manifest beside it, that it was written by the same model
@@ -16,6 +18,7 @@ from .formats import (
     INPUT_FORMATS,
     OUTPUT_FORMATS,
     Entity,
+    InputFiles,
     Record,
     check_record,
     detect_format,
@@ -38,6 +41,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "DEFAULT_CHUNK_CHARS",
     "Entity",
+    "InputFiles",
     "Record",
     "AnnotateSummary",
     "annotate_file",

@@ -18,6 +18,12 @@ Input formats:
 
 Any input file may be gzipped (`.gz`, detected by its first bytes).
 
+INPUT is a file, a folder (its files with a known input extension, hidden files left out) or
+a glob pattern (`data/pubmed*.xml.gz`), its files taken in sorted order and read one after
+another as one input (InputFiles). A text or JSONL document without an id of its own is
+numbered as in the files' concatenation: the first line of a file follows the last line of
+the file before.
+
 Output formats:
   jsonl     {"id": ..., "text": ..., "entities": [{"start", "end", "label", "text",
             "confidence"}]} per document ("text" can be left out).
@@ -28,11 +34,14 @@ Output formats:
 Offsets are character offsets (Unicode code points, Python string indices, as in spaCy),
 end exclusive: text[start:end] is the entity's text.
 """
+import glob
 import gzip
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -50,14 +59,25 @@ Entity = Dict[str, Any]
 
 @dataclass
 class Record:
-    """One input document. `line` is where it starts in the input file; `title` and
-    `abstract` are set for PubTator input."""
+    """One input document. `line` is where it starts in its input file, `file` that file's
+    index among the input's files (InputFiles); `title` and `abstract` are set for PubTator
+    and PubMed input."""
 
     id: Union[str, int]
     text: str
     line: int
     title: Optional[str] = None
     abstract: Optional[str] = None
+    file: int = 0
+
+
+@dataclass
+class Numbering:
+    """Line numbers across the files of one input: `before` lines in the files already read,
+    `lines` read so far of the current one."""
+
+    before: int = 0
+    lines: int = 0
 
 
 OnBad = Callable[[BadRecordError], None]
@@ -89,19 +109,25 @@ def detect_format(path: Union[str, Path], given: Optional[str], *, output: bool 
         if fmt not in allowed:
             raise AnnotateError(f"unknown {what} format {given!r}; choose one of {', '.join(allowed)}")
         return fmt
-    suffixes = [s.lower() for s in Path(path).suffixes]
+    fmt = _format_of(Path(path), output=output)
+    if fmt:
+        return fmt
+    known = ", ".join(sorted(_OUTPUT_SUFFIXES if output else _INPUT_SUFFIXES))
+    raise AnnotateError(
+        f"{path}: cannot tell the {what} format from the extension (known: {known}); "
+        f"pass --{what}-format ({'/'.join(allowed)})"
+    )
+
+
+def _format_of(path: Path, *, output: bool = False) -> Optional[str]:
+    """The format a file's extension names, if any (an input's may end in .gz)."""
+    suffixes = [s.lower() for s in path.suffixes]
     if not output and suffixes[-1:] == [".gz"]:
         suffixes = suffixes[:-1]
     by_suffix = _OUTPUT_SUFFIXES if output else _INPUT_SUFFIXES
     if ".pubtator" in suffixes:
         return "pubtator"
-    if suffixes and suffixes[-1] in by_suffix:
-        return by_suffix[suffixes[-1]]
-    known = ", ".join(sorted(by_suffix))
-    raise AnnotateError(
-        f"{path}: cannot tell the {what} format from the extension (known: {known}); "
-        f"pass --{what}-format ({'/'.join(allowed)})"
-    )
+    return by_suffix.get(suffixes[-1]) if suffixes else None
 
 
 def open_input(path: Path) -> Any:
@@ -111,14 +137,16 @@ def open_input(path: Path) -> Any:
     return gzip.open(path, "rb") if gzipped else path.open("rb")
 
 
-def _lines(path: Path, on_bad: OnBad) -> Iterator[Tuple[int, str]]:
-    """(line number, line) for each line of a UTF-8 file, without its line break.
+def _lines(path: Path, on_bad: OnBad, numbering: Numbering) -> Iterator[Tuple[int, str]]:
+    """(line number, line) for each line of a UTF-8 file, without its line break; every line
+    read, whole or bad, is counted in `numbering.lines`.
 
     Lines end at '\\n' only (a '\\r' before it is dropped), so other control characters,
     and Unicode line separators, stay inside their line. A line that is not valid UTF-8
     goes to on_bad."""
     with open_input(path) as f:
         for number, raw in enumerate(f, 1):
+            numbering.lines = number
             if raw.endswith(b"\n"):
                 raw = raw[:-1]
             if raw.endswith(b"\r"):
@@ -140,13 +168,15 @@ def _lines(path: Path, on_bad: OnBad) -> Iterator[Tuple[int, str]]:
             yield number, line
 
 
-def read_text(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
-    for number, line in _lines(path, on_bad):
-        yield Record(id=number, text=line, line=number)
+def read_text(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
+    numbering = numbering or Numbering()
+    for number, line in _lines(path, on_bad, numbering):
+        yield Record(id=numbering.before + number, text=line, line=number)
 
 
-def read_jsonl(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
-    for number, line in _lines(path, on_bad):
+def read_jsonl(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
+    numbering = numbering or Numbering()
+    for number, line in _lines(path, on_bad, numbering):
         if not line.strip():
             continue
         try:
@@ -162,7 +192,7 @@ def read_jsonl(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
             got = "no \"text\"" if "text" not in obj else f"\"text\" of type {type(text).__name__}"
             on_bad(BadRecordError(path, number, f"expected a string \"text\", got {got}"))
             continue
-        doc_id = obj.get("id", number)
+        doc_id = obj.get("id", numbering.before + number)
         if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
             on_bad(BadRecordError(path, number, f"\"id\" must be a string or an integer, got {doc_id!r}"))
             continue
@@ -172,7 +202,7 @@ def read_jsonl(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
         yield Record(id=doc_id, text=text, line=number)
 
 
-def read_pubtator(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
+def read_pubtator(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
     current: Optional[Record] = None
 
     def finish(doc: Record) -> Record:
@@ -180,7 +210,7 @@ def read_pubtator(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
         doc.text = f"{title} {abstract}" if abstract else title
         return doc
 
-    for number, line in _lines(path, on_bad):
+    for number, line in _lines(path, on_bad, numbering or Numbering()):
         if not line.strip():
             if current is not None:
                 yield finish(current)
@@ -219,7 +249,8 @@ def _all_text(element: Optional[ET.Element]) -> str:
     return "".join(element.itertext()) if element is not None else ""
 
 
-def read_pubmed(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
+def read_pubmed(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
+    """`numbering` is not used: every article has its PMID."""
     number = 0
     try:
         with open_input(path) as f:
@@ -248,10 +279,79 @@ def read_pubmed(path: Path, on_bad: OnBad = raise_bad) -> Iterator[Record]:
 _READERS = {"text": read_text, "jsonl": read_jsonl, "pubtator": read_pubtator, "pubmed": read_pubmed}
 
 
-def read_records(path: Union[str, Path], fmt: str, on_bad: OnBad = raise_bad) -> Iterator[Record]:
+def read_records(path: Union[str, Path], fmt: str, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
     """The documents of an input file, in order. A line that cannot be read goes to on_bad,
-    which raises (the default) or logs and returns, to skip it."""
-    return _READERS[fmt](Path(path), on_bad)
+    which raises (the default) or logs and returns, to skip it. `numbering`: where the
+    file's lines start among the files of its input (InputFiles.records)."""
+    return _READERS[fmt](Path(path), on_bad, numbering)
+
+
+_GLOB_MAGIC = re.compile(r"[*?[]")
+
+
+@dataclass(frozen=True)
+class InputFiles:
+    """The files an INPUT names, in the order they are read: one file ("file"); a folder's
+    files with a known input extension, hidden ones left out, sorted ("folder"); or the files
+    a glob pattern matches, sorted ("glob"). `base` is the folder, or the pattern's leading
+    folder: the manifest names the files relative to it."""
+
+    given: str
+    kind: str
+    files: Tuple[Path, ...]
+    base: Path
+
+    @classmethod
+    def resolve(cls, given: Union[str, Path], fmt: Optional[str]) -> Tuple["InputFiles", str]:
+        """The files of INPUT `given` and their format: `fmt` if given, else the one their
+        extensions name, which must be the same for all."""
+        path, given = Path(given), str(given)
+        if path.is_file():
+            return cls(given, "file", (path,), path.parent), detect_format(path, fmt)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and _format_of(p))
+            if not files:
+                known = ", ".join(sorted(_INPUT_SUFFIXES))
+                raise AnnotateError(f"{path}: no input file in this folder (none ends in {known}, optionally .gz)")
+            inputs = cls(given, "folder", tuple(files), path)
+        elif _GLOB_MAGIC.search(given):
+            files = sorted(Path(p) for p in glob.glob(given) if os.path.isfile(p))
+            if not files:
+                raise AnnotateError(f"{given}: no input file matches this pattern")
+            leading = list(takewhile(lambda part: not _GLOB_MAGIC.search(part), path.parts))
+            inputs = cls(given, "glob", tuple(files), Path(*leading) if leading else Path("."))
+        else:
+            raise AnnotateError(f"{path}: input file not found")
+        formats = [detect_format(f, fmt) for f in files]
+        other = next((i for i, found in enumerate(formats) if found != formats[0]), None)
+        if other is not None:
+            raise AnnotateError(
+                f"{given}: holds files of two formats ({files[0].name}: {formats[0]}, {files[other].name}: "
+                f"{formats[other]}); give the files of one format (a glob such as FOLDER/*.jsonl), or --input-format"
+            )
+        return inputs, formats[0]
+
+    @property
+    def names(self) -> List[str]:
+        """The files' paths relative to `base`."""
+        return [f.relative_to(self.base).as_posix() for f in self.files]
+
+    def records(self, fmt: str, on_bad: OnBad = raise_bad) -> Iterator[Record]:
+        """The records of every file, one file after another (each record's `file` set)."""
+        numbering = Numbering()
+        for index, path in enumerate(self.files):
+            for record in read_records(path, fmt, on_bad, numbering):
+                record.file = index
+                yield record
+            numbering.before, numbering.lines = numbering.before + numbering.lines, 0
+
+    def would_read(self, path: Path) -> bool:
+        """Whether a file written at `path` would be read by a rerun as one of the input's
+        files (a file in the input folder with a known extension, or one the pattern matches)."""
+        where = Path(os.path.abspath(path))
+        if self.kind == "folder":
+            return where.parent == Path(os.path.abspath(self.base)) and not where.name.startswith(".") and bool(_format_of(where))
+        return self.kind == "glob" and where.match(os.path.abspath(self.given))
 
 
 def _encodable(text: str) -> bool:

@@ -1,10 +1,11 @@
 """`annotate --backend ray`: the same records as the local backend, annotated by Ray actors
 on one machine or a cluster. Imported only when that backend is asked for.
 
-Shards are the project's, not Ray's: shard k is records [k*S, (k+1)*S) of the input (S:
-shard_records; the records the local backend writes, in its order), so they are the same in
-every run. The driver reads the input (twice, as the local backend does: a first pass checks
-and digests it, see resume.py), sends the records of each shard not yet written to an actor,
+Shards are the project's, not Ray's: an input file's records [j*S, (j+1)*S) make one shard
+(S: shard_records; the records the local backend writes, in its order), numbered on from one
+file to the next, so they are the same in every run. The driver reads the input (twice, as
+the local backend does: a first pass checks and digests it, see resume.py), sends the
+records of each shard not yet written to an actor,
 and each actor, which loads the model once, writes its shard as `part-NNNNN.<format>`
 atomically (a temporary name, fsync, rename). A part is therefore whole or absent: a task
 retried after an actor died, or a rerun after the driver died, rewrites only parts that are
@@ -15,18 +16,29 @@ OUTPUT is a folder of parts (OUTPUT.manifest.json and OUTPUT.lock beside it), or
 `.jsonl`/`.pubtator` file: then the parts go to the hidden folder `.OUTPUT.parts` and are
 concatenated into OUTPUT at the end, which is moved into place as the local backend's
 --overwrite output is (resume.swap_in), with the manifest the local backend writes.
+
+RayOptions (where the actors run, what each asks for), check_reachable, connected,
+actors_to_start and first_line serve the teachers' pass on Ray too (distill_ray.py).
 """
-import math
 import os
 import shutil
 import socket
 import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .._atomic import atomic_path
-from ..errors import AnnotateError, BadRecordError
-from .formats import Record, detect_format, format_record, ignore_bad, raise_bad
+from ..errors import AnnotateError, BadRecordError, ConfigError
+from .formats import (
+    InputFiles,
+    Record,
+    detect_format,
+    format_record,
+    ignore_bad,
+    raise_bad,
+)
 from .resume import (
     InputDigest,
     OutputFiles,
@@ -34,7 +46,6 @@ from .resume import (
     check_resumable,
     finish_interrupted_swap,
     load_manifest,
-    make_manifest,
     model_fingerprint,
     resume_output,
     swap_in,
@@ -45,7 +56,11 @@ from .runner import (
     AnnotateSummary,
     _stderr,
     annotate_records,
+    check_input_files,
+    check_output_apart,
     checked_records,
+    digest_input,
+    input_manifest,
     load_pipeline,
 )
 
@@ -63,18 +78,40 @@ MAX_RESTARTS = 4
 _OUTPUT_SUFFIXES = {".jsonl", ".pubtator"}
 
 
-def actor_options(cpus_per_actor: float, gpus_per_actor: float) -> Dict[str, Any]:
-    """The Ray options of each annotating actor: its resources and its restarts."""
-    if cpus_per_actor <= 0:
-        raise AnnotateError(f"--cpus-per-actor must be positive, got {cpus_per_actor}")
-    if gpus_per_actor < 0:
-        raise AnnotateError(f"--gpus-per-actor must be 0 or more, got {gpus_per_actor}")
-    return {
-        "num_cpus": cpus_per_actor,
-        "num_gpus": gpus_per_actor,
-        "max_restarts": MAX_RESTARTS,
-        "max_task_retries": MAX_RESTARTS,
-    }
+@dataclass(frozen=True)
+class RayOptions:
+    """Where the actors run and what each asks for (--address, --num-actors, --cpus-per-actor,
+    --gpus-per-actor of `annotate` and `distill-teachers`).
+
+    address: an existing cluster (`auto`, HOST:PORT, ray://...); None: $RAY_ADDRESS (set by
+    `ray job submit`), else a local Ray started for the run. num_actors: None for as many as
+    the cluster holds. cpus_per_actor: fractional allowed (2 actors of 0.5 CPU on 2 cores)."""
+
+    address: Optional[str] = None
+    num_actors: Optional[int] = None
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.num_actors is not None and self.num_actors < 1:
+            raise ConfigError(f"--num-actors must be at least 1, got {self.num_actors}")
+        if not self.cpus_per_actor > 0:  # NaN fails too
+            raise ConfigError(f"--cpus-per-actor must be positive, got {self.cpus_per_actor}")
+        if not self.gpus_per_actor >= 0:
+            raise ConfigError(f"--gpus-per-actor must be 0 or more, got {self.gpus_per_actor}")
+
+    @property
+    def cluster_address(self) -> Optional[str]:
+        return self.address or os.environ.get("RAY_ADDRESS") or None
+
+    def actor_options(self) -> Dict[str, Any]:
+        """Each actor's Ray options: its resources and its restarts."""
+        return {
+            "num_cpus": self.cpus_per_actor,
+            "num_gpus": self.gpus_per_actor,
+            "max_restarts": MAX_RESTARTS,
+            "max_task_retries": MAX_RESTARTS,
+        }
 
 
 def part_name(index: int, fmt: str) -> str:
@@ -121,48 +158,60 @@ def check_reachable(address: Optional[str]) -> None:
         ) from None
 
 
-def connect(address: Optional[str], num_cpus: Optional[int] = None) -> bool:
-    """Connect to the Ray cluster at `address`, or start a local one (no address), unless
-    this process is connected already. Whether this call started or connected Ray."""
+@contextmanager
+def connected(address: Optional[str]) -> Iterator[None]:
+    """Connected to the Ray cluster at `address`, or to a local Ray started here (no address)
+    and stopped at the end, unless this process is connected already."""
     if ray.is_initialized():
-        return False
+        yield
+        return
     try:
         if address:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray"
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise AnnotateError(f"cannot connect to {where}: {first}") from None
-    return True
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
-def actors_to_start(num_actors: Optional[int], cpus_per_actor: float, gpus_per_actor: float) -> int:
-    """num_actors, or as many as the cluster's CPUs (GPUs, for GPU actors) hold; an error
-    if the cluster cannot hold them (their shards would wait for ever)."""
+def actors_to_start(options: RayOptions) -> int:
+    """options.num_actors, or as many as the cluster's CPUs (GPUs, for GPU actors) hold; an
+    error if the cluster cannot hold them (their shards would wait for ever)."""
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
-    fit = int(cpus // cpus_per_actor + 1e-9)
-    if gpus_per_actor > 0:
-        fit = min(fit, int(gpus // gpus_per_actor + 1e-9))
-    n = num_actors if num_actors is not None else fit
+    fit = int(cpus // options.cpus_per_actor + 1e-9)
+    if options.gpus_per_actor > 0:
+        fit = min(fit, int(gpus // options.gpus_per_actor + 1e-9))
+    n = options.num_actors if options.num_actors is not None else fit
     if n < 1 or n > fit:
         raise AnnotateError(
-            f"the Ray cluster ({cpus:g} CPUs, {gpus:g} GPUs) cannot hold {max(n, 1)} actors of {cpus_per_actor:g} CPUs "
-            f"and {gpus_per_actor:g} GPUs; lower --num-actors, --cpus-per-actor or --gpus-per-actor"
+            f"the Ray cluster ({cpus:g} CPUs, {gpus:g} GPUs) cannot hold {max(n, 1)} actors of {options.cpus_per_actor:g} CPUs "
+            f"and {options.gpus_per_actor:g} GPUs; lower --num-actors, --cpus-per-actor or --gpus-per-actor"
         )
     return n
 
 
+def shard_sizes(counts: List[int], shard_records: int) -> List[int]:
+    """The records of each shard, in order, for input files of `counts` records: each file's
+    records in shards of shard_records, its last shard shorter."""
+    return [min(shard_records, n - start) for n in counts for start in range(0, n, shard_records)]
+
+
 def _shards(records: Iterator[Record], shard_records: int) -> Iterator[Tuple[int, List[Record]]]:
+    """(index, records) of each shard: runs of shard_records records of one file."""
     shard: List[Record] = []
     index = 0
     for record in records:
-        shard.append(record)
-        if len(shard) == shard_records:
+        if shard and (len(shard) == shard_records or record.file != shard[0].file):
             yield index, shard
             shard, index = [], index + 1
+        shard.append(record)
     if shard:
         yield index, shard
 
@@ -176,7 +225,9 @@ def _start_parts(parts: Path, manifest: Dict[str, Any], digest: InputDigest, ove
     if overwrite and parts.exists():
         shutil.rmtree(parts)
     if parts.is_dir() and any(parts.iterdir()):
-        check_resumable(load_manifest(files), manifest, digest, files)
+        old = load_manifest(files)
+        check_input_files(old, manifest, files)
+        check_resumable(old, manifest, digest, files)
     else:
         parts.mkdir(parents=True, exist_ok=True)
         write_manifest(files.manifest, manifest)
@@ -195,33 +246,28 @@ def annotate_ray(
     skip_bad: bool = False,
     overwrite: bool = False,
     progress: bool = True,
-    address: Optional[str] = None,
-    num_actors: Optional[int] = None,
-    cpus_per_actor: float = 1.0,
-    gpus_per_actor: float = 0.0,
+    ray_options: RayOptions = RayOptions(),
     shard_records: int = DEFAULT_SHARD_RECORDS,
     log: Callable[[str], None] = _stderr,
 ) -> AnnotateSummary:
-    """Annotate an input file with Ray actors into a folder of parts or an output file (see
-    the module docstring); rerun the same call to write only the shards still missing."""
+    """Annotate an input (a file, a folder or a glob pattern, see InputFiles) with Ray actors
+    into a folder of parts or an output file (see the module docstring); rerun the same call
+    to write only the shards still missing."""
     from tqdm import tqdm
 
-    input_path, output_path = Path(input_path).resolve(), Path(output_path).resolve()
+    output_path = Path(output_path).resolve()
     if Path(model).exists():
         model = str(Path(model).resolve())  # the actors' working folder may be another
-    options_for_actors = actor_options(cpus_per_actor, gpus_per_actor)
     if shard_records < 1:
         raise AnnotateError(f"--shard-records must be positive, got {shard_records}")
-    address = address or os.environ.get("RAY_ADDRESS") or None  # set for a job run by `ray job submit`
+    address = ray_options.cluster_address
     check_reachable(address)
     as_folder = output_path.is_dir() or output_path.suffix.lower() not in _OUTPUT_SUFFIXES
-    in_fmt = detect_format(input_path, input_format)
+    inputs, in_fmt = InputFiles.resolve(input_path, input_format)
     out_fmt = detect_format(output_path, output_format or ("jsonl" if as_folder else None), output=True)
-    if not input_path.is_file():
-        raise AnnotateError(f"{input_path}: input file not found")
     output_path.parent.mkdir(parents=True, exist_ok=True)
     files = OutputFiles(output_path)
-    files.check_not_input(input_path)
+    check_output_apart(inputs, files, output_is_file=not as_folder)
     parts = output_path if as_folder else output_path.with_name(f".{output_path.name}.parts")
 
     bad_lines = 0
@@ -233,18 +279,17 @@ def annotate_ray(
 
     with OutputLock(files):
         nlp = load_pipeline(model)
-        digest = InputDigest()
-        for record in checked_records(input_path, in_fmt, out_fmt, log_bad if skip_bad else raise_bad):
-            digest.add(record)
-        digest.finish()
+        digest, counts = digest_input(inputs, in_fmt, out_fmt, log_bad if skip_bad else raise_bad)
         options = {"input_format": in_fmt, "output_format": out_fmt, "include_text": include_text, "chunk_chars": min(chunk_chars, nlp.max_length)}
-        manifest = make_manifest(model_fingerprint(nlp), options, input_path, digest)
+        manifest = input_manifest(model_fingerprint(nlp), options, inputs, digest, counts)
         del nlp  # the actors load their own; this one served the fingerprint only
         if not as_folder:
             finish_interrupted_swap(files)
             if output_path.exists() and output_path.stat().st_size > 0 and not overwrite:
-                check_resumable(load_manifest(files), manifest, digest, files)
-                n_done, _ = resume_output(output_path, out_fmt, checked_records(input_path, in_fmt, out_fmt, ignore_bad), input_path)
+                old = load_manifest(files)
+                check_input_files(old, manifest, files)
+                check_resumable(old, manifest, digest, files)
+                n_done, _ = resume_output(output_path, out_fmt, checked_records(inputs, in_fmt, out_fmt, ignore_bad), inputs.given)
                 if n_done < digest.records:
                     raise AnnotateError(
                         f"{output_path} holds {n_done} of {digest.records} documents, written by the local backend: "
@@ -253,27 +298,23 @@ def annotate_ray(
                 _remove_parts(parts)
                 return AnnotateSummary(total=digest.records, resumed=n_done, written=0, bad_lines=bad_lines, discarded_bytes=0)
         _start_parts(parts, {**manifest, "options": {**options, "shard_records": shard_records}}, digest, overwrite)
-        n_shards = math.ceil(digest.records / shard_records)
-        done = {i for i in range(n_shards) if (parts / part_name(i, out_fmt)).is_file()}
-        resumed = sum(min(shard_records, digest.records - i * shard_records) for i in done)
+        sizes = shard_sizes(counts, shard_records)
+        done = {i for i in range(len(sizes)) if (parts / part_name(i, out_fmt)).is_file()}
+        resumed = sum(sizes[i] for i in done)
         if done:
-            log(f"Resuming: {len(done)} of {n_shards} shards ({resumed} of {digest.records} documents) already in {parts}")
+            log(f"Resuming: {len(done)} of {len(sizes)} shards ({resumed} of {digest.records} documents) already in {parts}")
         written = 0
-        if len(done) < n_shards:
-            started = connect(address)
-            try:
+        if len(done) < len(sizes):
+            with connected(address):
                 written = _run_shards(
-                    model, input_path, in_fmt, out_fmt, parts, done, shard_records, options_for_actors,
-                    actors_to_start(num_actors, cpus_per_actor, gpus_per_actor), include_text,
+                    model, checked_records(inputs, in_fmt, out_fmt, ignore_bad), out_fmt, parts, done, shard_records,
+                    ray_options.actor_options(), actors_to_start(ray_options), include_text,
                     {"batch_size": batch_size, "chunk_chars": chunk_chars},
                     tqdm(total=digest.records, initial=resumed, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr),
                 )
-            finally:
-                if started:
-                    ray.shutdown()
         if not as_folder:
             with files.staged.open("wb") as out:
-                for i in range(n_shards):
+                for i in range(len(sizes)):
                     with (parts / part_name(i, out_fmt)).open("rb") as part:
                         shutil.copyfileobj(part, out)
                 out.flush()
@@ -291,8 +332,7 @@ def _remove_parts(parts: Path) -> None:
 
 def _run_shards(
     model: str,
-    input_path: Path,
-    in_fmt: str,
+    records: Iterator[Record],
     out_fmt: str,
     parts: Path,
     done: set,
@@ -303,7 +343,8 @@ def _run_shards(
     pipe_options: Dict[str, Any],
     bar: Any,
 ) -> int:
-    """Write every shard not in `done` with n_actors actors; the number of documents written."""
+    """Write every shard of `records` not in `done` with n_actors actors; the number of
+    documents written."""
     actor_class = ray.remote(ShardAnnotator).options(**options)
     actors = [actor_class.remote(model, options["num_gpus"] > 0, out_fmt, include_text, pipe_options) for _ in range(n_actors)]
     try:
@@ -325,7 +366,7 @@ def _run_shards(
         bar.update(n)
 
     try:
-        for index, shard in _shards(checked_records(input_path, in_fmt, out_fmt, ignore_bad), shard_records):
+        for index, shard in _shards(records, shard_records):
             if index in done:
                 continue
             while not pool.has_free():

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
-from ..errors import AnnotateError, BadRecordError, WorkerError
+from ..errors import AnnotateError, BadRecordError, ResumeError, WorkerError
 from .formats import (
     Entity,
+    InputFiles,
     OnBad,
     Record,
     check_record,
@@ -30,9 +31,9 @@ from .formats import (
     format_record,
     ignore_bad,
     raise_bad,
-    read_records,
 )
 from .resume import (
+    START_AFRESH,
     InputDigest,
     OutputFiles,
     OutputLock,
@@ -165,16 +166,83 @@ def load_pipeline(model: str) -> Any:
     return nlp
 
 
-def checked_records(input_path: Path, in_fmt: str, out_fmt: str, on_bad: OnBad) -> Iterator[Record]:
+def checked_records(inputs: InputFiles, in_fmt: str, out_fmt: str, on_bad: OnBad) -> Iterator[Record]:
     """The input's records that can be written in the output format; a line that cannot be
     read, or a record that cannot be written, goes to on_bad."""
-    for record in read_records(input_path, in_fmt, on_bad):
+    for record in inputs.records(in_fmt, on_bad):
         try:
-            check_record(record, out_fmt, input_path)
+            check_record(record, out_fmt, inputs.files[record.file])
         except BadRecordError as err:
             on_bad(err)
             continue
         yield record
+
+
+def digest_input(
+    inputs: InputFiles, in_fmt: str, out_fmt: str, on_bad: OnBad, block_records: Optional[int] = None
+) -> Tuple[InputDigest, List[int]]:
+    """The first pass over the input: every record checked (a bad one goes to on_bad) and
+    digested. Also returns the records of each file."""
+    digest = InputDigest(block_records)
+    counts = [0] * len(inputs.files)
+    for record in checked_records(inputs, in_fmt, out_fmt, on_bad):
+        digest.add(record)
+        counts[record.file] += 1
+    return digest.finish(), counts
+
+
+def input_manifest(
+    model: Dict[str, Optional[str]], options: Dict[str, Any], inputs: InputFiles, digest: InputDigest, counts: List[int]
+) -> Dict[str, Any]:
+    """resume.make_manifest; the input of a folder or pattern also lists its files in order,
+    with their records, so that a rerun reading other files is refused (check_input_files)."""
+    manifest = make_manifest(model, options, Path(inputs.given), digest)
+    if inputs.kind != "file":
+        manifest["input"]["files"] = [{"name": name, "records": n} for name, n in zip(inputs.names, counts)]
+    return manifest
+
+
+def check_input_files(old: Dict[str, Any], new: Dict[str, Any], files: OutputFiles) -> None:
+    """Raise ResumeError, saying what differs, unless this run reads the files (names, order,
+    records of each) that the run being resumed read. The records' content is the digest's."""
+    was, now = old["input"].get("files"), new["input"].get("files")
+    if was == now:
+        return
+    if was is not None and not (isinstance(was, list) and all(
+            isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("records"), int) for f in was)):
+        raise ResumeError(
+            f"cannot resume {files.output}: {files.manifest} is not a valid annotate manifest "
+            f"(\"input.files\" must list {{\"name\", \"records\"}} objects); {START_AFRESH}"
+        )
+    path, old_path = new["input"]["path"], old["input"]["path"]
+    if was is None or now is None:
+        problem = (f"this run reads the file {path}, the run being resumed read the {len(was)} files of {old_path}" if now is None
+                   else f"this run reads the {len(now)} files of {path}, the run being resumed read the file {old_path}")
+    else:
+        names, old_names = [f["name"] for f in now], [f["name"] for f in was]
+        gone, added = [n for n in old_names if n not in names], [n for n in names if n not in old_names]
+        if gone or added or names != old_names:
+            problem = f"{path} names {len(names)} files, the input of the run being resumed {len(old_names)}" + "".join(
+                f"; {what}: {_some(which)}" for what, which in (("not there now", gone), ("new", added)) if which)
+        else:
+            name, n, old_n = next((f["name"], f["records"], o["records"]) for f, o in zip(now, was) if f != o)
+            problem = f"{name} of {path} has {n} records, {old_n} in the input of the run being resumed"
+    raise ResumeError(f"cannot resume {files.output}: {problem}; {START_AFRESH}")
+
+
+def _some(names: List[str], shown: int = 3) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def check_output_apart(inputs: InputFiles, files: OutputFiles, *, output_is_file: bool = True) -> None:
+    """Raise AnnotateError if the output, or a file beside it, is one of the input's files,
+    or if a rerun would read the output file as input. Call it once the output's folder exists."""
+    for path in inputs.files:
+        files.check_not_input(path)
+    if output_is_file and inputs.would_read(files.output):
+        where = "is in the input folder" if inputs.kind == "folder" else "matches the input pattern"
+        raise AnnotateError(f"{files.output}: the output {where} {inputs.given}, so a rerun would read it as input; write it elsewhere")
 
 
 @dataclass
@@ -206,7 +274,8 @@ def annotate_file(
     progress: bool = True,
     log: Callable[[str], None] = _stderr,
 ) -> AnnotateSummary:
-    """Annotate an input file into an output file, resuming an output already there.
+    """Annotate an input (a file, a folder or a glob pattern, see InputFiles) into an output
+    file, resuming an output already there.
 
     nlp is a loaded pipeline, or the name or path of one, loaded once the output is locked
     (so a second run on the same output fails before loading it).
@@ -217,16 +286,14 @@ def annotate_file(
     any annotation; the second pass annotates. An existing output is resumed only if its
     manifest names this model, these options and this input (ResumeError otherwise); with
     overwrite the new output is written beside it and moved onto it when complete."""
-    input_path, output_path = Path(input_path), Path(output_path)
-    in_fmt = detect_format(input_path, input_format)
+    output_path = Path(output_path)
+    inputs, in_fmt = InputFiles.resolve(input_path, input_format)
     out_fmt = detect_format(output_path, output_format, output=True)
-    if not input_path.is_file():
-        raise AnnotateError(f"{input_path}: input file not found")
     if output_path.is_dir():
         raise AnnotateError(f"{output_path}: is a directory; give an output file")
     output_path.parent.mkdir(parents=True, exist_ok=True)
     files = OutputFiles(output_path)
-    files.check_not_input(input_path)
+    check_output_apart(inputs, files)
 
     bad_lines = 0
 
@@ -235,32 +302,29 @@ def annotate_file(
         bad_lines += 1
         log(f"Skipped {err}")
 
-    def checked(on_bad: OnBad) -> Iterator[Record]:
-        return checked_records(input_path, in_fmt, out_fmt, on_bad)
-
     with OutputLock(files):
         finish_interrupted_swap(files)
         existing = output_path.exists() and output_path.stat().st_size > 0
         old_manifest = load_manifest(files) if existing and not overwrite else None
         if isinstance(nlp, str):
             nlp = load_pipeline(nlp)
-        digest = InputDigest(old_manifest["input"]["block_records"] if old_manifest else None)
-        for record in checked(log_bad if skip_bad else raise_bad):
-            digest.add(record)
-        digest.finish()
+        digest, counts = digest_input(
+            inputs, in_fmt, out_fmt, log_bad if skip_bad else raise_bad, old_manifest["input"]["block_records"] if old_manifest else None
+        )
         options = {
             "input_format": in_fmt,
             "output_format": out_fmt,
             "include_text": include_text,
             "chunk_chars": min(chunk_chars, nlp.max_length),
         }
-        manifest = make_manifest(model_fingerprint(nlp), options, input_path, digest)
-        records = checked(ignore_bad)
+        manifest = input_manifest(model_fingerprint(nlp), options, inputs, digest, counts)
+        records = checked_records(inputs, in_fmt, out_fmt, ignore_bad)
         staged = overwrite and existing
         n_done = discarded = 0
         if old_manifest is not None:
+            check_input_files(old_manifest, manifest, files)
             check_resumable(old_manifest, manifest, digest, files)
-            n_done, discarded = resume_output(output_path, out_fmt, records, input_path)
+            n_done, discarded = resume_output(output_path, out_fmt, records, inputs.given)
         elif not staged:
             write_manifest(files.manifest, manifest)  # before the first record
         if discarded:
