@@ -271,11 +271,11 @@ def evaluate(
     import spacy
 
     from ._atomic import atomic_path
-    from .evaluate import evaluate_corpus, format_table
+    from .evaluate import EVALUATE_COLUMNS, evaluate_corpus, format_table
 
     nlp = spacy.load(model)
     rows = [{"model": model, **evaluate_corpus(nlp, path, entity_types=entity_type or None)} for path in docbins]
-    typer.echo(format_table(rows))
+    typer.echo(format_table(rows, EVALUATE_COLUMNS))
     if output:
         with atomic_path(output) as tmp:
             tmp.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf8")
@@ -289,18 +289,21 @@ def evaluate_all(
     student: Optional[Path] = typer.Option(None, help="Student pipeline (default ROOT/student/model-best)"),
 ) -> None:
     """Score every teacher and the student on each corpus's test split; write ROOT/metrics/."""
-    from .evaluate import format_table
+    from .evaluate import EVALUATE_COLUMNS, format_table
     from .workflow import evaluate_models, parse_corpora
 
     rows = evaluate_models(root, parse_corpora(corpora), student=student)
-    typer.echo(format_table(rows))
+    typer.echo(format_table(rows, EVALUATE_COLUMNS))
 
 
 @app.command()
 @user_errors
 def annotate(
     model: str = typer.Argument(..., help="Pipeline name or path"),
-    input_path: Path = typer.Argument(..., help="Documents: text (one per line), JSONL ({\"id\", \"text\"}), PubTator or PubMed XML; may be gzipped"),
+    input_path: Path = typer.Argument(..., help=(
+        "Documents: text (one per line), JSONL ({\"id\", \"text\"}), PubTator or PubMed XML, may be gzipped; a file, "
+        "a folder (its files with those extensions, in sorted order) or a quoted glob ('data/pubmed*.xml.gz', sorted)"
+    )),
     output_path: Path = typer.Argument(..., help="Annotations to write: JSONL or PubTator; an existing one is resumed"),
     input_format: Optional[str] = typer.Option(None, help="text, jsonl, pubtator or pubmed (default: from the extension .txt, .jsonl, .pubtator, .xml, each optionally .gz)"),
     output_format: Optional[str] = typer.Option(None, help="jsonl or pubtator (default: from the extension .jsonl, .pubtator)"),
