@@ -168,12 +168,16 @@ def model_card(
     `spacy info` prints `description` (one line with each corpus's test P/R/F1), `notes` (the
     per-corpus table with words/s and the teachers' F1) and `sources`; `performance` holds the
     same figures (`per_corpus` rows, spaCy's `ents_per_type`, `speed` in words/s over all test
-    splits); `requirements` pins the plugin to the minor version of `version`.
+    splits); `requirements` pins the plugin to the minor version of `version`. A label of the
+    model with no scored corpus (a type only a pipeline teacher supplies) is named as not
+    evaluated in `description`, `notes` and `performance["not_evaluated"]`.
     """
     if not student_rows:
         raise ConfigError("no per-corpus test scores of the student: run the evaluate step first")
     card = {k: v for k, v in meta.items() if k not in ("performance", "description", "notes", "sources")}
     types = [row["entity_type"] for row in student_rows]
+    labels = dict.fromkeys(label for pipe_labels in meta.get("labels", {}).values() for label in pipe_labels)
+    untested = [label for label in labels if label not in types]
     teacher_f1 = {corpus_name(row): row["f1"] for row in teacher_rows}
     per_corpus = []
     for row in student_rows:
@@ -189,15 +193,21 @@ def model_card(
         "ents_per_type": {row["entity_type"]: {"p": row["precision"], "r": row["recall"], "f": row["f1"]} for row in student_rows},
         "speed": speed,
     }
+    if untested:
+        card["performance"]["not_evaluated"] = untested
     scores = "; ".join(
         f"{corpus_name(r)} {r['entity_type']} {_pct(r['precision'])}/{_pct(r['recall'])}/{_pct(r['f1'])}" for r in student_rows
     )
     # One line: setuptools makes it the wheel's Summary. The full table goes to `notes`,
     # which `spacy info` prints too and spaCy's README generator appends.
+    unscored = (
+        f"Not evaluated: {', '.join(untested)} (no corpus with gold for {'it' if len(untested) == 1 else 'them'}: "
+        "learnt from the teachers alone)." if untested else ""
+    )
     card["description"] = (
-        f"Biomedical NER of {', '.join(types)}: one `taughtnet_ner` pipe distilled from {len(types)} "
-        f"single-type teachers with TaughtNet (Moscato et al., IEEE JBHI 2023). Test P/R/F1 (%), each "
-        f"corpus on its own type: {scores}. Trained with {PLUGIN} {version}."
+        f"Biomedical NER of {', '.join(labels or types)}: one `taughtnet_ner` pipe distilled from NER teachers "
+        f"with TaughtNet (Moscato et al., IEEE JBHI 2023). Test P/R/F1 (%), each corpus on its own type: "
+        f"{scores}. {unscored + ' ' if unscored else ''}Trained with {PLUGIN} {version}."
     )
     card["notes"] = (
         "### Test scores per corpus\n\n"
@@ -205,6 +215,13 @@ def model_card(
         "exact match; %); words/s of `nlp.pipe` over that split on the CPU of the machine that "
         "ran the evaluation:\n\n" + score_table(student_rows, teacher_rows)
     )
+    if untested:
+        card["notes"] += (
+            f"\n\n**{unscored}** Only a pipeline teacher supplies "
+            f"{'this type' if len(untested) == 1 else 'these types'}: the model predicts "
+            f"{'it' if len(untested) == 1 else 'them'}, but no test score exists, and model selection "
+            "did not look at them (it scores the types with devel data)."
+        )
     card["sources"] = [dict(source) for source in sources]
     card["license"] = license
     for key, value in (("author", author), ("url", url), ("email", email)):

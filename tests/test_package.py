@@ -101,6 +101,23 @@ def test_model_card_values_come_from_the_metrics_file(small_run):
     assert meta["labels"]["ner"] == ["Disease", "Chemical"]
 
 
+def test_a_type_without_gold_is_named_as_not_evaluated(small_run):
+    """A label only a pipeline teacher supplies has no test split: the card says so, in the
+    description, the notes (and so the README) and the performance, and scores nothing for it."""
+    meta = srsly.read_json(small_run / "model" / "meta.json")
+    meta.update(name="taughtnet_small", version="0.1.0", labels={"tok2vec": [], "ner": ["Disease", "Chemical", "GENE"]})
+    card_meta = model_card(meta, read_rows(small_run / "metrics" / "student.json"), version="0.1.0", license="MIT")
+    line = "Not evaluated: GENE (no corpus with gold for it: learnt from the teachers alone)."
+    assert card_meta["description"].startswith("Biomedical NER of Disease, Chemical, GENE:")
+    assert line in card_meta["description"] and "\n" not in card_meta["description"]
+    assert line in card_meta["notes"] and "Only a pipeline teacher supplies this type" in card_meta["notes"]
+    assert line in card_readme(card_meta)
+    assert card_meta["performance"]["not_evaluated"] == ["GENE"]
+    assert "GENE" not in card_meta["performance"]["ents_per_type"]
+    assert [r["entity_type"] for r in card_meta["performance"]["per_corpus"]] == ["Disease", "Chemical"]
+    # every label scored: nothing said
+    assert "not_evaluated" not in card(small_run)["performance"] and "Not evaluated" not in card(small_run)["notes"]
+
 def test_sources_and_requirements(small_run):
     assert card(small_run)["sources"] == [
         {"name": "Toy-disease-IOB", "url": "https://github.com/someone/corpora/tree/main/data/Toy-disease-IOB", "license": "CC BY 4.0"},
