@@ -227,7 +227,7 @@ def distill_teachers(
     docbin = layout.transfer_docs if transfer else layout.global_split("train")
     output = output or layout.distributions("transfer" if transfer else "train")
     spec = read_spec(teachers) if teachers else None
-    ray_options = {"ray_options": _ray_options(address, num_actors, cpus_per_actor, gpus_per_actor)} if backend == "ray" else None
+    ray_options = _ray_options(address, num_actors, cpus_per_actor, gpus_per_actor) if backend == "ray" else None
     labels = run(
         root, parse_corpora(corpora), output, normalize=normalize, batch_size=batch_size, spec=spec, docbin=docbin,
         shard_docs=shard_docs, backend=backend, ray_options=ray_options,

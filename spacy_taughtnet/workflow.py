@@ -4,7 +4,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import spacy
 
@@ -15,6 +15,7 @@ from .layout import CorpusFolder, RunLayout, check_corpus_name
 from .store import SHARD_DOCS
 
 if TYPE_CHECKING:
+    from .annotate.ray_backend import RayOptions
     from .teachers import TeachersSpec
 
 SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
@@ -217,14 +218,14 @@ def train_student(
 def distill_teachers(
     root: Path, corpora: Sequence[str], output: Path, *, normalize: str = "sum", batch_size: int = 256,
     spec: Optional["TeachersSpec"] = None, docbin: Optional[Path] = None, shard_docs: int = SHARD_DOCS,
-    backend: str = "local", ray_options: Optional[Dict[str, Any]] = None,
+    backend: str = "local", ray_options: Optional["RayOptions"] = None,
 ) -> List[str]:
     """Run the teachers of `spec` (default: one per corpus, teachers.default_spec) over
     `docbin` (default ROOT/corpus/global/train.spacy; the transfer docs are the other one) and
     store their merged and aggregated distributions in `output`; records the stage's wall
     time. backend: "local" (this process) or "ray" (Ray actors, distill_ray.py, with
-    `ray_options`: address, num_actors, cpus_per_actor, gpus_per_actor, progress): the same
-    shards and manifest. Returns the labels."""
+    `ray_options`, annotate.ray_backend.RayOptions; default: a local Ray, one actor per CPU):
+    the same shards and manifest. Returns the labels."""
     from .teachers import default_spec, load_teachers
 
     if backend not in ("local", "ray"):
@@ -238,7 +239,7 @@ def distill_teachers(
 
         labels = dump_distributions_ray(
             docbin, spec, root, output, normalize=normalize, batch_size=batch_size, shard_docs=shard_docs,
-            **(ray_options or {}),
+            **({"ray_options": ray_options} if ray_options is not None else {}),
         )
     else:
         from .distill import dump_distributions
