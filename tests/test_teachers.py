@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from conftest import corpus_file, gold_examples, seeded_blank, train_pipe
+from conftest import SMALL_MODEL, corpus_file, gold_examples, seeded_blank, train_pipe
 from spacy.tokens import Doc
 from typer.testing import CliRunner
 
-from spacy_taughtnet.aggregate import aggregate_distributions
+from spacy_taughtnet.aggregate import aggregate_distributions, merge_teachers
 from spacy_taughtnet.cli import app
 from spacy_taughtnet.corpora import doc_entity_type, read_docbin, read_iob, write_docbin
 from spacy_taughtnet.errors import ConfigError, TeacherError
@@ -28,6 +28,7 @@ from spacy_taughtnet.teachers import (
 from spacy_taughtnet.workflow import distill_teachers
 
 CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB"]
+# spaCy's stock ner with conftest's small tok2vec
 SMALL_PARSER = {
     "@architectures": "spacy.TransitionBasedParser.v2",
     "state_type": "ner",
@@ -36,16 +37,7 @@ SMALL_PARSER = {
     "maxout_pieces": 2,
     "use_upper": True,
     "nO": None,
-    "tok2vec": {
-        "@architectures": "spacy.HashEmbedCNN.v2",
-        "pretrained_vectors": None,
-        "width": 32,
-        "depth": 2,
-        "embed_size": 500,
-        "window_size": 1,
-        "maxout_pieces": 2,
-        "subword_features": True,
-    },
+    "tok2vec": SMALL_MODEL["tok2vec"],
 }
 
 
@@ -107,8 +99,7 @@ def run(teachers, docbins, tmp_path_factory):
     return base, root
 
 
-MIXED = {
-    "merge": "mean",
+MIXED = {  # no `merge`: the default, product
     "smoothing": 0.2,
     "teachers": [
         {"corpus": "Toy-disease-IOB"},
@@ -130,9 +121,12 @@ def one_hot(doc, label, n_cols, column, smoothing):
     return (1 - smoothing) * rows + smoothing / n_cols
 
 
-def test_mixed_spec(run, tmp_path):
+@pytest.mark.parametrize("merge", [None, "mean"])
+def test_mixed_spec(run, tmp_path, merge):
     base, root = run
-    spec = read_spec(write_yaml(base / "mixed.yml", MIXED))
+    spec = read_spec(write_yaml(base / "mixed.yml", {**MIXED, **({"merge": merge} if merge else {})}))
+    merge = merge or "product"
+    assert spec.merge == merge
     assert spec.corpus_teachers() == [("Toy-disease-IOB", 0), ("Toy-chem-IOB", 0), ("Toy-chem-IOB", 1)]
     out = tmp_path / "dist"
     labels = distill_teachers(root, CORPORA, out, spec=spec, batch_size=5)
@@ -142,7 +136,7 @@ def test_mixed_spec(run, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["labels"] == labels
     assert [t["label"] for t in manifest["teachers"]] == [
-        "Disease", "Chemical [merge mean]", "Chemical [merge mean]", "GENE (from GGP; one-hot; smoothing 0.1)",
+        "Disease", f"Chemical [merge {merge}]", f"Chemical [merge {merge}]", "GENE (from GGP; one-hot; smoothing 0.1)",
         "Disease (from DIS; one-hot; smoothing 0.2; multi-type Disease, Chemical; unmapped as O)",
         "Chemical (from CHEM; one-hot; smoothing 0.2; multi-type Disease, Chemical; unmapped as O)",
     ]
@@ -158,7 +152,7 @@ def test_mixed_spec(run, tmp_path):
     for i, doc in enumerate(docs):
         words = [t.text for t in doc]
         disease = proba(layout.teacher_model("Toy-disease-IOB"), doc)
-        chemical = (proba(layout.teacher_model("Toy-chem-IOB"), doc) + proba(layout.teacher_model("Toy-chem-IOB", 1), doc)) / 2
+        chemical = merge_teachers([proba(layout.teacher_model("Toy-chem-IOB", seed), doc) for seed in (0, 1)], merge)
         gene = one_hot(ggp(Doc(ggp.vocab, words=words)), {"GGP"}, 3, {"GGP": 0}, 0.1)
         joint = one_hot(ruler(Doc(ruler.vocab, words=words)), {"DIS", "CHEM"}, 5, {"DIS": 0, "CHEM": 2}, 0.2)
         expected = aggregate_distributions([disease, chemical, gene], joint=[([0, 1], joint)])
