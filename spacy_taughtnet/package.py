@@ -259,7 +259,7 @@ def card_readme(meta: Mapping, *, training: str = "", project_file: Optional[Pat
         "print([(ent.text, ent.label_) for ent in doc.ents])", "```", "",
         "## Method", "",
         "Public biomedical NER corpora each annotate one entity type. A single-type teacher is trained "
-        "per corpus; every teacher runs over the union of the corpora; their token distributions "
+        "per corpus (other spaCy NER pipelines may teach too, their labels mapped onto the student's); every teacher runs over the union of the corpora; their token distributions "
         "are combined into the global label space (B-/I- of every type, and O); one student learns "
         "all types from those soft labels (KL divergence) and from each corpus's gold entities "
         "(cross-entropy on entity tokens only, as a gold O only means \"not this corpus's type\").",
