@@ -32,6 +32,8 @@ from .errors import ConfigError, DistributionsError
 
 NORMALIZERS = ("sum", "softmax")
 MERGES = ("mean", "product")
+# Chosen on devel: the product's decoded soft labels beat the mean's F1 (benchmarks/teachers.md, arm iv)
+DEFAULT_MERGE = "product"
 
 
 def _check_rows(name: str, probs: numpy.ndarray, atol: float) -> None:
@@ -78,7 +80,7 @@ def _product_of_others(x: numpy.ndarray) -> numpy.ndarray:
     return before * after
 
 
-def merge_teachers(teacher_probs: Sequence, merge: str = "mean", *, atol: float = 1e-3) -> numpy.ndarray:
+def merge_teachers(teacher_probs: Sequence, merge: str = DEFAULT_MERGE, *, atol: float = 1e-3) -> numpy.ndarray:
     """Merge several teachers of ONE type, (n_tokens, 3) (B, I, O) arrays each, into one
     float64 (n_tokens, 3) array: their mean ("mean"), or their product of experts
     ("product": per-column product, renormalised; a row they all rule out is uniform)."""

@@ -7,6 +7,7 @@ from typing import Callable, List, Optional
 
 import typer
 
+from .aggregate import DEFAULT_MERGE
 from .errors import ConfigError, TaughtNetError
 
 app = typer.Typer(
@@ -185,7 +186,7 @@ def distill(
     docbin: Path = typer.Argument(..., help="Global DocBin (e.g. ROOT/corpus/global/train.spacy)"),
     output: Path = typer.Argument(..., help="Distributions folder to write"),
     teachers: List[Path] = typer.Option(..., "--teacher", help="A trained single-type teacher pipeline; repeat, in global label order (several of one type are merged)"),
-    merge: str = typer.Option("mean", help="Teachers of one type: mean or product (of experts)"),
+    merge: str = typer.Option(DEFAULT_MERGE, help="Teachers of one type: product (of experts) or mean"),
     normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
     batch_size: int = typer.Option(256, help="Docs per batch"),
     shard_docs: int = typer.Option(10000, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards"),

@@ -20,7 +20,7 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
-from .aggregate import MERGES, aggregate_distributions, merge_teachers
+from .aggregate import DEFAULT_MERGE, MERGES, aggregate_distributions, merge_teachers
 from .corpora import doc_corpus, doc_entity_type
 from .errors import ConfigError, CorpusError, TeacherError
 from .store import SHARD_DOCS, write_distributions
@@ -29,7 +29,7 @@ from .teachers import Teacher, trained_teacher
 
 def combine(
     teachers: Sequence[Teacher], per_teacher: Sequence[numpy.ndarray], labels: Sequence[str], *,
-    merge: str = "mean", normalize: str = "sum",
+    merge: str = DEFAULT_MERGE, normalize: str = "sum",
 ) -> numpy.ndarray:
     """One batch's stored rows (store.py): the global distribution, then each type's (B, I, O).
 
@@ -117,7 +117,7 @@ def dump_distributions(
     output: Union[str, Path],
     *,
     labels: Optional[Sequence[str]] = None,
-    merge: str = "mean",
+    merge: str = DEFAULT_MERGE,
     normalize: str = "sum",
     batch_size: int = 256,
     shard_docs: int = SHARD_DOCS,

@@ -36,14 +36,12 @@ from spacy.language import Language
 from spacy.pipeline import EntityRecognizer, EntityRuler
 from spacy.tokens import Doc
 
-from .aggregate import MERGES
+from .aggregate import DEFAULT_MERGE, MERGES
 from .component import TaughtNetNER
 from .errors import ConfigError, TeacherError
 from .layout import RunLayout, check_corpus_name
 
 DEFAULT_SMOOTHING = 0.1
-# Chosen on devel: the product's decoded soft labels beat the mean's F1 (benchmarks/teachers.md, arm iv)
-DEFAULT_MERGE = "product"
 DEFAULT_SPEC = "the default teachers (one per corpus)"
 CORPUS_KEYS = {"corpus", "seeds"}
 PIPELINE_KEYS = {"pipeline", "labels", "component", "ignore_unmapped", "smoothing"}

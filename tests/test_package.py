@@ -101,6 +101,15 @@ def test_model_card_values_come_from_the_metrics_file(small_run):
     assert meta["labels"]["ner"] == ["Disease", "Chemical"]
 
 
+def test_card_method_follows_the_heads(small_run):
+    meta = srsly.read_json(small_run / "model" / "meta.json")
+    meta.update(name="taughtnet_small", version="0.1.0")
+    card_meta = model_card(meta, read_rows(small_run / "metrics" / "student.json"), version="0.1.0", license="MIT")
+    per_type, joint = card_readme(card_meta), card_readme(card_meta, heads="joint")
+    assert "one head per type" in per_type and "global label space" not in per_type
+    assert "global label space" in joint and "one head per type" not in joint
+
+
 def test_a_type_without_gold_is_named_as_not_evaluated(small_run):
     """A label only a pipeline teacher supplies has no test split: the card says so, in the
     description, the notes (and so the README) and the performance, and scores nothing for it."""
