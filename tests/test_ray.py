@@ -275,3 +275,18 @@ def test_without_ray(monkeypatch, tmp_path):
     result = cli("annotate", "model", source, tmp_path / "out.jsonl", *RAY_ARGS)
     assert result.exit_code == 1
     assert result.output.strip() == 'Error: --backend ray needs Ray, an optional extra: pip install "spacy-taughtnet[ray]"'
+
+
+def test_unreadable_shard(cluster, model_path, tmp_path):
+    """A folder of shards whose second file is not gzip data: one error naming that file, and
+    no part named as complete for it."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_input(folder / "a.jsonl", "jsonl", samples(5))
+    (folder / "b.jsonl.gz").write_bytes(b"not gzip data\n")
+    result = cli("annotate", model_path, folder, tmp_path / "out", *RAY_ARGS, "--input-format", "jsonl")
+    assert result.exit_code == 1, result.output
+    line = result.output.strip()
+    assert line.startswith("Error: ") and "\n" not in line and str(folder / "b.jsonl.gz") in line, line
+    out = tmp_path / "out"
+    assert not out.exists() or not any(p.name.startswith("part-") for p in out.iterdir())
