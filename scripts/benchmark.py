@@ -250,7 +250,7 @@ def main() -> None:
 # BENCHMARKS.md, section by section: the hand-written introduction, then each generated part
 # (this script's cnn.md, benchmark_transformers.py's transformers.md) followed by its
 # hand-written findings. A part that does not exist yet is left out.
-REPORT_PARTS = ("intro.md", "cnn.md", "cnn_findings.md", "accuracy.md", "transformers.md", "transformers_findings.md", "ray.md", "teachers.md")
+REPORT_PARTS = ("intro.md", "cnn.md", "cnn_findings.md", "accuracy.md", "seeds.md", "transformers.md", "transformers_findings.md", "ray.md", "teachers.md")
 
 
 def assemble_report(output: Path, report_path: Path) -> None:

@@ -3,7 +3,9 @@
 from itertools import islice
 from pathlib import Path
 from typing import (
+    Any,
     Callable,
+    Dict,
     Iterable,
     Iterator,
     List,
@@ -64,15 +66,15 @@ class DistillInputs(NamedTuple):
     vocab: Vocab
     lengths: List[int]
     labels: List[str]
-    recorded: List[Tuple[Path, str]]  # the manifest's teachers
+    recorded: List[Tuple[Path, str, Dict[str, Any]]]  # the manifest's teachers
 
 
 def distill_inputs(
     docbin_path: Union[str, Path], teachers: Sequence[Teacher], labels: Optional[Sequence[str]], merge: str
 ) -> DistillInputs:
     """Read the DocBin, check that every doc's entity type has a teacher, and name what the
-    manifest records: one (path, what it gives) per teacher and label, with the merge of the
-    types that have several single-type teachers."""
+    manifest records: one (path, label, settings) per teacher and label, the merge among the
+    settings of the types that have several single-type teachers."""
     if merge not in MERGES:
         raise ConfigError(f"merge must be one of {MERGES}, got {merge!r}")
     labels = list(labels or dict.fromkeys(label for t in teachers for label in t.types))
@@ -92,7 +94,7 @@ def distill_inputs(
             )
     shared = {label for label in labels if sum(t.types == [label] for t in teachers) > 1}
     recorded = [
-        (t.path, t.describe(label) + (f" [merge {merge}]" if label in shared and len(t.types) == 1 else ""))
+        (t.path, label, {**t.settings(label), **({"merge": merge} if label in shared and len(t.types) == 1 else {})})
         for t in teachers for label in t.types
     ]
     return DistillInputs(docbin_path, doc_bin, vocab, lengths, labels, recorded)

@@ -20,8 +20,10 @@ manifest.json holds:
                  per-type heads learn from them); absent in folders of 0.1.0: false
     n_docs, n_tokens, shard_docs
     docbin       {"path", "size", "sha256"} of the DocBin the rows belong to
-    teachers     [{"path", "label", "sha256"}], sha256 by `pipeline_digest`
-                 (paths relative to the distributions folder)
+    teachers     [{"path", "label", "settings", "sha256"}], one per teacher and label it gives;
+                 settings: how (teachers.Teacher.settings, and the merge of several teachers
+                 of one type; empty for a lone taughtnet_ner teacher); sha256 by
+                 `pipeline_digest` (paths relative to the distributions folder)
     inputs       sha256 of the keys above: a shard made from other inputs is never reused
     shards       [{"name", "docs": [start, end], "n_tokens", "sha256": {"probs.npy", "lengths.npy"}}]
 
@@ -138,12 +140,12 @@ def distributions_header(
     *,
     labels: Sequence[str],
     normalize: str,
-    teachers: Sequence[Tuple[PathLike, str]] = (),
+    teachers: Sequence[Tuple[PathLike, str, Dict]] = (),
     shard_docs: int = SHARD_DOCS,
     type_columns: bool = True,
 ) -> Dict:
-    """The manifest without its shards: what the rows are made from. teachers: (path, label)
-    pairs of the teacher pipelines, in column order. Paths are recorded relative to `output`,
+    """The manifest without its shards: what the rows are made from. teachers: (path, label,
+    settings) of the teacher pipelines, in column order. Paths are recorded relative to `output`,
     the distributions folder. type_columns: the rows carry each type's (B, I, O) after the
     global columns (what `distill.shard_rows` yields)."""
     if shard_docs < 1:
@@ -158,7 +160,8 @@ def distributions_header(
         "shard_docs": shard_docs,
         "docbin": {"path": relative_path(docbin, output), "size": Path(docbin).stat().st_size, "sha256": file_sha256(docbin)},
         "teachers": [
-            {"path": relative_path(p, output), "label": label, "sha256": pipeline_digest(p)} for p, label in teachers
+            {"path": relative_path(p, output), "label": label, "settings": dict(settings), "sha256": pipeline_digest(p)}
+            for p, label, settings in teachers
         ],
     }
     header["inputs"] = hashlib.sha256(json.dumps(header, sort_keys=True).encode("utf8")).hexdigest()
@@ -299,7 +302,7 @@ def write_distributions(
     *,
     labels: Sequence[str],
     normalize: str,
-    teachers: Sequence[Tuple[PathLike, str]] = (),
+    teachers: Sequence[Tuple[PathLike, str, Dict]] = (),
     shard_docs: int = SHARD_DOCS,
     type_columns: bool = True,
     on_shard: Optional[Callable[[int, int, bool], None]] = None,

@@ -28,7 +28,7 @@ one mapping onto several is multi-type, one expert of the aggregation (aggregate
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import spacy
@@ -216,21 +216,21 @@ class Teacher:
         elif self.kind == "probabilities":
             raise TeacherError(f"{where}: pipe {pipe_name!r} has no labels")
 
-    def describe(self, label: str) -> str:
-        """What the teacher contributes to `label`, for the distributions manifest: the bare
-        label for a single-type taughtnet_ner teacher of that label, else with its map, kind
-        and smoothing, so that other settings never reuse stale shards."""
+    def settings(self, label: str) -> Dict[str, Any]:
+        """How the teacher gives `label`, for the distributions manifest (so that other
+        settings never reuse stale shards): nothing for a single-type taughtnet_ner teacher
+        of that label, else its source labels, kind, smoothing, types and unmapped rule."""
         sources = [theirs for theirs, ours in self.mapping.items() if ours == label]
         if self.kind == "probabilities" and sources == [label] and len(self.types) == 1:
-            return label
-        details = [f"from {', '.join(sources)}", self.kind]
+            return {}
+        settings: Dict[str, Any] = {"from": sources, "kind": self.kind}
         if self.kind == "one-hot":
-            details.append(f"smoothing {self.smoothing:g}")
+            settings["smoothing"] = self.smoothing
         if len(self.types) > 1:
-            details.append(f"multi-type {', '.join(self.types)}")
+            settings["multi_type"] = list(self.types)
         if self.ignore_unmapped:
-            details.append("unmapped as O")
-        return f"{label} ({'; '.join(details)})"
+            settings["unmapped"] = "O"
+        return settings
 
     def _columns(self, label: str) -> Optional[int]:
         """The B column of a label of the pipe (I is the next), None for an ignored one."""

@@ -86,7 +86,8 @@ def test_dump_distributions(teachers, union_docbin, tmp_path, normalize):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["normalize"] == normalize
     assert manifest["teachers"] == [
-        {"path": os.path.relpath(p, out), "label": label, "sha256": pipeline_digest(p)} for p, label in zip(teacher_paths, labels)
+        {"path": os.path.relpath(p, out), "label": label, "settings": {}, "sha256": pipeline_digest(p)}
+        for p, label in zip(teacher_paths, labels)
     ]
     assert manifest["docbin"]["path"] == os.path.relpath(union_docbin, out)
     assert manifest["docbin"]["sha256"] == hashlib.sha256(union_docbin.read_bytes()).hexdigest()
@@ -174,8 +175,8 @@ def test_two_teachers_of_one_type_are_merged(teachers, union_docbin, tmp_path):
     one, two = TeacherDistributions(tmp_path / "one"), TeacherDistributions(tmp_path / "two")
     for i in range(len(one)):
         numpy.testing.assert_allclose(two.doc_probs(i), one.doc_probs(i), atol=1e-3)
-    recorded = [t["label"] for t in json.loads((tmp_path / "two" / "manifest.json").read_text())["teachers"]]
-    assert recorded == ["Disease [merge mean]", "Chemical", "Disease [merge mean]"]
+    recorded = [(t["label"], t["settings"]) for t in json.loads((tmp_path / "two" / "manifest.json").read_text())["teachers"]]
+    assert recorded == [("Disease", {"merge": "mean"}), ("Chemical", {}), ("Disease", {"merge": "mean"})]
     with pytest.raises(ValueError, match="'vote'"):
         dump_distributions(union_docbin, paths, tmp_path / "bad", merge="vote")
 

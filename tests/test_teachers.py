@@ -135,10 +135,11 @@ def test_mixed_spec(run, tmp_path, merge):
     store.check_teachers()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["labels"] == labels
-    assert [t["label"] for t in manifest["teachers"]] == [
-        "Disease", f"Chemical [merge {merge}]", f"Chemical [merge {merge}]", "GENE (from GGP; one-hot; smoothing 0.1)",
-        "Disease (from DIS; one-hot; smoothing 0.2; multi-type Disease, Chemical; unmapped as O)",
-        "Chemical (from CHEM; one-hot; smoothing 0.2; multi-type Disease, Chemical; unmapped as O)",
+    multi = {"kind": "one-hot", "smoothing": 0.2, "multi_type": ["Disease", "Chemical"], "unmapped": "O"}
+    assert [(t["label"], t["settings"]) for t in manifest["teachers"]] == [
+        ("Disease", {}), ("Chemical", {"merge": merge}), ("Chemical", {"merge": merge}),
+        ("GENE", {"from": ["GGP"], "kind": "one-hot", "smoothing": 0.1}),
+        ("Disease", {"from": ["DIS"], **multi}), ("Chemical", {"from": ["CHEM"], **multi}),
     ]
     # the same rows, computed here from each pipeline's own outputs
     layout = RunLayout(root)
