@@ -262,10 +262,16 @@ class TaughtNetNER(TrainablePipe):
             return [f"{prefix}-{t}" for t in self.labels for prefix in (*BILUO_PREFIXES, "O")]
         return biluo_tag_names(self.labels)
 
-    def _head_log_probs(self, scores: Floats2d) -> List[numpy.ndarray]:
-        """A doc's log-probabilities, one (n_tokens, 5) BILUO array per type's head."""
-        scores = self.model.ops.to_numpy(scores).astype("float64")
-        return [_log_softmax(scores[:, 5 * j : 5 * j + 5]) for j in range(len(self.labels))]
+    def _head_log_probs(self, scores: List[Floats2d]) -> List[numpy.ndarray]:
+        """Each doc's log-probabilities under every type's head, (n_tokens, k, 5) per doc
+        (computed for the whole batch at once)."""
+        arrays = [self.model.ops.to_numpy(s) for s in scores]
+        if not arrays:
+            return []
+        flat = numpy.concatenate(arrays).astype("float64").reshape(-1, len(self.labels), 5)
+        flat -= flat.max(axis=2, keepdims=True)
+        flat -= numpy.log(numpy.exp(flat).sum(axis=2, keepdims=True))
+        return numpy.split(flat, numpy.cumsum([len(a) for a in arrays])[:-1])
 
     def add_label(self, label: str) -> int:
         if not isinstance(label, str) or not label or label.startswith(("B-", "I-")) or label == "O":
@@ -342,33 +348,35 @@ class TaughtNetNER(TrainablePipe):
                 out.append(numpy.stack([b, i, (1.0 - b - i).clip(0.0, 1.0)], axis=2).reshape(len(bio), -1))
             return out
         out = []
-        for scores in self.predict(docs):
-            blocks = [numpy.exp(lp) for lp in self._head_log_probs(scores)]
-            bio = [numpy.stack([p[:, 0] + p[:, 3], p[:, 1] + p[:, 2], p[:, 4]], axis=1) for p in blocks]
-            out.append(numpy.concatenate(bio, axis=1).astype(numpy.float32) if bio else numpy.zeros((len(scores), 0), numpy.float32))
+        for log_probs in self._head_log_probs(self.predict(docs)):
+            p = numpy.exp(log_probs)  # (n_tokens, k, 5): B, I, L, U, O-t
+            bio = numpy.stack([p[..., 0] + p[..., 3], p[..., 1] + p[..., 2], p[..., 4]], axis=2)
+            out.append(bio.reshape(len(p), -1).astype(numpy.float32))
         return out
 
     def _decode(self, docs: List[Doc], scores: List[Floats2d]) -> List[List[Tuple[Span, float]]]:
         """Each doc's predicted entities with their confidence (the mean probability of
         their tokens' tags), in order; per-type heads are decoded type by type."""
         if self.heads == "per_type":
-            per_head = [self._head_log_probs(s) for s in scores]
-            heads = [([lps[j] for lps in per_head], (label,)) for j, label in enumerate(self.labels)]
+            # every (doc, type) pair is one sequence to decode: one Viterbi call for the batch
+            per_doc = self._head_log_probs(scores)
+            jobs = [(d, lps[:, j], (label,)) for j, label in enumerate(self.labels) for d, lps in enumerate(per_doc)]
         else:
-            heads = [([_log_softmax(self.model.ops.to_numpy(s).astype("float64")) for s in scores], self.labels)]
+            jobs = [(d, _log_softmax(self.model.ops.to_numpy(s).astype("float64")), self.labels) for d, s in enumerate(scores)]
+        paths = constrained_viterbi([log_probs for _, log_probs, _ in jobs])
         found: List[List[Tuple[Span, float]]] = [[] for _ in docs]
-        for log_probs, labels in heads:
-            for d, (doc, doc_log_probs, path) in enumerate(zip(docs, log_probs, constrained_viterbi(log_probs))):
-                for start, end, label in tags_to_spans(path, labels):
-                    # an entity never starts or ends on a whitespace token
-                    while start < end and doc[start].is_space:
-                        start += 1
-                    while end > start and doc[end - 1].is_space:
-                        end -= 1
-                    if start == end:
-                        continue
-                    token_log_probs = doc_log_probs[numpy.arange(start, end), path[start:end]]
-                    found[d].append((Span(doc, start, end, label=label), float(numpy.exp(token_log_probs.mean()))))
+        for (d, log_probs, labels), path in zip(jobs, paths):
+            doc = docs[d]
+            for start, end, label in tags_to_spans(path, labels):
+                # an entity never starts or ends on a whitespace token
+                while start < end and doc[start].is_space:
+                    start += 1
+                while end > start and doc[end - 1].is_space:
+                    end -= 1
+                if start == end:
+                    continue
+                token_log_probs = log_probs[numpy.arange(start, end), path[start:end]]
+                found[d].append((Span(doc, start, end, label=label), float(numpy.exp(token_log_probs.mean()))))
         for spans in found:
             spans.sort(key=lambda sc: (sc[0].start, sc[0].end, sc[0].label_))
         return found
