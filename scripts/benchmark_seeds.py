@@ -60,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roots", type=Path, nargs="+", help="run folders, one per seed (the first is timed for speed)")
     parser.add_argument("--corpora", required=True)
+    parser.add_argument("--commit", help="the commit whose code trained the runs (default: HEAD)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--output", type=Path, default=PROJECT / "benchmarks")
     parser.add_argument("--report", type=Path, default=PROJECT / "BENCHMARKS.md")
@@ -98,8 +99,10 @@ def main() -> None:
         slowest = max(minutes)
         targets.append({"target": "teachers + distill + student of `all` within 90 minutes", "measured": f"{slowest:.0f} min (slowest seed)", "pass": slowest <= 90})
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT, capture_output=True, text=True).stdout.strip()
+    commit = args.commit or head
     command = f"python scripts/benchmark_seeds.py {' '.join(map(str, args.roots))} --corpora \"{' '.join(corpora)}\""
+    command += f" --commit {commit}" if args.commit else ""
     results_path = args.output / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results.setdefault("test_f1", {}).update({"teacher": mean["teacher"], "student": mean["student"]})
@@ -107,7 +110,7 @@ def main() -> None:
     results["test_f1_seeds"] = seeds
     results["accuracy_targets"] = targets
     results.setdefault("setup", {})["seeds"] = {
-        "roots": [str(r) for r in args.roots], "n_seeds": len(runs), "commit": commit, "command": command,
+        "roots": [str(r) for r in args.roots], "n_seeds": len(runs), "commit": commit, "tabulated_at": head, "command": command,
         "words_per_second": {k: v["words_per_second"] for k, v in speed.items()}, "wall_minutes": minutes,
     }
     with atomic_path(results_path) as tmp:
@@ -116,7 +119,7 @@ def main() -> None:
     lines = [
         f"# The default student over {len(runs)} seeds", "",
         f"Command: `{command}`, after `all` once per seed (each a whole run: teachers, distributions, "
-        f"student; commit {commit}). Test F1 (%), mean over the seeds, then each seed's; the student's "
+        f"student; trained by commit {commit}, tabulated at {head}). Test F1 (%), mean over the seeds, then each seed's; the student's "
         "figure for a corpus is its prediction for that corpus's type (the type's head, `doc.spans`), "
         "its `doc.ents` (overlaps across types resolved) in the last column.", "",
         "| corpus | teacher | student | student - teacher | teacher per seed | student per seed | student doc.ents |",
