@@ -139,6 +139,7 @@ def train_teachers(
     from .hf_model import check_config
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
+    check_schedule(config, overrides)
     layout = RunLayout(root)
     runs = spec.corpus_teachers() if spec is not None else [(name, 0) for name in corpora]
     for name, seed in runs:  # also beside teachers that are up to date and not rewritten
@@ -169,6 +170,21 @@ def train_teachers(
         record_timing(root, f"teacher-{output.name}", time.perf_counter() - start)
 
 
+def check_schedule(config: Path, overrides: Dict) -> None:
+    """Refuse a budget that ends before the first evaluation on devel: `spacy train` would
+    keep the untrained model as model-best."""
+    from spacy.util import load_config
+
+    training = load_config(config, overrides=overrides, interpolate=True)["training"]
+    max_steps, every = training["max_steps"], training["eval_frequency"]
+    if 0 < max_steps < every:
+        raise ConfigError(
+            f"{config}: training.max_steps {max_steps} is less than training.eval_frequency {every}, so "
+            "no trained model would ever be evaluated and model-best would be the untrained one; "
+            "lower the eval frequency (--eval-frequency, project var eval_frequency or student_eval_frequency)"
+        )
+
+
 def train_student(
     root: Path,
     config: Path,
@@ -192,7 +208,7 @@ def train_student(
     from .hf_model import check_config
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
-
+    check_schedule(config, overrides)
     layout = RunLayout(root)
     train_data, dev_data = layout.global_split("train"), layout.global_split("dev")
     output = output or layout.student

@@ -180,3 +180,14 @@ def test_student_labels_must_match_distributions(quick_run, tmp_path):
     assert result.returncode != 0
     assert "disagree with the teacher distributions' labels" in result.stderr + result.stdout
     assert not (tmp_path / "student" / "model-best").exists()
+
+
+def test_a_budget_that_ends_before_the_first_evaluation_is_refused():
+    """max_steps < eval_frequency: spacy train would keep the untrained model as model-best."""
+    from spacy_taughtnet.workflow import check_schedule
+
+    config = ROOT / "configs" / "student.cfg"
+    with pytest.raises(ConfigError, match="training.max_steps 400 is less than training.eval_frequency 500"):
+        check_schedule(config, {"training.max_steps": 400})
+    check_schedule(config, {"training.max_steps": 400, "training.eval_frequency": 100})
+    check_schedule(config, {"training.max_steps": 0})  # no step limit: patience ends the run
