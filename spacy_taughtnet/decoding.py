@@ -85,14 +85,13 @@ def _viterbi_group(log_probs: List[numpy.ndarray]) -> List[numpy.ndarray]:
         score = new + emissions[:, t]
         ending = lengths == t + 1
         final[ending] = score[ending]
-    paths = []
-    for d, length in enumerate(lengths):
-        path = numpy.empty(length, dtype=numpy.int32)
-        path[-1] = closed[final[d, closed].argmax()]
-        for t in range(length - 1, 0, -1):
-            path[t - 1] = backpointers[d, t, path[t]]
-        paths.append(path)
-    return paths
+    # follow the backpointers of every doc at once, from its last token back
+    paths = numpy.zeros((n_docs, max_len), dtype=numpy.int32)
+    paths[rows, lengths - 1] = closed[final[:, closed].argmax(axis=1)]
+    for t in range(max_len - 1, 0, -1):
+        inside_doc = lengths > t
+        paths[inside_doc, t - 1] = backpointers[rows, t, paths[:, t]][inside_doc]
+    return [paths[d, :length] for d, length in enumerate(lengths)]
 
 
 def constrained_viterbi(log_probs: Sequence[numpy.ndarray]) -> List[numpy.ndarray]:
