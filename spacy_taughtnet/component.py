@@ -437,13 +437,7 @@ class TaughtNetNER(TrainablePipe):
                 gold[gold == len(self.model_tag_names) - 1] = -1  # gold O only means "not this type"
             golds.append(gold)
             teachers.append(teacher)
-        n_with_teacher = sum(t is not None for t in teachers)
-        if 0 < n_with_teacher < len(teachers):
-            raise ValueError(
-                f"{self.name}: a training batch mixes {n_with_teacher} examples with teacher "
-                f"distributions and {len(teachers) - n_with_teacher} without; give every "
-                "example of the training corpus its distributions"
-            )
+        n_with_teacher = self._count_teachers(teachers)
         lengths = ops.asarray1i([len(eg.predicted) for eg in examples])
         flat_scores = ops.flatten(list(scores))
         truths = (
@@ -451,14 +445,11 @@ class TaughtNetNER(TrainablePipe):
             ops.asarray2f(numpy.concatenate(teachers)) if n_with_teacher else None,
         )
         d_scores, loss = self.loss(flat_scores, truths)
-        if not numpy.isfinite(loss):
-            raise ValueError(f"{self.name}: the loss is not finite ({loss}); lower the learning rate")
+        self._check_finite(loss)
         return loss, ops.unflatten(d_scores, lengths)
 
-    def _per_type_loss(self, examples: List[Example], scores: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
-        ops = self.model.ops
-        golds = [self._gold_blocks(eg) for eg in examples]
-        teachers = [self._type_teacher_targets(eg) for eg in examples]
+    def _count_teachers(self, teachers: List[Optional[numpy.ndarray]]) -> int:
+        """How many examples of a batch carry distributions: all or none of them."""
         n_with_teacher = sum(t is not None for t in teachers)
         if 0 < n_with_teacher < len(teachers):
             raise ValueError(
@@ -466,6 +457,17 @@ class TaughtNetNER(TrainablePipe):
                 f"distributions and {len(teachers) - n_with_teacher} without; give every "
                 "example of the training corpus its distributions"
             )
+        return n_with_teacher
+
+    def _check_finite(self, loss: float) -> None:
+        if not numpy.isfinite(loss):
+            raise ValueError(f"{self.name}: the loss is not finite ({loss}); lower the learning rate")
+
+    def _per_type_loss(self, examples: List[Example], scores: List[Floats2d]) -> Tuple[float, List[Floats2d]]:
+        ops = self.model.ops
+        golds = [self._gold_blocks(eg) for eg in examples]
+        teachers = [self._type_teacher_targets(eg) for eg in examples]
+        n_with_teacher = self._count_teachers(teachers)
         lengths = ops.asarray1i([len(eg.predicted) for eg in examples])
         flat_scores = ops.flatten(list(scores))
         gold = numpy.concatenate(golds)
@@ -478,8 +480,7 @@ class TaughtNetNER(TrainablePipe):
             d_head, head_loss = self.loss(ops.xp.ascontiguousarray(flat_scores[:, head]), truths)
             d_scores[:, head] = d_head
             loss += head_loss
-        if not numpy.isfinite(loss):
-            raise ValueError(f"{self.name}: the loss is not finite ({loss}); lower the learning rate")
+        self._check_finite(loss)
         return loss, ops.unflatten(d_scores, lengths)
 
     def _gold_blocks(self, eg: Example) -> numpy.ndarray:
