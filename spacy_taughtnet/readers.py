@@ -117,10 +117,11 @@ class TaughtNetCorpus:
                         f"tokens, but its distributions have {store.lengths[i]} rows "
                         f"({reference.text[:60]!r}); rerun `distill` on this DocBin"
                     )
-                reference.user_data[TEACHER_PROBS_KEY] = store.doc_probs(i)
+                probs, type_probs = store.doc_distributions(i)
+                reference.user_data[TEACHER_PROBS_KEY] = probs
                 reference.user_data[TEACHER_LABELS_KEY] = store.labels
-                if store.type_columns:
-                    reference.user_data[TEACHER_TYPE_PROBS_KEY] = store.doc_type_probs(i)
+                if type_probs is not None:
+                    reference.user_data[TEACHER_TYPE_PROBS_KEY] = type_probs
             words = [token.text for token in reference]
             spaces = [bool(token.whitespace_) for token in reference]
             yield Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)

@@ -464,22 +464,11 @@ class TeacherDistributions:
                 self._probs[k] = numpy.load(path, mmap_mode="r")
         return self._probs[k]
 
-    def doc_probs(self, i: int) -> numpy.ndarray:
-        """Doc i's global rows (n_tokens, 2k+1) as float32, checked and renormalised
-        (float16 rounding moves the sums by ~1e-3)."""
-        return self._doc_rows(i)[0]
-
-    def doc_type_probs(self, i: int) -> numpy.ndarray:
-        """Doc i's per-type rows (n_tokens, 3k): (B, I, O) of each type in `labels` order,
-        as float32, checked and renormalised per type."""
-        if not self.type_columns:
-            raise DistributionsError(
-                f"{self.path}: no per-type columns (written by spacy-taughtnet 0.1.0); a student "
-                "with per-type heads needs them: rerun distill-teachers"
-            )
-        return numpy.concatenate(self._doc_rows(i)[1:], axis=1)
-
-    def _doc_rows(self, i: int) -> List[numpy.ndarray]:
+    def doc_distributions(self, i: int) -> Tuple[numpy.ndarray, Optional[numpy.ndarray]]:
+        """Doc i's rows as float32, checked and renormalised (float16 rounding moves the sums
+        by ~1e-3): the global distributions (n_tokens, 2k+1), and the per-type ones
+        (n_tokens, 3k: (B, I, O) of each type in `labels` order, each renormalised) or None
+        for a folder without type_columns."""
         k = bisect_right(self._starts, i) - 1
         shard_offset = self.offsets[self._starts[k]]
         start, end = self.offsets[i] - shard_offset, self.offsets[i + 1] - shard_offset
@@ -487,4 +476,5 @@ class TeacherDistributions:
         bad = invalid_row(rows, self._blocks)
         if bad is not None:
             raise _row_error(self.path / self.manifest["shards"][k]["name"] / PROBS, i, bad[0], bad[1])
-        return [rows[:, b] / rows[:, b].sum(axis=1, keepdims=True) for b in self._blocks]
+        probs, *types = [rows[:, b] / rows[:, b].sum(axis=1, keepdims=True) for b in self._blocks]
+        return probs, numpy.concatenate(types, axis=1) if self.type_columns else None

@@ -81,8 +81,8 @@ def test_dump_distributions(teachers, union_docbin, tmp_path, normalize):
     assert store.type_columns
     offsets = numpy.cumsum([0] + [len(d) for d in docs])
     for i in range(len(store)):
-        numpy.testing.assert_allclose(store.doc_probs(i).sum(axis=1), 1.0, atol=1e-6)
-        numpy.testing.assert_allclose(store.doc_type_probs(i), expected[offsets[i] : offsets[i + 1], 5:], atol=2e-3)
+        numpy.testing.assert_allclose(store.doc_distributions(i)[0].sum(axis=1), 1.0, atol=1e-6)
+        numpy.testing.assert_allclose(store.doc_distributions(i)[1], expected[offsets[i] : offsets[i + 1], 5:], atol=2e-3)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["normalize"] == normalize
     assert manifest["teachers"] == [
@@ -102,7 +102,7 @@ def test_distributions_do_not_depend_on_batch_or_shard_size(teachers, union_docb
     dump_distributions(union_docbin, teacher_paths, tmp_path / "all", batch_size=64)
     one, many = TeacherDistributions(tmp_path / "one"), TeacherDistributions(tmp_path / "all")
     for i in range(len(one)):
-        numpy.testing.assert_allclose(one.doc_probs(i), many.doc_probs(i), atol=2e-3)
+        numpy.testing.assert_allclose(one.doc_distributions(i)[0], many.doc_distributions(i)[0], atol=2e-3)
 
 
 def test_rerun_runs_the_teachers_only_over_missing_shards(teachers, union_docbin, tmp_path, monkeypatch):
@@ -129,7 +129,7 @@ def test_rerun_runs_the_teachers_only_over_missing_shards(teachers, union_docbin
     dump_distributions(union_docbin, teacher_paths, tmp_path / "fresh", shard_docs=5)
     resumed, fresh = TeacherDistributions(tmp_path / "dist"), TeacherDistributions(tmp_path / "fresh")
     for i in range(12):
-        numpy.testing.assert_array_equal(resumed.doc_probs(i), fresh.doc_probs(i))
+        numpy.testing.assert_array_equal(resumed.doc_distributions(i)[0], fresh.doc_distributions(i)[0])
 
 
 def test_teachers_recognise_their_type(teachers):
@@ -174,7 +174,7 @@ def test_two_teachers_of_one_type_are_merged(teachers, union_docbin, tmp_path):
     assert labels == ["Disease", "Chemical"]
     one, two = TeacherDistributions(tmp_path / "one"), TeacherDistributions(tmp_path / "two")
     for i in range(len(one)):
-        numpy.testing.assert_allclose(two.doc_probs(i), one.doc_probs(i), atol=1e-3)
+        numpy.testing.assert_allclose(two.doc_distributions(i)[0], one.doc_distributions(i)[0], atol=1e-3)
     recorded = [(t["label"], t["settings"]) for t in json.loads((tmp_path / "two" / "manifest.json").read_text())["teachers"]]
     assert recorded == [("Disease", {"merge": "mean"}), ("Chemical", {}), ("Disease", {"merge": "mean"})]
     with pytest.raises(ValueError, match="'vote'"):

@@ -200,7 +200,7 @@ OLD_ROWS, NEW_ROWS = rows_for(0), rows_for(1)
 def read_rows(out: Path, docbin: Path):
     store = TeacherDistributions(out)
     store.check_docbin(docbin)
-    return numpy.concatenate([store.doc_probs(i) for i in range(len(store))])
+    return numpy.concatenate([store.doc_distributions(i)[0] for i in range(len(store))])
 
 
 def complete_shards(out: Path):
@@ -260,7 +260,7 @@ def test_distill_killed_then_resumed(teachers, docbins, tmp_path, capsys):
     resumed, fresh = TeacherDistributions(out), TeacherDistributions(tmp_path / "fresh")
     assert len(resumed) == len(docs) == 24
     for i in range(len(docs)):
-        numpy.testing.assert_array_equal(resumed.doc_probs(i), fresh.doc_probs(i))
+        numpy.testing.assert_array_equal(resumed.doc_distributions(i)[0], fresh.doc_distributions(i)[0])
 
 
 # ---------------------------------------------------------------- corrupted distributions

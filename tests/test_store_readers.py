@@ -11,6 +11,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
+from spacy_taughtnet import store as store_module
 from spacy_taughtnet.component import (
     TEACHER_LABELS_KEY,
     TEACHER_PROBS_KEY,
@@ -19,11 +20,14 @@ from spacy_taughtnet.component import (
 from spacy_taughtnet.corpora import CORPUS_KEY, TYPE_KEY, read_iob, write_docbin
 from spacy_taughtnet.readers import TaughtNetCorpus
 from spacy_taughtnet.store import (
+    MANIFEST,
+    PROBS,
     SHARD_DOCS,
     DistributionsError,
     TeacherDistributions,
     distributions_header,
     finalise_distributions,
+    invalid_row,
     pipeline_digest,
     shard_ranges,
     staging_path,
@@ -62,7 +66,7 @@ def write(out, lengths, rows, *, docbin=None, labels=LABELS, normalize="sum", sh
 
 
 def stored_rows(store):
-    return numpy.concatenate([store.doc_probs(i) for i in range(len(store))])
+    return numpy.concatenate([store.doc_distributions(i)[0] for i in range(len(store))])
 
 
 def test_round_trip_in_shards(tmp_path):
@@ -104,7 +108,7 @@ def test_round_trip_in_shards(tmp_path):
     assert store.labels == LABELS and store.normalize == "sum"
     numpy.testing.assert_array_equal(store.lengths, lengths)
     for i in range(5):
-        doc_rows = store.doc_probs(i)
+        doc_rows = store.doc_distributions(i)[0]
         assert doc_rows.dtype == numpy.float32
         assert doc_rows.shape == (lengths[i], 5)
         numpy.testing.assert_allclose(doc_rows.sum(axis=1), 1.0, atol=1e-6)
@@ -128,15 +132,15 @@ def test_float16_rows_are_renormalised(tmp_path):
     stored = numpy.load(tmp_path / "d" / "shard-00000" / "probs.npy").astype(numpy.float32)
     assert float(stored.sum(axis=1)[0]) != 1.0
     store = TeacherDistributions(tmp_path / "d")
-    numpy.testing.assert_allclose(store.doc_probs(0).sum(axis=1), 1.0, atol=1e-7)
-    numpy.testing.assert_allclose(store.doc_probs(0), 1 / 3, atol=1e-6)
+    numpy.testing.assert_allclose(store.doc_distributions(0)[0].sum(axis=1), 1.0, atol=1e-7)
+    numpy.testing.assert_allclose(store.doc_distributions(0)[0], 1 / 3, atol=1e-6)
 
 
 def test_zero_length_docs(tmp_path):
     rows = numpy.full((2, 3), [0.2, 0.3, 0.5], dtype=numpy.float32)
     write(tmp_path / "d", [0, 2, 0], rows, labels=["GENE"], shard_docs=2)
     store = TeacherDistributions(tmp_path / "d")
-    assert [store.doc_probs(i).shape for i in range(3)] == [(0, 3), (2, 3), (0, 3)]
+    assert [store.doc_distributions(i)[0].shape for i in range(3)] == [(0, 3), (2, 3), (0, 3)]
 
 
 @pytest.mark.parametrize(
@@ -166,7 +170,7 @@ def test_invalid_rows_are_refused_with_file_and_doc(tmp_path, bad_value, reason)
 def test_rows_within_float16_rounding_are_accepted(tmp_path):
     rows = numpy.full((2, 3), [0.2, 0.3, 0.505], dtype=numpy.float32)  # sums to 1.005
     write(tmp_path / "d", [2], rows, labels=["GENE"])
-    numpy.testing.assert_allclose(TeacherDistributions(tmp_path / "d").doc_probs(0).sum(axis=1), 1.0, atol=1e-6)
+    numpy.testing.assert_allclose(TeacherDistributions(tmp_path / "d").doc_distributions(0)[0].sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_generator_raising_leaves_nothing(tmp_path):
@@ -311,13 +315,67 @@ def test_type_columns_round_trip(tmp_path):
     offsets = numpy.cumsum([0] + lengths)
     for i in range(len(lengths)):
         mine = rows[offsets[i] : offsets[i + 1]]
-        numpy.testing.assert_allclose(store.doc_probs(i), mine[:, :5], atol=2e-3)
-        numpy.testing.assert_allclose(store.doc_type_probs(i), mine[:, 5:], atol=2e-3)
-        numpy.testing.assert_allclose(store.doc_type_probs(i).reshape(-1, 2, 3).sum(axis=2), 1.0, atol=1e-6)
+        probs, type_probs = store.doc_distributions(i)
+        numpy.testing.assert_allclose(probs, mine[:, :5], atol=2e-3)
+        numpy.testing.assert_allclose(type_probs, mine[:, 5:], atol=2e-3)
+        numpy.testing.assert_allclose(type_probs.reshape(-1, 2, 3).sum(axis=2), 1.0, atol=1e-6)
     # a folder of the global columns only (spacy-taughtnet 0.1.0) has no per-type rows
     write(tmp_path / "old", lengths, rows[:, :5])
-    with pytest.raises(DistributionsError, match="no per-type columns.*rerun distill-teachers"):
-        TeacherDistributions(tmp_path / "old").doc_type_probs(0)
+    old = TeacherDistributions(tmp_path / "old")
+    for i in range(len(lengths)):
+        probs, type_probs = old.doc_distributions(i)
+        assert type_probs is None
+        numpy.testing.assert_array_equal(probs, store.doc_distributions(i)[0])
+
+
+def test_doc_distributions_are_the_stored_blocks_renormalised(tmp_path):
+    """Each of a doc's blocks (the global columns, each type's (B, I, O)) divided by its own
+    sum, bit for bit, from the float16 rows as stored."""
+    lengths = [2, 3, 0, 4]
+    rows = type_column_rows(numpy.random.default_rng(7), 9, 2)
+    write(tmp_path / "d", lengths, rows, shard_docs=2, type_columns=True)
+    stored = numpy.concatenate([numpy.load(tmp_path / "d" / name / PROBS) for name in ("shard-00000", "shard-00001")])
+    stored = stored.astype(numpy.float32)
+    offsets = numpy.cumsum([0] + lengths)
+    store = TeacherDistributions(tmp_path / "d")
+    for i in range(len(lengths)):
+        mine = stored[offsets[i] : offsets[i + 1]]
+        blocks = [mine[:, :5], mine[:, 5:8], mine[:, 8:11]]
+        expected = [block / block.sum(axis=1, keepdims=True) for block in blocks]
+        probs, type_probs = store.doc_distributions(i)
+        assert probs.dtype == type_probs.dtype == numpy.float32
+        numpy.testing.assert_array_equal(probs, expected[0])
+        numpy.testing.assert_array_equal(type_probs, numpy.concatenate(expected[1:], axis=1))
+
+
+def test_a_doc_is_checked_once_when_read(tmp_path, monkeypatch):
+    """One check of a doc's rows serves both its global and per-type rows; a row that is not
+    a distribution (here stored after the write, its sha256 recorded) is refused by name."""
+    rows = type_column_rows(numpy.random.default_rng(8), 5, 2)
+    write(tmp_path / "d", [2, 3], rows, type_columns=True)
+    path = tmp_path / "d" / "shard-00000" / PROBS
+    stored = numpy.load(path)
+    stored[4, 8:11] = [0.5, 0.5, 0.5]  # doc 1, token 2: the second type's (B, I, O) sums to 1.5
+    numpy.save(path, stored)
+    manifest = json.loads((tmp_path / "d" / MANIFEST).read_text())
+    manifest["shards"][0]["sha256"][PROBS] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "d" / MANIFEST).write_text(json.dumps(manifest))
+    store = TeacherDistributions(tmp_path / "d")
+    checked = []
+
+    def counted(rows, blocks):
+        checked.append(len(rows))
+        return invalid_row(rows, blocks)
+
+    monkeypatch.setattr(store_module, "invalid_row", counted)
+    probs, type_probs = store.doc_distributions(0)
+    assert (probs.shape, type_probs.shape, checked) == ((2, 5), (2, 6), [2])
+    with pytest.raises(DistributionsError) as err:
+        store.doc_distributions(1)
+    assert checked == [2, 3]
+    message = str(err.value)
+    assert message.startswith(f"{path}: doc 1, token 2: the teacher distribution columns [8, 11) sums to 1.5000, not 1: [")
+    assert message.endswith("; distributions must be finite, >= 0 and sum to 1 (within 0.01)")
 
 
 def test_a_type_block_that_is_not_a_distribution_is_refused(tmp_path):
@@ -386,7 +444,7 @@ def test_reader_resolves_and_attaches_distributions(corpus_with_distributions):
         ]
         probs = eg.reference.user_data[TEACHER_PROBS_KEY]
         assert probs.shape == (len(doc), 5)
-        numpy.testing.assert_array_equal(probs, store.doc_probs(i))
+        numpy.testing.assert_array_equal(probs, store.doc_distributions(i)[0])
         assert TEACHER_TYPE_PROBS_KEY not in eg.reference.user_data  # the folder has the global columns only
         assert list(eg.reference.user_data[TEACHER_LABELS_KEY]) == LABELS
         assert eg.reference.user_data[TYPE_KEY] == "Disease"
@@ -446,5 +504,6 @@ def test_reader_attaches_type_columns(corpus_with_distributions, tmp_path):
     write(tmp_path / "typed", lengths, rows, docbin=docbin, type_columns=True)
     store = TeacherDistributions(tmp_path / "typed")
     for i, eg in enumerate(resolve_reader(path=str(docbin), distributions=str(tmp_path / "typed"))(nlp)):
-        numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_PROBS_KEY], store.doc_probs(i))
-        numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_TYPE_PROBS_KEY], store.doc_type_probs(i))
+        probs, type_probs = store.doc_distributions(i)
+        numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_PROBS_KEY], probs)
+        numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_TYPE_PROBS_KEY], type_probs)

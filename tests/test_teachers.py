@@ -157,11 +157,11 @@ def test_mixed_spec(run, tmp_path, merge):
         gene = one_hot(ggp(Doc(ggp.vocab, words=words)), {"GGP"}, 3, {"GGP": 0}, 0.1)
         joint = one_hot(ruler(Doc(ruler.vocab, words=words)), {"DIS", "CHEM"}, 5, {"DIS": 0, "CHEM": 2}, 0.2)
         expected = aggregate_distributions([disease, chemical, gene], joint=[([0, 1], joint)])
-        numpy.testing.assert_allclose(store.doc_probs(i), expected, atol=2e-3)
+        numpy.testing.assert_allclose(store.doc_distributions(i)[0], expected, atol=2e-3)
     # where the ruler and the corpus teachers agree, the student's target agrees too
     for word, column in (("asthma", 0), ("tamoxifen", 2)):
         hits = [(i, t.i) for i, d in enumerate(docs) for t in d if t.text == word]
-        assert hits and all(store.doc_probs(i)[t].argmax() == column for i, t in hits)
+        assert hits and all(store.doc_distributions(i)[0][t].argmax() == column for i, t in hits)
 
 
 def test_beam_ner_gives_the_beams_entity_probabilities(run):

@@ -161,7 +161,7 @@ def test_transfer_docs_get_distributions(transfer_run):
     assert len(store) == 3 and store.labels == ["Disease", "Chemical"]
     store.check_docbin(layout.transfer_docs)
     for i in range(3):
-        rows = store.doc_probs(i)
+        rows = store.doc_distributions(i)[0]
         assert rows.shape[1] == 5
         numpy.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-5)
 
