@@ -16,19 +16,19 @@ import dataclasses
 import sys
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, List, Set, Union
+from typing import Any, Dict, Iterator, List, Set, Tuple, Union
 
 from spacy.tokens import DocBin
 
 # Ray itself through annotate's backend, whose import says how to install Ray when it is missing
 from .annotate.ray_backend import (
-    ActorPool,
     RayOptions,
     actors_to_start,
     check_reachable,
     connected,
     first_line,
     ray,
+    run_on_actors,
 )
 from .distill import DistillInputs, distill_inputs, shard_rows
 from .errors import DistributionsError, TeacherError
@@ -131,28 +131,22 @@ def _run_shards(
         ray.get([actor.ready.remote() for actor in actors])  # each has loaded the teachers
     except ray.exceptions.RayActorError as err:
         raise TeacherError(f"the Ray actors cannot start: {first_line(err)}") from None
-    pool = ActorPool(actors)
 
-    def collect() -> None:
-        try:
-            bar.update(pool.get_next_unordered())
-        except ray.exceptions.RayError as err:
-            raise DistributionsError(
-                f"a Ray actor failed: {first_line(err)}; the shards written are whole: rerun the same command to resume"
-            ) from None
-
-    docs = inputs.doc_bin.get_docs(inputs.vocab)
-    try:
+    def jobs() -> Iterator[Tuple[int, bytes]]:
+        """(k, its docs as a DocBin's bytes) of each shard not in `done`."""
+        docs = inputs.doc_bin.get_docs(inputs.vocab)
         for k, (start, end) in enumerate(shard_ranges(header["n_docs"], header["shard_docs"])):
             shard = list(islice(docs, end - start))
-            if k in done:
-                continue
-            while not pool.has_free():
-                collect()
-            pool.submit(lambda actor, job: actor.write.remote(*job), (k, DocBin(docs=shard).to_bytes()))
-        while pool.has_next():
-            collect()
+            if k not in done:
+                yield k, DocBin(docs=shard).to_bytes()
+
+    try:
+        run_on_actors(
+            actors,
+            jobs(),
+            lambda actor, job: actor.write.remote(*job),
+            bar.update,
+            lambda why: DistributionsError(f"a Ray actor failed: {why}; the shards written are whole: rerun the same command to resume"),
+        )
     finally:
         bar.close()
-        for actor in actors:
-            ray.kill(actor)

@@ -20,7 +20,7 @@ from test_pubmed_xml import FIXTURE as PUBMED_XML  # noqa: E402
 from test_pubmed_xml import gzipped  # noqa: E402
 
 from spacy_taughtnet.annotate import InputFiles, ray_backend  # noqa: E402
-from spacy_taughtnet.annotate.ray_backend import RayOptions  # noqa: E402
+from spacy_taughtnet.annotate.ray_backend import RayOptions, run_on_actors  # noqa: E402
 from spacy_taughtnet.errors import AnnotateError, ConfigError  # noqa: E402
 
 N_SMALL = 50
@@ -238,6 +238,34 @@ def test_unreachable_address(model_path, tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: cannot connect to the Ray cluster at '127.0.0.1:{port}': Connection refused")
     assert not (tmp_path / "out").exists()
+
+
+def test_run_on_actors(cluster):
+    """Every job on a free actor, each result passed on, the actors killed at the end; a task
+    that fails raises the error made of its message, and the actors are killed too."""
+
+    class Doubler:
+        def double(self, x: int) -> int:
+            if x < 0:
+                raise ValueError(f"negative: {x}")
+            return 2 * x
+
+    def start():
+        return [ray.remote(Doubler).options(num_cpus=0.5).remote() for _ in range(2)]
+
+    results = []
+    actors = start()
+    run_on_actors(actors, iter(range(5)), lambda actor, x: actor.double.remote(x), results.append, AnnotateError)
+    assert sorted(results) == [0, 2, 4, 6, 8]
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(actors[0].double.remote(1))
+    actors = start()
+    with pytest.raises(AnnotateError) as err:
+        run_on_actors(actors, [1, -1, 2], lambda actor, x: actor.double.remote(x), results.append,
+                      lambda why: AnnotateError(f"failed: {why}"))
+    assert str(err.value) == "failed: negative: -1"
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(actors[1].double.remote(1))
 
 
 def test_actors_that_cannot_load_the_model(cluster, tmp_path):

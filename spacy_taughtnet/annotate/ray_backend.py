@@ -18,7 +18,8 @@ concatenated into OUTPUT at the end, which is moved into place as the local back
 --overwrite output is (resume.swap_in), with the manifest the local backend writes.
 
 RayOptions (where the actors run, what each asks for), check_reachable, connected,
-actors_to_start and first_line serve the teachers' pass on Ray too (distill_ray.py).
+actors_to_start, run_on_actors and first_line serve the teachers' pass on Ray too
+(distill_ray.py).
 """
 import os
 import shutil
@@ -27,7 +28,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .._atomic import atomic_path
 from ..errors import AnnotateError, BadRecordError, ConfigError
@@ -351,34 +352,55 @@ def _run_shards(
         ray.get([actor.pid.remote() for actor in actors])  # each has loaded the model
     except ray.exceptions.RayActorError as err:
         raise AnnotateError(f"the Ray actors cannot start: {first_line(err)}") from None
-    pool = ActorPool(actors)
     written = 0
 
-    def collect() -> None:
+    def count(n: int) -> None:
         nonlocal written
-        try:
-            n = pool.get_next_unordered()
-        except ray.exceptions.RayError as err:
-            raise AnnotateError(
-                f"a Ray actor failed: {first_line(err)}; the parts written are whole: rerun the same command to resume"
-            ) from None
         written += n
         bar.update(n)
 
     try:
-        for index, shard in _shards(records, shard_records):
-            if index in done:
-                continue
+        run_on_actors(
+            actors,
+            ((str(parts / part_name(index, out_fmt)), shard) for index, shard in _shards(records, shard_records) if index not in done),
+            lambda actor, job: actor.write_shard.remote(*job),
+            count,
+            lambda why: AnnotateError(f"a Ray actor failed: {why}; the parts written are whole: rerun the same command to resume"),
+        )
+    finally:
+        bar.close()
+    return written
+
+
+def run_on_actors(
+    actors: List[Any],
+    jobs: Iterable[Any],
+    submit: Callable[[Any, Any], Any],
+    on_result: Callable[[Any], None],
+    error: Callable[[str], Exception],
+) -> None:
+    """Send each of `jobs`, as it is drawn, to a free actor (submit(actor, job) starts its task),
+    pass each task's result to on_result as it comes, then kill the actors, also on failure. A
+    task that fails raises error(first_line of the Ray error)."""
+    pool = ActorPool(actors)
+
+    def collect() -> None:
+        try:
+            result = pool.get_next_unordered()
+        except ray.exceptions.RayError as err:
+            raise error(first_line(err)) from None
+        on_result(result)
+
+    try:
+        for job in jobs:
             while not pool.has_free():
                 collect()
-            pool.submit(lambda actor, job: actor.write_shard.remote(*job), (str(parts / part_name(index, out_fmt)), shard))
+            pool.submit(submit, job)
         while pool.has_next():
             collect()
     finally:
-        bar.close()
         for actor in actors:
             ray.kill(actor)
-    return written
 
 
 def first_line(err: BaseException) -> str:
