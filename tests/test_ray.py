@@ -1,11 +1,9 @@
 """`annotate --backend ray` on a local Ray cluster started here: the same bytes as the local
 backend, folder output, a rerun after a killed driver, a killed actor, the resource request."""
-import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Dict, Tuple
@@ -15,6 +13,7 @@ from tqdm import tqdm
 
 ray = pytest.importorskip("ray")
 
+from ray_helpers import actor_killed_mid_run, actor_pids  # noqa: E402
 from test_annotate import cli, train_model, write_input  # noqa: E402
 from test_pubmed_xml import FIXTURE as PUBMED_XML  # noqa: E402
 from test_pubmed_xml import gzipped  # noqa: E402
@@ -147,7 +146,7 @@ def test_rerun_after_killed_driver(cluster, model_path, long_input, tmp_path):
         driver.wait()
     # its actors die with it, and a part one of them was writing may still land (whole) meanwhile
     deadline = time.monotonic() + 60
-    while actor_pids() and time.monotonic() < deadline:
+    while actor_pids("ShardAnnotator") and time.monotonic() < deadline:
         time.sleep(0.1)
     before = parts_of(out)
     assert 3 <= len(before) < N_LONG // 100, "the driver was not killed mid-run"
@@ -161,46 +160,13 @@ def test_rerun_after_killed_driver(cluster, model_path, long_input, tmp_path):
     assert b"".join((out / name).read_bytes() for name in sorted(after)) == expected
 
 
-def actor_pids(actor_class: str = "ShardAnnotator"):
-    """The processes of this machine's Ray actors of a class."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "cmdline").read_bytes().startswith(f"ray::{actor_class}".encode()):
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
 def test_killed_actor(cluster, model_path, long_input, tmp_path):
     source, expected = long_input
     out = tmp_path / "ray.jsonl"
-    parts = tmp_path / ".ray.jsonl.parts"
-    killed = {}
-    older = set(actor_pids())  # actors of earlier tests, if any are still going away
-
-    def kill_actor_mid_run():
-        while not finished.is_set():  # until the run ends: a loaded machine starts actors slowly
-            done = list(parts.glob("part-*.jsonl")) if parts.is_dir() else []
-            pids = [pid for pid in actor_pids() if pid not in older]
-            if len(done) >= 2 and pids:
-                os.kill(pids[0], signal.SIGKILL)
-                killed.update(pid=pids[0], parts=len(done))
-                return
-            time.sleep(0.02)
-
-    finished = threading.Event()
-    killer = threading.Thread(target=kill_actor_mid_run)
-    killer.start()
-    try:
+    with actor_killed_mid_run("ShardAnnotator", tmp_path / ".ray.jsonl.parts", "part-*.jsonl") as killed:
         result = cli("annotate", model_path, source, out, *RAY_ARGS, "--shard-records", 100)
-    finally:
-        finished.set()
-    killer.join()
     assert result.exit_code == 0, result.output
-    assert killed and killed["parts"] < N_LONG // 100, f"the actor was not killed mid-run: {killed}"
+    assert killed and killed["outputs"] < N_LONG // 100, f"the actor was not killed mid-run: {killed}"
     assert out.read_bytes() == expected
 
 

@@ -2,12 +2,8 @@
 manifest as the local backend, a rerun that writes only the missing shards, a killed actor,
 the GPU request."""
 import json
-import os
 import shutil
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -19,7 +15,7 @@ from typer.testing import CliRunner
 
 ray = pytest.importorskip("ray")
 
-from test_ray import actor_pids  # noqa: E402
+from ray_helpers import actor_killed_mid_run  # noqa: E402
 
 from spacy_taughtnet.cli import app  # noqa: E402
 from spacy_taughtnet.corpora import read_docbin, read_iob, write_docbin  # noqa: E402
@@ -141,29 +137,9 @@ def test_killed_actor(cluster, long_run):
     distributions are the local backend's, no shard written twice or lost."""
     root, spec, local = long_run
     out = root / "distributions" / "ray"
-    staging = staging_path(out)
-    killed = {}
-    older = set(actor_pids("ShardDistiller"))  # actors of earlier tests, if any are still going away
-
-    def kill_actor_mid_run():
-        while not finished.is_set():  # until the run ends: a loaded machine starts actors slowly
-            done = list(staging.glob("shard-*")) if staging.is_dir() else []
-            pids = [pid for pid in actor_pids("ShardDistiller") if pid not in older]
-            if len(done) >= 2 and pids:
-                os.kill(pids[0], signal.SIGKILL)
-                killed.update(pid=pids[0], shards=len(done))
-                return
-            time.sleep(0.02)
-
-    finished = threading.Event()
-    killer = threading.Thread(target=kill_actor_mid_run)
-    killer.start()
-    try:
+    with actor_killed_mid_run("ShardDistiller", staging_path(out), "shard-*") as killed:
         cli(root, *LONG_OPTIONS, "--teachers", spec, "--output", out, *RAY_ARGS)
-    finally:
-        finished.set()
-    killer.join()
-    assert killed and killed["shards"] < 20, f"the actor was not killed mid-run: {killed}"
+    assert killed and killed["outputs"] < 20, f"the actor was not killed mid-run: {killed}"
     assert_same_distributions(out, local)
 
 
