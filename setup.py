@@ -36,6 +36,7 @@ setup(
         "spacy_readers": [
             "spacy-taughtnet.Corpus.v1 = spacy_taughtnet.readers:create_corpus_reader",
             "spacy-taughtnet.Corpus.v2 = spacy_taughtnet.readers:create_corpus_reader_v2",
+            "spacy-taughtnet.PretrainCorpus.v1 = spacy_taughtnet.pretrain:create_pretrain_corpus",
         ],
         "spacy_scorers": ["spacy-taughtnet.ner_scorer.v1 = spacy_taughtnet.component:make_ner_scorer"],
         "thinc_losses": [

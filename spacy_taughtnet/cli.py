@@ -45,6 +45,10 @@ TRANSFORMER = typer.Option("", help=(
     "Hugging Face model of a transformer config: a hub name or a local folder (sets paths.transformer; "
     "ignored by configs without it, such as the CNN ones; empty: the config's)"
 ))
+INIT_TOK2VEC = typer.Option("", help=(
+    "Pretrained tok2vec weights to start from (`pretrain`: ROOT/pretrain/tok2vec.bin); sets "
+    "paths.init_tok2vec, checked before training; empty: the config's"
+))
 TEACHERS_SPEC = typer.Option("", "--teachers", help=(
     "Teachers specification (YAML, see the README): corpus teachers with seeds, any spaCy NER "
     "pipeline with a label map; empty: one teacher per corpus"
@@ -126,6 +130,7 @@ def train_teachers_command(
     transformer: str = TRANSFORMER,
     transformer_case: str = TRANSFORMER_CASE,
     teachers: str = TEACHERS_SPEC,
+    init_tok2vec: str = INIT_TOK2VEC,
 ) -> None:
     """Train one single-type teacher per corpus, or the corpus teachers of a teachers
     specification once per seed (skips teachers whose inputs are unchanged).
@@ -133,9 +138,11 @@ def train_teachers_command(
     from .teachers import read_spec
     from .workflow import parse_corpora, train_teachers
 
-    overrides = _training_overrides(
-        ctx, config, {"training.max_steps": max_steps, "training.eval_frequency": eval_frequency}
-    )
+    overrides = _training_overrides(ctx, config, {
+        "training.max_steps": max_steps,
+        "training.eval_frequency": eval_frequency,
+        "paths.init_tok2vec": init_tok2vec or None,
+    })
     train_teachers(
         root, parse_corpora(corpora), config, use_gpu=gpu_id, overrides=overrides,
         transformer=transformer, transformer_case=transformer_case,
@@ -160,6 +167,7 @@ def train_student_command(
     transformer: str = TRANSFORMER,
     transformer_case: str = TRANSFORMER_CASE,
     transfer: bool = typer.Option(False, "--transfer/--no-transfer", help="Also train on the transfer text (prepare-transfer, distill-teachers --transfer); the mix: --corpora.train.labelled_repeats N"),
+    init_tok2vec: str = INIT_TOK2VEC,
 ) -> None:
     """Train the multi-type student on ROOT/corpus/global with the teachers' distributions.
     Extra `--section.key value` arguments override the config, as for `spacy train`."""
@@ -171,12 +179,42 @@ def train_student_command(
         "components.ner.loss.temperature": temperature,
         "training.max_steps": max_steps,
         "training.eval_frequency": eval_frequency,
+        "paths.init_tok2vec": init_tok2vec or None,
     })
     if not no_teachers:
         distributions = distributions or RunLayout(root).distributions("train")
     train_student(
         root, config, distributions=distributions, output=output, use_gpu=gpu_id,
         overrides=overrides, transformer=transformer, transformer_case=transformer_case, transfer=transfer,
+    )
+
+
+@app.command("pretrain", context_settings=TRAIN_CONTEXT)
+@user_errors
+def pretrain_command(
+    ctx: typer.Context,
+    root: Path = typer.Argument(..., help="Run folder (after `prepare`, and `prepare-transfer` for the transfer text)"),
+    config: Path = typer.Argument(..., help="Pretraining config (configs/pretrain.cfg)"),
+    transfer: Optional[bool] = typer.Option(None, "--transfer/--no-transfer", help="Also read the transfer text ROOT/transfer/train.spacy (default: when it is there)"),
+    output: Optional[Path] = typer.Option(None, help="Output folder (default ROOT/pretrain)"),
+    max_epochs: Optional[int] = typer.Option(None, min=1, help="Override pretraining.max_epochs (passes over the docs)"),
+    seed: Optional[int] = typer.Option(None, help="Random seed (sets system.seed; default: the config's)"),
+) -> None:
+    """Pretrain the tok2vec with spaCy's pretraining (the characters objective of
+    configs/pretrain.cfg) on the union's train split and the transfer text; writes
+    tok2vec.bin (for --init-tok2vec) and pretrain.json, skipped when its inputs are unchanged.
+    Extra `--section.key value` arguments override the config, as for `spacy pretrain`."""
+    from .layout import PRETRAIN_WEIGHTS, RunLayout
+    from .workflow import pretrain_tok2vec
+
+    overrides = _training_overrides(ctx, config, {"pretraining.max_epochs": max_epochs, "system.seed": seed})
+    output = output or RunLayout(root).pretrain
+    record = pretrain_tok2vec(root, config, output=output, transfer=transfer, overrides=overrides)
+    for epoch, loss in record["loss_per_word"].items():
+        typer.echo(f"epoch {epoch}: loss per word {loss}")
+    typer.echo(
+        f"{record['words']} words in {record['seconds']} s ({record['words_per_second']} words/s); "
+        f"train with --init-tok2vec {output / PRETRAIN_WEIGHTS}"
     )
 
 

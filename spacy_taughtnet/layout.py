@@ -11,6 +11,9 @@ For corpora C1..Ck (folder names of IOB TSV corpora, in global label order):
     ROOT/transfer/text/<source>.txt.gz        transfer text: unlabelled sentences (transfer.py)
     ROOT/transfer/train.spacy                 the transfer text as docs (no type, no gold)
     ROOT/distributions/transfer               the teachers' distributions of those docs
+    ROOT/pretrain/tok2vec.bin                 pretrained tok2vec weights (init_tok2vec of the
+                                              teachers and the student; pretrain.py)
+    ROOT/pretrain/pretrain.json               their record: inputs, seed, epochs, words, losses
     ROOT/student/model-best                   the student
     ROOT/metrics/{teachers,student}.json      per-corpus test scores
     ROOT/timings/<stage>.json                 wall time of each training/distillation stage
@@ -26,6 +29,8 @@ from .errors import ConfigError
 MODEL_BEST = "model-best"
 UNION = "global"
 TRANSFER = "transfer"
+PRETRAIN_WEIGHTS = "tok2vec.bin"
+PRETRAIN_RECORD = "pretrain.json"
 RESERVED_CORPUS_NAMES = (UNION, TRANSFER)
 
 
@@ -104,6 +109,15 @@ class RunLayout:
     @property
     def transfer_docs(self) -> Path:
         return self.root / TRANSFER / "train.spacy"
+
+    @property
+    def pretrain(self) -> Path:
+        """The pretraining output: PRETRAIN_WEIGHTS and PRETRAIN_RECORD."""
+        return self.root / "pretrain"
+
+    @property
+    def pretrain_weights(self) -> Path:
+        return self.pretrain / PRETRAIN_WEIGHTS
 
     @property
     def student(self) -> Path:

@@ -11,7 +11,13 @@ import spacy
 from ._atomic import atomic_path, remove_stale_temporaries
 from .corpora import TYPE_KEY, build_union, read_iob, write_docbin
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
-from .layout import CorpusFolder, RunLayout, check_corpus_name
+from .layout import (
+    PRETRAIN_RECORD,
+    PRETRAIN_WEIGHTS,
+    CorpusFolder,
+    RunLayout,
+    check_corpus_name,
+)
 from .store import SHARD_DOCS
 
 if TYPE_CHECKING:
@@ -127,19 +133,23 @@ def train_teachers(
     seed 0 with the config's seeds, seed s > 0 with training.seed and system.seed s in
     ROOT/teachers/NAME-seed<s>.
 
-    A teacher whose inputs (config, overrides, train and dev data) are unchanged since it
-    was trained is kept, so a rerun after a failure resumes with the next teacher. Before
-    the first teacher trains, the Hugging Face model of a transformer config is checked
-    (hf_model.check_config): a name that cannot be loaded fails at once, with one message.
+    A teacher whose inputs (config, overrides, train and dev data, pretrained tok2vec weights)
+    are unchanged since it was trained is kept, so a rerun after a failure resumes with the
+    next teacher. Pretrained weights (init_tok2vec) are checked first
+    (pretrain.init_tok2vec_path). Before the first teacher trains, the Hugging Face model of
+    a transformer config is checked (hf_model.check_config): a name that cannot be loaded
+    fails at once, with one message.
     transformer: the Hugging Face model (hub name or local folder) of a transformer config;
     transformer_case: "cased" or "uncased" to set its tokenizer's lowercasing.
     """
     from spacy.cli.train import train
 
     from .hf_model import check_config
+    from .pretrain import init_tok2vec_path
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
     check_schedule(config, overrides)
+    weights = init_tok2vec_path(config, overrides)
     layout = RunLayout(root)
     runs = spec.corpus_teachers() if spec is not None else [(name, 0) for name in corpora]
     for name, seed in runs:  # also beside teachers that are up to date and not rewritten
@@ -153,7 +163,7 @@ def train_teachers(
         for path in (train_data, dev_data):
             if not path.is_file():
                 raise CorpusError(f"{path}: missing; run the prepare step first")
-        fingerprint = _fingerprint([config, train_data, dev_data], {**overrides, **seeds})
+        fingerprint = _fingerprint([config, train_data, dev_data, *([weights] if weights else [])], {**overrides, **seeds})
         stamp = output / "inputs.md5"
         if stamp.is_file() and stamp.read_text().strip() == fingerprint:
             print(f"teacher {output.name}: up to date ({output})")
@@ -202,13 +212,15 @@ def train_student(
     multi-type baseline (gold entities only, every other token O). transfer: also train on
     the transfer text (ROOT/transfer/train.spacy and ROOT/distributions/transfer; the config's
     train reader must be spacy-taughtnet.Corpus.v2). transformer, transformer_case: as for
-    train_teachers; the model is checked before training."""
+    train_teachers; the model is checked before training, and so are pretrained weights."""
     from spacy.cli.train import train
 
     from .hf_model import check_config
+    from .pretrain import init_tok2vec_path
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
     check_schedule(config, overrides)
+    init_tok2vec_path(config, overrides)
     layout = RunLayout(root)
     train_data, dev_data = layout.global_split("train"), layout.global_split("dev")
     output = output or layout.student
@@ -229,6 +241,49 @@ def train_student(
     with atomic_path(output, is_dir=True) as tmp:
         train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **paths})
     record_timing(root, output.name, time.perf_counter() - start)
+
+
+def pretrain_tok2vec(
+    root: Path,
+    config: Path,
+    *,
+    output: Optional[Path] = None,
+    transfer: Optional[bool] = None,
+    overrides: Optional[Dict] = None,
+) -> Dict:
+    """Pretrain the tok2vec of `config` (configs/pretrain.cfg, spaCy's pretraining) on
+    ROOT/corpus/global/train.spacy and, with `transfer` (None: when it is there), the transfer
+    text ROOT/transfer/train.spacy; write the weights and their record (pretrain.run_pretraining,
+    plus the DocBins and an inputs digest) to `output` (default ROOT/pretrain) as a whole.
+    Skipped when the record's inputs (config, overrides, DocBins) are those of this call.
+    Returns the record."""
+    from .pretrain import run_pretraining
+
+    layout = RunLayout(root)
+    output = Path(output) if output else layout.pretrain
+    if transfer is None:
+        transfer = layout.transfer_docs.is_file()
+    docbins = [layout.global_split("train"), *([layout.transfer_docs] if transfer else [])]
+    for path in docbins:
+        if not path.is_file():
+            step = "prepare-transfer" if path == layout.transfer_docs else "prepare"
+            raise CorpusError(f"{path}: missing; run the {step} step first")
+    overrides = dict(overrides or {})
+    fingerprint = _fingerprint([config, *docbins], overrides)
+    record_path = output / PRETRAIN_RECORD
+    if record_path.is_file() and (output / PRETRAIN_WEIGHTS).is_file():
+        record = json.loads(record_path.read_text(encoding="utf8"))
+        if record.get("inputs") == fingerprint:
+            print(f"pretrain: up to date ({output})")
+            return record
+    paths = {"paths.train": str(docbins[0]), "paths.transfer": str(docbins[1]) if transfer else None}
+    print(f"pretrain: {' + '.join(map(str, docbins))} -> {output / PRETRAIN_WEIGHTS}")
+    with atomic_path(output, is_dir=True) as tmp:
+        record = run_pretraining(config, {**overrides, **paths}, tmp)
+        record.update(docbins=[str(path) for path in docbins], inputs=fingerprint)
+        (tmp / PRETRAIN_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
+    record_timing(root, "pretrain", record["seconds"])
+    return record
 
 
 def distill_teachers(
