@@ -25,8 +25,10 @@ from spacy_taughtnet._atomic import atomic_path  # noqa: E402
 from spacy_taughtnet.layout import RunLayout  # noqa: E402
 from spacy_taughtnet.workflow import parse_corpora  # noqa: E402
 
-# the stages of `all` that train or distill, as timed in ROOT/timings/
+# the stages of `all` that train or distill, as timed in ROOT/timings/ (distill-transfer:
+# only in a run with transfer text)
 STAGES = ("teacher-{corpus}", "distill-train", "student")
+OPTIONAL_STAGES = ("distill-transfer",)
 
 
 def seed_rows(root: Path, corpora: List[str]) -> Dict[str, Dict[str, Dict]]:
@@ -53,6 +55,9 @@ def wall_minutes(root: Path, corpora: List[str]) -> float:
             if not path.is_file():
                 return None
             seconds += json.loads(path.read_text())["seconds"]
+    for stage in OPTIONAL_STAGES:
+        if layout.timings(stage).is_file():
+            seconds += json.loads(layout.timings(stage).read_text())["seconds"]
     return seconds / 60
 
 
@@ -135,7 +140,7 @@ def main() -> None:
     lines += [
         "", f"Speed (test splits, batch {args.batch_size}, one process each, fresh processes): student "
         f"{wps:,.0f} words/s, the three teachers one after another {speed['teachers']['words_per_second']:,.0f} words/s.",
-        "Wall time of teachers + distill + student per seed (min): " + ", ".join("n/a" if m is None else f"{m:.0f}" for m in minutes) + ".",
+        "Wall time of teachers + distill (+ distill-transfer) + student per seed (min): " + ", ".join("n/a" if m is None else f"{m:.0f}" for m in minutes) + ".",
         "", "## Targets", "",
     ] + [f"- **{'PASS' if t['pass'] else 'MISS'}** {t['target']}: {t['measured']}" for t in targets]
     with atomic_path(args.output / "seeds.md") as tmp:

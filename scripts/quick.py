@@ -2,8 +2,9 @@
 corpus, in a copy of the project under --dest (so it never touches a full run). Both wheels,
 the model's and the plugin's, end up in DEST/packages/wheels.
 
-The sample and budget (--limit sentences per file, --teacher-steps, --student-steps) make
-it a check that everything works, in minutes; its scores mean little.
+The sample and budget (--limit sentences per file, --transfer-limit transfer sentences per
+source, --teacher-steps, --student-steps) make it a check that everything works, in minutes;
+its scores mean little.
 """
 import argparse
 import shutil
@@ -20,6 +21,9 @@ def main() -> None:
     parser.add_argument("--corpora-dir", default="", help="local corpus folders (default: assets/ if it holds them, else download)")
     parser.add_argument("--dest", type=Path, default=Path("quick"))
     parser.add_argument("--limit", type=int, default=300)
+    parser.add_argument("--transfer-dir", default="", help="a folder of prebuilt transfer text (*.txt.gz); empty: fetch the sources")
+    parser.add_argument("--transfer-sources", default="", help="transfer sources, space-separated (default: the project's)")
+    parser.add_argument("--transfer-limit", type=int, default=100)
     parser.add_argument("--teacher-steps", type=int, default=300)
     parser.add_argument("--student-steps", type=int, default=400)
     parser.add_argument("--eval-frequency", type=int, default=50)
@@ -48,6 +52,8 @@ def main() -> None:
         "--vars.corpora", " ".join(corpora),
         "--vars.corpora_dir", str(Path(corpora_dir).resolve()) if corpora_dir else "",
         "--vars.limit", str(args.limit),
+        "--vars.transfer_dir", str(Path(args.transfer_dir).resolve()) if args.transfer_dir else "",
+        "--vars.transfer_limit", str(args.transfer_limit),
         "--vars.teacher_max_steps", str(args.teacher_steps),
         "--vars.student_max_steps", str(args.student_steps),
         "--vars.eval_frequency", str(args.eval_frequency),
@@ -55,6 +61,8 @@ def main() -> None:
         "--vars.name", args.name,
         "--vars.package_env", args.package_env,
     ]
+    if args.transfer_sources:
+        overrides += ["--vars.transfer_sources", args.transfer_sources]
     for var in args.var:
         key, value = var.split("=", 1)
         overrides += [f"--vars.{key}", value]

@@ -15,6 +15,8 @@ from spacy_taughtnet.workflow import parse_corpora
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "corpora"
+# 60 sentences, 5 of them also in the corpora (dropped from the transfer text)
+TRANSFER = ROOT / "tests" / "fixtures" / "transfer"
 CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB", "Toy-gene-IOB", "Toy-species-IOB"]
 TYPES = ["Disease", "Chemical", "GENE", "Species"]
 PACKAGE = "en_taughtnet_bio_test"
@@ -29,7 +31,7 @@ def quick_run(tmp_path_factory):
     dest = tmp_path_factory.mktemp("quick")
     result = run([
         "scripts/quick.py", "--corpora", " ".join(CORPORA), "--corpora-dir", FIXTURES, "--dest", dest,
-        "--limit", 0, "--teacher-steps", 100, "--student-steps", 150, "--eval-frequency", 25,
+        "--transfer-dir", TRANSFER, "--transfer-sources", "Toy", "--transfer-limit", 0, "--limit", 0, "--teacher-steps", 100, "--student-steps", 150, "--eval-frequency", 25,
         "--name", PACKAGE[3:],
     ], check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -50,6 +52,10 @@ def test_quick_workflow_outputs(quick_run):
     # paths relative to the distributions folder: the run folder can move
     assert manifest["docbin"]["path"] == "../../corpus/global/train.spacy"
     assert [t["path"] for t in manifest["teachers"]] == [f"../../teachers/{c}/model-best" for c in CORPORA]
+    # `all` also distils the transfer text, without the corpora's sentences
+    transfer = json.loads((run_dir / "distributions" / "transfer" / "manifest.json").read_text())
+    assert transfer["labels"] == TYPES and transfer["n_docs"] == 55
+    assert transfer["docbin"]["path"] == "../../transfer/train.spacy"
     teachers = json.loads((run_dir / "metrics" / "teachers.json").read_text())
     student = json.loads((run_dir / "metrics" / "student.json").read_text())
     assert [row["entity_type"] for row in student] == TYPES
@@ -62,11 +68,12 @@ def test_quick_workflow_outputs(quick_run):
 def test_rerun_skips_up_to_date_steps(quick_run):
     dest, _ = quick_run
     overrides = ["--vars.corpora", " ".join(CORPORA), "--vars.corpora_dir", str(FIXTURES), "--vars.limit", "0",
+                 "--vars.transfer_dir", str(TRANSFER), "--vars.transfer_sources", "Toy", "--vars.transfer_limit", "0",
                  "--vars.teacher_max_steps", "100", "--vars.student_max_steps", "150",
                  "--vars.eval_frequency", "25", "--vars.student_eval_frequency", "25",
                  "--vars.name", PACKAGE[3:]]
     result = run(["-m", "spacy", "project", "run", "all", ".", *overrides], cwd=dest)
-    for step in ("prepare", "teachers", "distill", "student", "evaluate"):
+    for step in ("prepare", "teachers", "distill", "transfer-text", "distill-transfer", "student-transfer", "evaluate"):
         assert f"Skipping '{step}': nothing changed" in result.stdout
 
 
@@ -113,6 +120,30 @@ def test_fetch_corpora_errors(tmp_path):
     assert bad.returncode != 0
     assert "checksum mismatch for" in bad.stderr and "Toy-chem-IOB/train.tsv" in bad.stderr
     assert not (tmp_path / "assets" / "Toy-chem-IOB" / "train.tsv").exists()
+
+
+def test_fetch_transfer_sources(tmp_path):
+    script = ROOT / "scripts" / "fetch_corpora.py"
+    project = {"assets": [{"dest": "assets/transfer/Src-IOB/train.tsv", "url": "https://example.invalid/x",
+                           "checksum": "0" * 32}]}
+    srsly.write_yaml(tmp_path / "project.yml", project)
+    fetch = [script, "--dest", tmp_path / "assets", "--project", tmp_path / "project.yml"]
+    # prebuilt text: nothing is fetched, but the folder must exist
+    prebuilt = run([*fetch, "--transfer-sources", "Src-IOB", "--transfer-dir", TRANSFER])
+    assert f"prebuilt in {TRANSFER}" in prebuilt.stdout and not (tmp_path / "assets").exists()
+    missing_dir = run([*fetch, "--transfer-sources", "Src-IOB", "--transfer-dir", tmp_path / "nowhere"], check=False)
+    assert missing_dir.returncode != 0 and "nowhere: no such folder" in missing_dir.stderr
+    # a source listed in project.yml is downloaded (here: fails, naming the URL, writing nothing)
+    offline = run([*fetch, "--transfer-sources", "Src-IOB"], check=False)
+    assert offline.returncode != 0 and "could not download https://example.invalid/x" in offline.stderr
+    assert not any((tmp_path / "assets").rglob("*.tsv"))
+    # a source of one's own: its files under assets/transfer/ are taken as they are
+    unknown = run([*fetch, "--transfer-sources", "Own-IOB"], check=False)
+    assert unknown.returncode != 0 and "'Own-IOB' has no assets in project.yml" in unknown.stderr
+    own = tmp_path / "assets" / "transfer" / "Own-IOB" / "train.tsv"
+    own.parent.mkdir(parents=True)
+    own.write_text("Aspirin\tO\n\n", encoding="utf8")
+    assert "Own-IOB: present" in run([*fetch, "--transfer-sources", "Own-IOB"]).stdout
 
 
 def test_project_assets_match_the_corpora_list():
