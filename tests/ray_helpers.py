@@ -21,6 +21,17 @@ def actor_pids(actor_class: str) -> List[int]:
     return pids
 
 
+def actors_gone(actor_class: str, timeout: float = 60) -> bool:
+    """Wait until this machine runs no actor of `actor_class` (ray.kill returns before the
+    actor exits), for at most `timeout` seconds; whether none is left."""
+    deadline = time.monotonic() + timeout
+    while actor_pids(actor_class):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 @contextmanager
 def actor_killed_mid_run(actor_class: str, folder: Path, pattern: str, after: int = 2) -> Iterator[Dict[str, int]]:
     """While the body runs, SIGKILL one actor of `actor_class` started meanwhile, once `folder`

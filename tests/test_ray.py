@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 ray = pytest.importorskip("ray")
 
-from ray_helpers import actor_killed_mid_run, actor_pids  # noqa: E402
+from ray_helpers import actor_killed_mid_run, actor_pids, actors_gone  # noqa: E402
 from test_annotate import cli, train_model, write_input  # noqa: E402
 from test_pubmed_xml import FIXTURE as PUBMED_XML  # noqa: E402
 from test_pubmed_xml import gzipped  # noqa: E402
@@ -145,9 +145,7 @@ def test_rerun_after_killed_driver(cluster, model_path, long_input, tmp_path):
         driver.send_signal(signal.SIGKILL)
         driver.wait()
     # its actors die with it, and a part one of them was writing may still land (whole) meanwhile
-    deadline = time.monotonic() + 60
-    while actor_pids("ShardAnnotator") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    actors_gone("ShardAnnotator")
     before = parts_of(out)
     assert 3 <= len(before) < N_LONG // 100, "the driver was not killed mid-run"
 
@@ -217,21 +215,22 @@ def test_run_on_actors(cluster):
             return 2 * x
 
     def start():
-        return [ray.remote(Doubler).options(num_cpus=0.5).remote() for _ in range(2)]
+        actors = [ray.remote(Doubler).options(num_cpus=0.5).remote() for _ in range(2)]
+        assert ray.get([actor.double.remote(0) for actor in actors]) == [0, 0]  # started
+        assert len(actor_pids("Doubler")) == 2
+        return actors
 
     results = []
-    actors = start()
+    actors = start()  # held: Ray would stop actors whose handles are dropped
     run_on_actors(actors, iter(range(5)), lambda actor, x: actor.double.remote(x), results.append, AnnotateError)
     assert sorted(results) == [0, 2, 4, 6, 8]
-    with pytest.raises(ray.exceptions.RayActorError):
-        ray.get(actors[0].double.remote(1))
+    assert actors_gone("Doubler")
     actors = start()
     with pytest.raises(AnnotateError) as err:
         run_on_actors(actors, [1, -1, 2], lambda actor, x: actor.double.remote(x), results.append,
                       lambda why: AnnotateError(f"failed: {why}"))
     assert str(err.value) == "failed: negative: -1"
-    with pytest.raises(ray.exceptions.RayActorError):
-        ray.get(actors[1].double.remote(1))
+    assert actors_gone("Doubler")
 
 
 def test_actors_that_cannot_load_the_model(cluster, tmp_path):
