@@ -19,12 +19,13 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 
 import numpy
 import srsly
+from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.pipeline.tok2vec import Tok2VecListener
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_examples
 from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
@@ -583,8 +584,20 @@ class TaughtNetNER(TrainablePipe):
         labels: Optional[Sequence[str]] = None,
     ) -> None:
         """Set the labels (given, else those of the teacher distributions, else the
-        sorted entity types of the examples) and initialize the model."""
-        validate_get_examples(get_examples, "TaughtNetNER.initialize")
+        sorted entity types of the examples) and initialize the model on the first examples.
+
+        Only those first examples are checked (their type, the label order of their teacher
+        distributions): each example of a corpus with distributions reads its doc's rows, so
+        a walk over them all (spaCy's validate_get_examples) would read every doc's. get_loss
+        checks each example's label order as it trains, and a TaughtNetCorpus gives all its
+        examples one order (the manifests of its distributions folders, checked to agree
+        before its first example)."""
+        if not callable(get_examples):
+            raise TypeError(Errors.E930.format(method="TaughtNetNER.initialize", obj=type(get_examples)))
+        sample = list(islice(get_examples(), 10))
+        if not sample:
+            raise ValueError(f"{self.name}: initialize got no examples")
+        validate_examples(sample, "TaughtNetNER.initialize")
         if labels is None and not self.labels:
             labels = self._labels_from(get_examples())
         for label in labels or ():
@@ -594,7 +607,7 @@ class TaughtNetNER(TrainablePipe):
                 f"{self.name}: no entity labels: the examples hold no entities and no labels "
                 "were given ([initialize.components.<name>.labels])"
             )
-        for eg in get_examples():
+        for eg in sample:
             if TEACHER_LABELS_KEY in eg.reference.user_data:
                 self._columns_for(tuple(eg.reference.user_data[TEACHER_LABELS_KEY]))
         output_layer = self.model.get_ref("output_layer")
@@ -605,10 +618,7 @@ class TaughtNetNER(TrainablePipe):
                 f"labels {list(self.labels)} need {n_tags}"
             )
         output_layer.set_dim("nO", n_tags)
-        doc_sample = [eg.predicted for eg in islice(get_examples(), 10)]
-        if not doc_sample:
-            raise ValueError(f"{self.name}: initialize got no examples")
-        self.model.initialize(X=doc_sample)
+        self.model.initialize(X=[eg.predicted for eg in sample])
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "TaughtNetNER":
         """Load labels and weights; the factory settings stay those of the config."""

@@ -1,6 +1,6 @@
 """Corpus readers for `spacy train` that attach teacher distributions to examples."""
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Iterator, Optional, Set
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -80,11 +80,18 @@ class TaughtNetCorpus:
             raise ConfigError(f"labelled_repeats must be at least 1, got {labelled_repeats}")
         self.labelled_repeats = labelled_repeats
         self._stores: Dict[Path, TeacherDistributions] = {}
+        self._checked: Set[Path] = set()
 
-    def _open_store(self, distributions: Path, docbin: Path, n_docs: int) -> TeacherDistributions:
-        """The distributions, checked once against their DocBin and their teachers."""
+    def _store(self, distributions: Path) -> TeacherDistributions:
+        """The distributions folder, opened once."""
         if distributions not in self._stores:
-            store = TeacherDistributions(distributions)
+            self._stores[distributions] = TeacherDistributions(distributions)
+        return self._stores[distributions]
+
+    def _checked_store(self, distributions: Path, docbin: Path, n_docs: int) -> TeacherDistributions:
+        """The distributions, checked once against their DocBin and their teachers."""
+        store = self._store(distributions)
+        if distributions not in self._checked:
             if len(store) != n_docs:
                 raise DistributionsError(
                     f"{distributions}: distributions for {len(store)} docs, but {docbin} "
@@ -92,23 +99,28 @@ class TaughtNetCorpus:
                 )
             store.check_docbin(docbin)
             store.check_teachers()
-            self._stores[distributions] = store
-        return self._stores[distributions]
+            self._checked.add(distributions)
+        return store
+
+    def _check_transfer_agrees(self) -> None:
+        """The transfer distributions have the labelled ones' label order and columns (as
+        their manifests record), so that every example carries one label order:
+        TaughtNetNER.initialize, which checks only the first examples, relies on it."""
+        labelled, transfer = self._store(self.distributions), self._store(self.transfer_distributions)
+        if transfer.labels != labelled.labels:
+            raise DistributionsError(
+                f"{self.transfer_distributions}: labels {transfer.labels}, but {self.distributions} has "
+                f"{labelled.labels}; distill both with the same teachers"
+            )
+        if transfer.type_columns != labelled.type_columns:
+            raise DistributionsError(
+                f"{self.transfer_distributions} and {self.distributions}: one has per-type columns and the other "
+                "not (written by different versions); rerun distill-teachers for both"
+            )
 
     def _examples(self, nlp: Language, docbin: Path, distributions: Optional[Path], limit: int) -> Iterator[Example]:
         docs = read_docbin(docbin, nlp.vocab)
-        store = self._open_store(distributions, docbin, len(docs)) if distributions else None
-        labelled = self._stores.get(self.distributions)
-        if store is not None and labelled is not None and store.labels != labelled.labels:
-            raise DistributionsError(
-                f"{distributions}: labels {store.labels}, but {self.distributions} has "
-                f"{labelled.labels}; distill both with the same teachers"
-            )
-        if store is not None and labelled is not None and store.type_columns != labelled.type_columns:
-            raise DistributionsError(
-                f"{distributions} and {self.distributions}: one has per-type columns and the other "
-                "not (written by different versions); rerun distill-teachers for both"
-            )
+        store = self._checked_store(distributions, docbin, len(docs)) if distributions else None
         for i, reference in enumerate(docs[: limit or None]):
             if store is not None:
                 if store.lengths[i] != len(reference):
@@ -127,6 +139,8 @@ class TaughtNetCorpus:
             yield Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
+        if self.transfer is not None:
+            self._check_transfer_agrees()  # before the first example
         for _ in range(self.labelled_repeats if self.transfer else 1):
             yield from self._examples(nlp, self.path, self.distributions, self.limit)
         if self.transfer is not None:

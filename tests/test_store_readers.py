@@ -6,7 +6,7 @@ import shutil
 import numpy
 import pytest
 import spacy
-from conftest import corpus_file, random_distributions
+from conftest import SMALL_MODEL, corpus_file, random_distributions
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
@@ -507,3 +507,66 @@ def test_reader_attaches_type_columns(corpus_with_distributions, tmp_path):
         probs, type_probs = store.doc_distributions(i)
         numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_PROBS_KEY], probs)
         numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_TYPE_PROBS_KEY], type_probs)
+
+
+# ---------------------------------------------------------------- initialize
+
+
+@pytest.fixture
+def forty_docs(tmp_path):
+    """A DocBin of 40 docs and their distributions (labels Disease, Chemical)."""
+    nlp = spacy.blank("en")
+    docs = read_iob(corpus_file("Toy-disease-IOB"), nlp.vocab)
+    assert len(docs) == 40
+    docbin = tmp_path / "train.spacy"
+    write_docbin(docs, docbin)
+    lengths = [len(d) for d in docs]
+    write(tmp_path / "dist", lengths, random_distributions(numpy.random.default_rng(9), sum(lengths), 5), docbin=docbin)
+    return nlp, docs, docbin, tmp_path / "dist"
+
+
+@pytest.fixture
+def rows_read(monkeypatch):
+    """The docs whose distributions are read, in order."""
+    read = []
+    doc_distributions = TeacherDistributions.doc_distributions
+    monkeypatch.setattr(TeacherDistributions, "doc_distributions", lambda store, i: read.append(i) or doc_distributions(store, i))
+    return read
+
+
+def test_initialize_reads_the_distributions_of_its_sample_only(forty_docs, rows_read):
+    """initialize takes the labels, their order and its sample from the first examples:
+    it reads the rows of the first 10 docs of 40, not every doc's."""
+    nlp, _, docbin, dist = forty_docs
+    ner = nlp.add_pipe("taughtnet_ner", config={"model": SMALL_MODEL})
+    reader = TaughtNetCorpus(docbin, distributions=dist)
+    nlp.initialize(lambda: reader(nlp))
+    assert ner.labels == ("Disease", "Chemical")
+    assert rows_read == list(range(10)) + [0]  # the sample, then the example giving the labels
+
+
+def test_initialize_refuses_another_label_order(forty_docs, rows_read, tmp_path):
+    """Teacher labels that are not the component's, and transfer rows whose label order is
+    not the labelled rows', are refused at initialize, from the sample and the manifests."""
+    nlp, docs, docbin, dist = forty_docs
+    ner = nlp.add_pipe("taughtnet_ner", config={"model": SMALL_MODEL})
+    ner.add_label("Disease")
+    ner.add_label("GENE")
+    with pytest.raises(ValueError, match=r"labels \['Disease', 'GENE'\] disagree with the teacher distributions' labels \['Disease', 'Chemical'\]"):
+        nlp.initialize(lambda: TaughtNetCorpus(docbin, distributions=dist)(nlp))
+    assert rows_read == list(range(10))  # the sample
+    del rows_read[:]
+    nlp = spacy.blank("en")
+    nlp.add_pipe("taughtnet_ner", config={"model": SMALL_MODEL})
+    transfer = tmp_path / "transfer.spacy"
+    write_docbin(docs[:3], transfer)
+    lengths = [len(d) for d in docs[:3]]
+    write(tmp_path / "transfer", lengths, numpy.full((sum(lengths), 5), 0.2), docbin=transfer, labels=["Chemical", "Disease"])
+    reader = TaughtNetCorpus(docbin, distributions=dist, transfer=transfer, transfer_distributions=tmp_path / "transfer")
+    with pytest.raises(DistributionsError) as err:
+        nlp.initialize(lambda: reader(nlp))
+    assert str(err.value) == (
+        f"{tmp_path / 'transfer'}: labels ['Chemical', 'Disease'], but {dist} has ['Disease', 'Chemical']; "
+        "distill both with the same teachers"
+    )
+    assert rows_read == []  # refused before the first example
