@@ -50,11 +50,15 @@ def timing(root: Path, stage: str) -> float:
 
 
 def train_systems(root: Path, corpora: List[str], steps: int, eval_frequency: int) -> Dict[str, Path]:
-    """The union-trained systems; the `all` run's student is one of the two students."""
+    """The union-trained systems; the `all` run's student is one of the two students. They
+    train on the labelled union only, from the run's pretrained tok2vec when it has one (as
+    its teachers and student did)."""
     layout = RunLayout(root)
     all_normalize = TeacherDistributions(layout.distributions("train")).normalize
     models = {f"student_{all_normalize}": layout.student_model}
     budget = ["--max-steps", str(steps), "--eval-frequency", str(eval_frequency)]
+    if layout.pretrain_weights.is_file():
+        budget += ["--init-tok2vec", str(layout.pretrain_weights)]
     other = "softmax" if all_normalize == "sum" else "sum"
     distributions = layout.distributions(f"train_{other}")
     if not (distributions / MANIFEST).is_file():
@@ -228,7 +232,9 @@ def main() -> None:
     results["benchmark_seconds"] = round(time.perf_counter() - start, 1)
     results["setup"] = {
         "corpora": corpora, "steps_union_systems": args.steps, "eval_frequency": args.eval_frequency,
-        "batch_size": args.batch_size, "seed": 0, "machine": platform.platform(),
+        "batch_size": args.batch_size, "seed": 0,
+        "init_tok2vec": str(layout.pretrain_weights) if layout.pretrain_weights.is_file() else None,
+        "machine": platform.platform(),
         "processor": platform.processor() or platform.machine(), "cpus": multiprocessing.cpu_count(),
         "python": platform.python_version(), "spacy": spacy.__version__,
         "command": f"python scripts/benchmark.py {root} --corpora \"{' '.join(corpora)}\"",
@@ -343,6 +349,8 @@ def report(results: Dict, rows: List[Dict], corpora: List[str]) -> str:
         f"(CPU default configs, {results['setup']['cpus']} CPU cores, {results['setup']['machine']}).",
         "Every figure is in `benchmarks/results.json`. Test splits are scored with seqeval (entity level,",
         "exact match), each corpus on its own entity type only; model selection on devel.",
+        "student_softmax, naive and spacy_ner train on the labelled union only"
+        + (f", from the run's pretrained tok2vec (`{results['setup']['init_tok2vec']}`)." if results["setup"]["init_tok2vec"] else "."),
         "",
         *score_tables(results, corpora, {system: system for system in SYSTEMS}),
         "", "![F1 by corpus and system](benchmarks/f1_by_corpus.png)", "",

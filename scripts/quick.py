@@ -3,7 +3,7 @@ corpus, in a copy of the project under --dest (so it never touches a full run). 
 the model's and the plugin's, end up in DEST/packages/wheels.
 
 The sample and budget (--limit sentences per file, --transfer-limit transfer sentences per
-source, --teacher-steps, --student-steps) make it a check that everything works, in minutes;
+source, --pretrain-epochs, --teacher-steps, --student-steps) make it a check that everything works, in minutes;
 its scores mean little.
 """
 import argparse
@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--transfer-dir", default="", help="a folder of prebuilt transfer text (*.txt.gz); empty: fetch the sources")
     parser.add_argument("--transfer-sources", default="", help="transfer sources, space-separated (default: the project's)")
     parser.add_argument("--transfer-limit", type=int, default=100)
+    parser.add_argument("--pretrain-epochs", type=int, default=1, help="passes of the pretrain step (0: off, and the teachers and the student start from no weights)")
     parser.add_argument("--teacher-steps", type=int, default=300)
     parser.add_argument("--student-steps", type=int, default=400)
     parser.add_argument("--eval-frequency", type=int, default=50)
@@ -54,6 +55,7 @@ def main() -> None:
         "--vars.limit", str(args.limit),
         "--vars.transfer_dir", str(Path(args.transfer_dir).resolve()) if args.transfer_dir else "",
         "--vars.transfer_limit", str(args.transfer_limit),
+        "--vars.pretrain_epochs", str(args.pretrain_epochs),
         "--vars.teacher_max_steps", str(args.teacher_steps),
         "--vars.student_max_steps", str(args.student_steps),
         "--vars.eval_frequency", str(args.eval_frequency),
@@ -63,6 +65,8 @@ def main() -> None:
     ]
     if args.transfer_sources:
         overrides += ["--vars.transfer_sources", args.transfer_sources]
+    if args.pretrain_epochs == 0:
+        overrides += ["--vars.init_tok2vec", ""]
     for var in args.var:
         key, value = var.split("=", 1)
         overrides += [f"--vars.{key}", value]

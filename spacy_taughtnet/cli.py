@@ -197,7 +197,7 @@ def pretrain_command(
     config: Path = typer.Argument(..., help="Pretraining config (configs/pretrain.cfg)"),
     transfer: Optional[bool] = typer.Option(None, "--transfer/--no-transfer", help="Also read the transfer text ROOT/transfer/train.spacy (default: when it is there)"),
     output: Optional[Path] = typer.Option(None, help="Output folder (default ROOT/pretrain)"),
-    max_epochs: Optional[int] = typer.Option(None, min=1, help="Override pretraining.max_epochs (passes over the docs)"),
+    max_epochs: Optional[int] = typer.Option(None, min=0, help="Override pretraining.max_epochs (passes over the docs; 0: pretraining off, the output holds only pretrain.json)"),
     seed: Optional[int] = typer.Option(None, help="Random seed (sets system.seed; default: the config's)"),
 ) -> None:
     """Pretrain the tok2vec with spaCy's pretraining (the characters objective of
@@ -210,6 +210,8 @@ def pretrain_command(
     overrides = _training_overrides(ctx, config, {"pretraining.max_epochs": max_epochs, "system.seed": seed})
     output = output or RunLayout(root).pretrain
     record = pretrain_tok2vec(root, config, output=output, transfer=transfer, overrides=overrides)
+    if not record["epochs"]:
+        return
     for epoch, loss in record["loss_per_word"].items():
         typer.echo(f"epoch {epoch}: loss per word {loss}")
     typer.echo(

@@ -20,7 +20,7 @@ from spacy.util import registry
 
 from .corpora import read_docbin
 from .errors import ConfigError
-from .layout import PRETRAIN_WEIGHTS
+from .layout import PRETRAIN_RECORD, PRETRAIN_WEIGHTS
 
 # Where spaCy's loop writes in the output folder while it runs (per-epoch weights, log.jsonl).
 SPACY_OUTPUT = "spacy-pretrain"
@@ -109,6 +109,12 @@ def init_tok2vec_path(config: Path, overrides: Dict) -> Optional[Path]:
         return None
     weights = Path(setting)
     if not weights.is_file():
+        record = weights.parent / PRETRAIN_RECORD
+        if record.is_file() and json.loads(record.read_text(encoding="utf8")).get("epochs") == 0:
+            raise ConfigError(
+                f"{weights}: pretraining is off ({record}: 0 epochs), so there are no weights to start from; "
+                "train with an empty init_tok2vec (--init-tok2vec '', project var init_tok2vec \"\")"
+            )
         raise ConfigError(f"{weights}: pretrained tok2vec weights not found (init_tok2vec); run `pretrain` first")
     if not loaded.get("pretraining"):
         raise ConfigError(

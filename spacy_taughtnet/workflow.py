@@ -256,11 +256,19 @@ def pretrain_tok2vec(
     text ROOT/transfer/train.spacy; write the weights and their record (pretrain.run_pretraining,
     plus the DocBins and an inputs digest) to `output` (default ROOT/pretrain) as a whole.
     Skipped when the record's inputs (config, overrides, DocBins) are those of this call.
-    Returns the record."""
+    With pretraining.max_epochs 0 (pretraining off, as for the transformer configs) the
+    output holds only the record, {"epochs": 0}. Returns the record."""
     from .pretrain import run_pretraining
 
     layout = RunLayout(root)
     output = Path(output) if output else layout.pretrain
+    overrides = dict(overrides or {})
+    if overrides.get("pretraining.max_epochs") == 0:
+        print(f"pretrain: off (0 epochs); {output} holds no weights: train without init_tok2vec")
+        record = {"epochs": 0}
+        with atomic_path(output, is_dir=True) as tmp:
+            (tmp / PRETRAIN_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
+        return record
     if transfer is None:
         transfer = layout.transfer_docs.is_file()
     docbins = [layout.global_split("train"), *([layout.transfer_docs] if transfer else [])]
@@ -268,7 +276,6 @@ def pretrain_tok2vec(
         if not path.is_file():
             step = "prepare-transfer" if path == layout.transfer_docs else "prepare"
             raise CorpusError(f"{path}: missing; run the {step} step first")
-    overrides = dict(overrides or {})
     fingerprint = _fingerprint([config, *docbins], overrides)
     record_path = output / PRETRAIN_RECORD
     if record_path.is_file() and (output / PRETRAIN_WEIGHTS).is_file():

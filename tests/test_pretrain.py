@@ -128,7 +128,7 @@ def test_pretrain_needs_its_docbins(tmp_path):
 
 def test_configs_pretrain_the_tok2vec_they_train():
     pretrain = load_config(PRETRAIN_CFG, interpolate=True)
-    for name in ("teacher.cfg", "student.cfg"):
+    for name in ("teacher.cfg", "student.cfg", "stock_ner.cfg"):  # stock_ner: the benchmark's baseline
         config = load_config(CONFIGS / name, interpolate=True)
         assert config["components"]["tok2vec"] == pretrain["components"]["tok2vec"], name
         # the block spaCy reads to load init_tok2vec (all of it required): pretrain.cfg's
@@ -176,7 +176,26 @@ def test_weights_of_another_shape_are_refused_naming_file_and_config(run_root, t
     assert not (run_root / "teachers").exists() and not (tmp_path / "student").exists()
 
 
-def test_weights_with_a_config_spacy_would_ignore_them_in(run_root, pretrained):
+def test_weights_with_a_config_spacy_would_ignore_them_in(run_root, pretrained, tmp_path):
     """Without a [pretraining] block spaCy silently skips init_tok2vec: refused instead."""
-    with pytest.raises(ConfigError, match=r"stock_ner\.cfg: init_tok2vec is .*the \[pretraining\] block is empty"):
-        train_teachers(run_root, TOY, CONFIGS / "stock_ner.cfg", overrides={"paths.init_tok2vec": str(pretrained)})
+    config = Config().from_disk(CONFIGS / "teacher.cfg", interpolate=False)
+    config["pretraining"] = {}
+    config.to_disk(tmp_path / "no_block.cfg")
+    with pytest.raises(ConfigError, match=r"no_block\.cfg: init_tok2vec is .*the \[pretraining\] block is empty"):
+        train_teachers(run_root, TOY, tmp_path / "no_block.cfg", overrides={"paths.init_tok2vec": str(pretrained)})
+
+
+def test_zero_epochs_turns_pretraining_off(run_root, pretrained, tmp_path):
+    """`--max-epochs 0` (the transformer configs' setting): a record without weights, stale
+    weights gone, and training from that path is refused, saying pretraining is off."""
+    output = tmp_path / "off"
+    output.mkdir()
+    (output / "tok2vec.bin").write_bytes(pretrained.read_bytes())
+    result = CliRunner().invoke(app, ["pretrain", str(run_root), str(PRETRAIN_CFG), "--max-epochs", "0", "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "pretrain: off (0 epochs)" in result.output
+    assert sorted(p.name for p in output.iterdir()) == ["pretrain.json"]
+    assert srsly.read_json(output / "pretrain.json") == {"epochs": 0}
+    weights = output / "tok2vec.bin"
+    with pytest.raises(ConfigError, match=f"{weights}: pretraining is off .*0 epochs.*empty init_tok2vec"):
+        train_teachers(run_root, TOY, CONFIGS / "teacher.cfg", overrides={"paths.init_tok2vec": str(weights)})

@@ -169,7 +169,7 @@ def trf_run(tmp_path_factory):
     shutil.copytree(MINILM, model)
     result = run([
         "scripts/quick.py", "--corpora", " ".join(CORPORA), "--corpora-dir", FIXTURES, "--dest", dest,
-        "--transfer-dir", TRANSFER, "--transfer-sources", "Toy", "--transfer-limit", 20, "--limit", 20, "--teacher-steps", 20, "--student-steps", 30, "--eval-frequency", 10,
+        "--transfer-dir", TRANSFER, "--transfer-sources", "Toy", "--transfer-limit", 20, "--limit", 20, "--pretrain-epochs", 0, "--teacher-steps", 20, "--student-steps", 30, "--eval-frequency", 10,
         "--name", PACKAGE[3:], "--var", "teacher_config=teacher_trf.cfg", "--var", "student_config=student_trf.cfg",
         "--var", f"transformer={model}", "--var", "transformer_case=uncased",
     ], env={"SPACY_CONFIG_OVERRIDES": TINY_BUDGET})
@@ -191,6 +191,9 @@ def test_trf_workflow_trains_from_the_trf_configs(trf_run):
         assert config["paths"]["transformer"] == str(dest / "minilm")
         assert config["components"]["ner"]["model"]["tok2vec"]["@architectures"] == "spacy-transformers.TransformerListener.v1"
     assert stdout.count(f"components.transformer.model.name = {str(dest / 'minilm')!r}: local folder") == 2
+    # pretraining off (a transformer has no tok2vec to start from): a record, no weights
+    assert sorted(p.name for p in (run_dir / "pretrain").iterdir()) == ["pretrain.json"]
+    assert json.loads((run_dir / "pretrain" / "pretrain.json").read_text()) == {"epochs": 0}
     student = json.loads((run_dir / "metrics" / "student.json").read_text())
     assert [row["entity_type"] for row in student] == TYPES
     assert "spacy.load works and finds every type" in stdout

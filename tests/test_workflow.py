@@ -9,6 +9,7 @@ import pytest
 import spacy
 import srsly
 from conftest import wheel_metadata
+from spacy.util import load_config
 
 from spacy_taughtnet.errors import ConfigError
 from spacy_taughtnet.workflow import parse_corpora
@@ -56,6 +57,11 @@ def test_quick_workflow_outputs(quick_run):
     transfer = json.loads((run_dir / "distributions" / "transfer" / "manifest.json").read_text())
     assert transfer["labels"] == TYPES and transfer["n_docs"] == 55
     assert transfer["docbin"]["path"] == "../../transfer/train.spacy"
+    # `all` pretrains the tok2vec (one pass in quick) and every model starts from those weights
+    pretrained = json.loads((run_dir / "pretrain" / "pretrain.json").read_text())
+    assert pretrained["epochs"] == 1 and pretrained["docbins"] == ["training/corpus/global/train.spacy", "training/transfer/train.spacy"]
+    for model in [run_dir / "teachers" / name / "model-best" for name in CORPORA] + [run_dir / "student" / "model-best"]:
+        assert load_config(model / "config.cfg", interpolate=False)["paths"]["init_tok2vec"] == "training/pretrain/tok2vec.bin"
     teachers = json.loads((run_dir / "metrics" / "teachers.json").read_text())
     student = json.loads((run_dir / "metrics" / "student.json").read_text())
     assert [row["entity_type"] for row in student] == TYPES
@@ -69,11 +75,11 @@ def test_rerun_skips_up_to_date_steps(quick_run):
     dest, _ = quick_run
     overrides = ["--vars.corpora", " ".join(CORPORA), "--vars.corpora_dir", str(FIXTURES), "--vars.limit", "0",
                  "--vars.transfer_dir", str(TRANSFER), "--vars.transfer_sources", "Toy", "--vars.transfer_limit", "0",
-                 "--vars.teacher_max_steps", "100", "--vars.student_max_steps", "150",
+                 "--vars.pretrain_epochs", "1", "--vars.teacher_max_steps", "100", "--vars.student_max_steps", "150",
                  "--vars.eval_frequency", "25", "--vars.student_eval_frequency", "25",
                  "--vars.name", PACKAGE[3:]]
     result = run(["-m", "spacy", "project", "run", "all", ".", *overrides], cwd=dest)
-    for step in ("prepare", "teachers", "distill", "transfer-text", "distill-transfer", "student-transfer", "evaluate"):
+    for step in ("prepare", "transfer-text", "pretrain", "teachers", "distill", "distill-transfer", "student-transfer", "evaluate"):
         assert f"Skipping '{step}': nothing changed" in result.stdout
 
 
