@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import spacy
 
@@ -37,6 +37,8 @@ from spacy_taughtnet.workflow import parse_corpora
 
 PROJECT = Path(__file__).resolve().parent.parent
 SYSTEMS = ("teacher", "student_sum", "student_softmax", "naive", "spacy_ner")
+# throughput: each model's fastest of this many passes over the docs
+SPEED_PASSES = 3
 
 
 def run(args: List[str]) -> None:
@@ -49,16 +51,18 @@ def timing(root: Path, stage: str) -> float:
     return json.loads(path.read_text())["seconds"] if path.is_file() else None
 
 
-def train_systems(root: Path, corpora: List[str], steps: int, eval_frequency: int) -> Dict[str, Path]:
+def train_systems(
+    root: Path, corpora: List[str], steps: int, eval_frequency: int, init_tok2vec: Optional[Path]
+) -> Dict[str, Path]:
     """The union-trained systems; the `all` run's student is one of the two students. They
-    train on the labelled union only, from the run's pretrained tok2vec when it has one (as
-    its teachers and student did)."""
+    train on the labelled union only, from `init_tok2vec` (the run's pretrained tok2vec, as
+    its teachers and student did; None: none)."""
     layout = RunLayout(root)
     all_normalize = TeacherDistributions(layout.distributions("train")).normalize
     models = {f"student_{all_normalize}": layout.student_model}
     budget = ["--max-steps", str(steps), "--eval-frequency", str(eval_frequency)]
-    if layout.pretrain_weights.is_file():
-        budget += ["--init-tok2vec", str(layout.pretrain_weights)]
+    if init_tok2vec:
+        budget += ["--init-tok2vec", str(init_tok2vec)]
     other = "softmax" if all_normalize == "sum" else "sum"
     distributions = layout.distributions(f"train_{other}")
     if not (distributions / MANIFEST).is_file():
@@ -123,7 +127,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def throughput(model_paths: List[Path], docbins: List[Path], batch_size: int, limit: int = 0, threads: int = 0, repeats: int = 3) -> Dict:
+def throughput(model_paths: List[Path], docbins: List[Path], batch_size: int, limit: int = 0, threads: int = 0, repeats: int = SPEED_PASSES) -> Dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_throughput, args=([str(p) for p in model_paths], [str(p) for p in docbins], batch_size, limit, threads, repeats, queue))
@@ -209,8 +213,9 @@ def main() -> None:
     args = parser.parse_args()
     root, corpora = args.root, parse_corpora(args.corpora)
     start = time.perf_counter()
-    models = train_systems(root, corpora, args.steps, args.eval_frequency)
     layout = RunLayout(root)
+    init_tok2vec = layout.pretrain_weights if layout.pretrain_weights.is_file() else None
+    models = train_systems(root, corpora, args.steps, args.eval_frequency, init_tok2vec)
     tests = [layout.corpus(c, "test") for c in corpora]
 
     rows = []
@@ -238,7 +243,7 @@ def main() -> None:
     results["setup"] = {
         "corpora": corpora, "steps_union_systems": args.steps, "eval_frequency": args.eval_frequency,
         "batch_size": args.batch_size, "seed": 0,
-        "init_tok2vec": str(layout.pretrain_weights) if layout.pretrain_weights.is_file() else None,
+        "init_tok2vec": str(init_tok2vec) if init_tok2vec else None,
         "machine": platform.platform(),
         "processor": platform.processor() or platform.machine(), "cpus": multiprocessing.cpu_count(),
         "python": platform.python_version(), "spacy": spacy.__version__,
@@ -364,7 +369,7 @@ def report(results: Dict, rows: List[Dict], corpora: List[str]) -> str:
     speed = results["words_per_second"]
     lines += [
         "", "## Speed, size, memory", "",
-        "The three test splits together, one process, batch size " + str(results["setup"]["batch_size"]) + ", each model's fastest of 3 passes:", "",
+        "The three test splits together, one process, batch size " + str(results["setup"]["batch_size"]) + f", each model's fastest of {SPEED_PASSES} passes:", "",
         "| | words/s | size on disk (MB) | peak RSS (MB) |", "|---|---|---|---|",
         f"| student (one pipeline, all types) | {speed['student']:.0f} | {results['size_mb']['student']:.1f} | {results['peak_rss_mb']['student']:.0f} |",
         f"| three teachers, one after another | {speed['teachers']:.0f} | {results['size_mb']['teachers']:.1f} | {results['peak_rss_mb']['teachers']:.0f} |",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import PROJECT, assemble_report, throughput  # noqa: E402
+from benchmark import PROJECT, SPEED_PASSES, assemble_report, throughput  # noqa: E402
 
 from spacy_taughtnet._atomic import atomic_path  # noqa: E402
 from spacy_taughtnet.layout import RunLayout  # noqa: E402
@@ -138,7 +138,7 @@ def main() -> None:
         )
     lines.append(f"| macro | {macro['teacher'] * 100:.2f} | **{macro['student'] * 100:.2f}** | {(macro['student'] - macro['teacher']) * 100:+.2f} | | | {macro['student_doc_ents'] * 100:.2f} |")
     lines += [
-        "", f"Speed (test splits, batch {args.batch_size}, one process each, fresh processes, each model's fastest of 3 passes): student "
+        "", f"Speed (test splits, batch {args.batch_size}, one process each, fresh processes, each model's fastest of {SPEED_PASSES} passes): student "
         f"{wps:,.0f} words/s, the three teachers one after another {speed['teachers']['words_per_second']:,.0f} words/s.",
         "Wall time of (pretrain +) teachers + distill (+ distill-transfer) + student per seed (min): " + ", ".join("n/a" if m is None else f"{m:.0f}" for m in minutes) + ".",
         "", "## Targets", "",
