@@ -11,12 +11,7 @@ from typing import Dict, List
 
 import pytest
 import spacy
-from conftest import (
-    SMALL_MODEL,  # the shared small model (window 1: batching must not matter)
-)
-from spacy.training import Example
-from thinc.api import fix_random_seed
-from typer.testing import CliRunner, Result
+from helpers import SAMPLES, cli, joined, train_model, write_input
 
 from spacy_taughtnet.annotate import (
     Record,
@@ -27,54 +22,14 @@ from spacy_taughtnet.annotate import (
 )
 from spacy_taughtnet.annotate import resume as annotate_resume
 from spacy_taughtnet.annotate import runner as annotate_runner
-from spacy_taughtnet.cli import app
 from spacy_taughtnet.displacy import COLORS, FALLBACK_PALETTE, color_for
 from spacy_taughtnet.errors import AnnotateError, BadRecordError
 
-# A narrow model, so the fixture trains in a few seconds on 2 busy cores. The head's
-TRAIN = [
-    ("Patients with breast cancer received aspirin .", [("breast cancer", "Disease"), ("aspirin", "Chemical")]),
-    ("Cisplatin induced renal failure in mice .", [("Cisplatin", "Chemical"), ("renal failure", "Disease"), ("mice", "Species")]),
-    ("Expression of BRCA1 was reduced in rats with diabetes .", [("BRCA1", "GENE"), ("rats", "Species"), ("diabetes", "Disease")]),
-    ("Tamoxifen blocked EGFR in zebrafish .", [("Tamoxifen", "Chemical"), ("EGFR", "GENE"), ("zebrafish", "Species")]),
-    ("The risk of asthma rose when p53 was mutated .", [("asthma", "Disease"), ("p53", "GENE")]),
-    ("We studied caffeine and dopamine in humans .", [("caffeine", "Chemical"), ("dopamine", "Chemical"), ("humans", "Species")]),
-]
 LABELS = {"Disease", "Chemical", "GENE", "Species"}
-
-# (title, abstract) pairs: PubTator input uses both, the other formats their joined text.
-SAMPLES = [
-    ("Cisplatin induced renal failure in mice .", "Patients with breast cancer received aspirin ."),
-    ("Expression of BRCA1 was reduced in rats with diabetes .", ""),
-    ("", ""),
-    ("   ", ""),
-    ("Tamoxifen blocked EGFR in zebrafish .", "The risk of asthma rose when p53 was mutated ."),
-    ("We studied caffeine 😀 and dopamine in humans .", "Control \x07 chars \x00 \x1b[31m and e\u0301mojis 👩\u200d👩\u200d👧 with diabetes ."),
-]
-
-
-def joined(title: str, abstract: str) -> str:
-    return f"{title} {abstract}" if abstract else title
-
-
 TEXTS = [joined(t, a) for t, a in SAMPLES]
 IDS = {"text": list(range(1, len(SAMPLES) + 1)), "jsonl": [f"doc-{i}" for i in range(len(SAMPLES))],
        "pubtator": [str(1000 + i) for i in range(len(SAMPLES))]}
 EXTENSIONS = {"text": ".txt", "jsonl": ".jsonl", "pubtator": ".pubtator"}
-
-
-def train_model():
-    fix_random_seed(0)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL})
-    examples = []
-    for text, ents in TRAIN:
-        spans = [(text.index(t), text.index(t) + len(t), label) for t, label in ents]
-        examples.append(Example.from_dict(nlp.make_doc(text), {"entities": spans}))
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(30):
-        nlp.update(examples, sgd=optimizer)
-    return nlp
 
 
 @pytest.fixture(scope="module")
@@ -87,21 +42,6 @@ def model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def nlp(model_path):
     return spacy.load(model_path)
-
-
-def cli(*args) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def write_input(path: Path, fmt: str, samples=SAMPLES) -> Path:
-    if fmt == "text":
-        path.write_text("".join(joined(t, a) + "\n" for t, a in samples), encoding="utf8")
-    elif fmt == "jsonl":
-        path.write_text("".join(json.dumps({"id": f"doc-{i}", "text": joined(t, a)}) + "\n" for i, (t, a) in enumerate(samples)), encoding="utf8")
-    else:
-        blocks = [f"{1000 + i}|t|{t}\n{1000 + i}|a|{a}\n" for i, (t, a) in enumerate(samples)]
-        path.write_text("\n".join(blocks), encoding="utf8")
-    return path
 
 
 def read_output(path: Path, fmt: str) -> List[Dict]:
@@ -503,6 +443,7 @@ def test_control_characters_and_emoji(tmp_path, model_path):
         assert result.exit_code == 0, result.output
         docs = read_output(out, out_fmt)
         assert [d["id"] for d in docs] == ["x", "y"]
+        assert docs[0]["entities"]  # the check below is not vacuous
         for doc in docs:
             for ent in doc["entities"]:
                 mention = doc["text"][ent["start"]:ent["end"]]

@@ -2,7 +2,7 @@
 import warnings
 
 import pytest
-from conftest import corpus_file
+from helpers import corpus_file
 from spacy.tokens import Doc, Span
 
 from spacy_taughtnet.corpora import (

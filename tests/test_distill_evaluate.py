@@ -7,7 +7,7 @@ import warnings
 import numpy
 import pytest
 import spacy
-from conftest import CORPUS_TYPES
+from helpers import CORPUS_TYPES
 from seqeval.metrics import f1_score, precision_score, recall_score
 from spacy.language import Language
 from spacy.tokens import Doc, Span

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 import pytest
-from test_annotate import cli, train_model, write_input
+from helpers import cli, train_model, write_input
 
 from spacy_taughtnet.annotate import resume as annotate_resume
 from spacy_taughtnet.cli import app

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from conftest import CORPORA, random_distributions
+from helpers import CORPORA, random_distributions
 from spacy.util import registry
 
 from spacy_taughtnet import store as store_module

@@ -3,7 +3,7 @@ overlaps, scoring by the span group, probabilities, save/load."""
 import numpy
 import pytest
 import spacy
-from conftest import SMALL_MODEL
+from helpers import SMALL_MODEL
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import spacy
 import srsly
-from conftest import CORPUS_TYPES, corpus_file, train_pipe
+from helpers import CORPUS_TYPES, corpus_file, train_pipe
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from spacy.util import load_config

@@ -14,7 +14,7 @@ import numpy
 import pytest
 import spacy
 import srsly
-from conftest import corpus_file, seeded_blank
+from helpers import corpus_file, seeded_blank
 from numpy.testing import assert_array_equal
 from spacy.cli.convert import convert as spacy_convert
 from spacy.language import Language

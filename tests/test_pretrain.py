@@ -7,7 +7,7 @@ import numpy
 import pytest
 import spacy
 import srsly
-from conftest import CORPORA
+from helpers import CORPORA
 from spacy.tokens import Doc
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config, load_model_from_config

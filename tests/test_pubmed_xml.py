@@ -1,16 +1,13 @@
 """PubMed baseline XML (`pubmed*.xml.gz`) as an input of `annotate`, and gzipped input files."""
-import gzip
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from test_annotate import cli, train_model
+from helpers import PUBMED_XML, cli, gzipped, train_model
 
 from spacy_taughtnet.annotate import InputFiles, detect_format, read_records
 from spacy_taughtnet.errors import AnnotateError
 
-FIXTURE = Path(__file__).parent / "fixtures" / "pubmed" / "pubmed_sample.xml"
 EXPECTED = [
     ("1000001", "Cisplatin induced renal failure in mice .", "Patients with breast cancer received aspirin ."),
     ("1000002", "Expression of BRCA1 was reduced in rats with diabetes .",
@@ -19,18 +16,12 @@ EXPECTED = [
 ]
 
 
-def gzipped(source: Path, target: Path) -> Path:
-    with source.open("rb") as f, gzip.open(target, "wb") as out:
-        shutil.copyfileobj(f, out)
-    return target
-
-
 def test_read_pubmed_xml(tmp_path):
-    records = list(read_records(FIXTURE, "pubmed"))
+    records = list(read_records(PUBMED_XML, "pubmed"))
     assert [(r.id, r.title, r.abstract) for r in records] == EXPECTED
     assert [r.text for r in records] == [f"{t} {a}" if a else t for _, t, a in EXPECTED]
     assert [r.line for r in records] == [1, 2, 3]  # the article's number in the file
-    baseline = gzipped(FIXTURE, tmp_path / "pubmed24n0001.xml.gz")
+    baseline = gzipped(PUBMED_XML, tmp_path / "pubmed24n0001.xml.gz")
     assert detect_format(baseline, None) == "pubmed"
     assert list(read_records(baseline, "pubmed")) == records
 
@@ -45,7 +36,7 @@ def test_gzipped_jsonl_reads_as_plain(tmp_path):
 
 def test_truncated_xml_is_one_error(tmp_path):
     cut = tmp_path / "pubmed_cut.xml"
-    cut.write_bytes(FIXTURE.read_bytes()[:1500])
+    cut.write_bytes(PUBMED_XML.read_bytes()[:1500])
     with pytest.raises(AnnotateError, match=r"pubmed_cut.xml: not valid PubMed XML after article 2: "):
         list(read_records(cut, "pubmed"))
 
@@ -54,9 +45,9 @@ def baseline_shards(folder: Path) -> Path:
     """Two baseline files (the fixture, and the fixture with PMIDs 2000001-2000003) and a
     file that is not one, in `folder`; returns the pattern of the two."""
     folder.mkdir(parents=True, exist_ok=True)
-    gzipped(FIXTURE, folder / "pubmed24n0001.xml.gz")
+    gzipped(PUBMED_XML, folder / "pubmed24n0001.xml.gz")
     second = folder / "second.xml"
-    second.write_bytes(FIXTURE.read_bytes().replace(b">100000", b">200000"))
+    second.write_bytes(PUBMED_XML.read_bytes().replace(b">100000", b">200000"))
     gzipped(second, folder / "pubmed24n0002.xml.gz")
     second.unlink()
     (folder / "pubmed24n0002.xml.gz.md5").write_text("not read: the pattern does not match it")
@@ -76,7 +67,7 @@ def test_glob_of_baseline_files(tmp_path):
 def test_annotate_pubmed_baseline(tmp_path):
     model = tmp_path / "model"
     train_model().to_disk(model)
-    baseline = gzipped(FIXTURE, tmp_path / "pubmed24n0001.xml.gz")
+    baseline = gzipped(PUBMED_XML, tmp_path / "pubmed24n0001.xml.gz")
     result = cli("annotate", model, baseline, tmp_path / "out.pubtator", "--no-progress")
     assert result.exit_code == 0, result.output
     blocks = (tmp_path / "out.pubtator").read_text(encoding="utf8").split("\n\n")[:-1]
@@ -90,7 +81,7 @@ def test_annotate_pubmed_baseline(tmp_path):
     assert any(row["entities"] for row in rows)
 
     cut = tmp_path / "pubmed_cut.xml"
-    cut.write_bytes(FIXTURE.read_bytes()[:1500])
+    cut.write_bytes(PUBMED_XML.read_bytes()[:1500])
     result = cli("annotate", model, cut, tmp_path / "cut.jsonl", "--no-progress")
     assert result.exit_code == 1 and "not valid PubMed XML after article 2" in result.output
     assert not (tmp_path / "cut.jsonl").exists()

@@ -13,10 +13,8 @@ from tqdm import tqdm
 
 ray = pytest.importorskip("ray")
 
+from helpers import PUBMED_XML, cli, gzipped, train_model, write_input  # noqa: E402
 from ray_helpers import actor_killed_mid_run, actor_pids, actors_gone  # noqa: E402
-from test_annotate import cli, train_model, write_input  # noqa: E402
-from test_pubmed_xml import FIXTURE as PUBMED_XML  # noqa: E402
-from test_pubmed_xml import gzipped  # noqa: E402
 
 from spacy_taughtnet.annotate import InputFiles, ray_backend  # noqa: E402
 from spacy_taughtnet.annotate.ray_backend import RayOptions, run_on_actors  # noqa: E402

@@ -10,7 +10,7 @@ from typing import Dict, Tuple
 import numpy
 import pytest
 import spacy
-from conftest import corpus_file, train_pipe
+from helpers import corpus_file, train_pipe
 from typer.testing import CliRunner
 
 ray = pytest.importorskip("ray")

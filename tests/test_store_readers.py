@@ -6,7 +6,7 @@ import shutil
 import numpy
 import pytest
 import spacy
-from conftest import SMALL_MODEL, corpus_file, random_distributions
+from helpers import SMALL_MODEL, corpus_file, random_distributions
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
@@ -503,7 +503,9 @@ def test_reader_attaches_type_columns(corpus_with_distributions, tmp_path):
     rows = type_column_rows(numpy.random.default_rng(5), sum(lengths), 2)
     write(tmp_path / "typed", lengths, rows, docbin=docbin, type_columns=True)
     store = TeacherDistributions(tmp_path / "typed")
-    for i, eg in enumerate(resolve_reader(path=str(docbin), distributions=str(tmp_path / "typed"))(nlp)):
+    examples = list(resolve_reader(path=str(docbin), distributions=str(tmp_path / "typed"))(nlp))
+    assert len(examples) == len(docs)
+    for i, eg in enumerate(examples):
         probs, type_probs = store.doc_distributions(i)
         numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_PROBS_KEY], probs)
         numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_TYPE_PROBS_KEY], type_probs)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from conftest import SMALL_MODEL, corpus_file, gold_examples, seeded_blank, train_pipe
+from helpers import SMALL_MODEL, corpus_file, gold_examples, seeded_blank, train_pipe
 from spacy.tokens import Doc
 from typer.testing import CliRunner
 

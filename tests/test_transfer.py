@@ -6,7 +6,7 @@ import shutil
 import numpy
 import pytest
 import spacy
-from conftest import CORPORA, CORPUS_TYPES, SMALL_MODEL
+from helpers import CORPORA, CORPUS_TYPES, SMALL_MODEL
 from spacy.tokens import DocBin
 from spacy.util import registry
 

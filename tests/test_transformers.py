@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from conftest import corpus_file, gold_examples, wheel_metadata
+from helpers import corpus_file, gold_examples, wheel_metadata
 from spacy.tokens import Doc
 from spacy.util import load_config, load_model_from_config
 

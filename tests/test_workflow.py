@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import spacy
 import srsly
-from conftest import wheel_metadata
+from helpers import wheel_metadata
 from spacy.util import load_config
 
 from spacy_taughtnet.errors import ConfigError
