@@ -38,7 +38,7 @@ setup(
             "spacy-taughtnet.Corpus.v2 = spacy_taughtnet.readers:create_corpus_reader_v2",
             "spacy-taughtnet.PretrainCorpus.v1 = spacy_taughtnet.pretrain:create_pretrain_corpus",
         ],
-        "spacy_scorers": ["spacy-taughtnet.ner_scorer.v1 = spacy_taughtnet.component:make_ner_scorer"],
+        "spacy_scorers": ["spacy-taughtnet.ner_scorer.v1 = spacy_taughtnet.scorer:make_ner_scorer"],
         "thinc_losses": [
             "spacy-taughtnet.DistillationLoss.v1 = spacy_taughtnet.loss:configure_distillation_loss"
         ],

@@ -38,15 +38,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import spacy
-from seqeval.metrics import f1_score, precision_score, recall_score
+from spacy.tokens import Span
 
 from spacy_taughtnet._atomic import atomic_path
 from spacy_taughtnet.aggregate import aggregate_distributions
-from spacy_taughtnet.corpora import bio_tags, doc_entity_type, read_docbin
+from spacy_taughtnet.corpora import doc_entity_type, read_docbin
 from spacy_taughtnet.decoding import biluo_targets, constrained_viterbi, tags_to_spans
 from spacy_taughtnet.distill import combine
 from spacy_taughtnet.evaluate import evaluate_corpus
 from spacy_taughtnet.layout import RunLayout, best_model
+from spacy_taughtnet.scorer import bio_tags, seqeval_scores
 from spacy_taughtnet.teachers import (
     DEFAULT_SMOOTHING,
     Teacher,
@@ -153,19 +154,16 @@ def score(global_rows: numpy.ndarray, labels: List[str], docs: list, entity_type
     paths = constrained_viterbi([numpy.log(numpy.maximum(biluo_targets(rows), 1e-12)) for rows in per_doc])
     y_true, y_pred = [], []
     for doc, path in zip(docs, paths):
-        y_true.append(bio_tags(doc, entity_type))
-        tags = ["O"] * len(doc)
-        for start, end, label in tags_to_spans(path, labels):
-            if label == entity_type:
-                tags[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
-        y_pred.append(tags)
+        y_true.append(bio_tags(doc, types=[entity_type]))
+        spans = [Span(doc, start, end, label=label) for start, end, label in tags_to_spans(path, labels)]
+        y_pred.append(bio_tags(doc, spans=spans, types=[entity_type]))
     j = labels.index(entity_type)
     folded = global_rows[:, [2 * j, 2 * j + 1]].astype(numpy.float64)
     folded = numpy.concatenate([folded, 1.0 - folded.sum(axis=1, keepdims=True)], axis=1).clip(0.0, 1.0)
     gold = numpy.array([{"B": 0, "I": 1, "O": 2}[tag[0]] for tags in y_true for tag in tags])
     one_hot = numpy.eye(3)[gold]
     return {
-        "precision": precision_score(y_true, y_pred), "recall": recall_score(y_true, y_pred), "f1": f1_score(y_true, y_pred),
+        **seqeval_scores(y_true, y_pred),
         "log_prob": float(numpy.log(numpy.maximum(folded[numpy.arange(len(gold)), gold], 1e-12)).mean()),
         "brier": float(((folded - one_hot) ** 2).sum(axis=1).mean()),
     }

@@ -1,9 +1,10 @@
 """spacy-taughtnet: one multi-type biomedical NER pipe distilled from single-type teachers."""
 from .about import __version__
 from .aggregate import aggregate_distributions
-from .component import TaughtNetNER, score_entities
+from .component import TaughtNetNER
 from .corpora import build_union, read_docbin, read_iob, write_docbin
 from .loss import DistillationLoss
+from .scorer import score_entities
 
 __all__ = [
     "__version__",

@@ -12,7 +12,6 @@ Its tag layer is one of two `heads`:
   each learning from its own type's teachers, decoded on its own: a span may carry two types
   in the span group, and doc.ents keeps the more confident one where they overlap.
 """
-from collections import defaultdict
 from itertools import islice
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -23,10 +22,8 @@ from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.pipeline.tok2vec import Tok2VecListener
-from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples
-from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 from thinc.types import Floats2d
@@ -46,6 +43,7 @@ from .decoding import (
 )
 from .errors import ConfigError, ModelVersionError
 from .loss import DistillationLoss
+from .scorer import score_entities
 
 # Where a reader puts an example's teacher distributions: on the reference doc's user_data.
 TEACHER_PROBS_KEY = "taughtnet_teacher_probs"
@@ -80,61 +78,6 @@ maxout_pieces = 3
 subword_features = true
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
-
-
-@registry.scorers("spacy-taughtnet.ner_scorer.v1")
-def make_ner_scorer() -> Callable:
-    return score_entities
-
-
-def score_entities(
-    examples: Iterable[Example],
-    *,
-    entity_types: Optional[Sequence[str]] = None,
-    type_spans_key: Optional[str] = None,
-    **kwargs,
-) -> Dict:
-    """Entity P/R/F, overall and per type, exact match on character offsets.
-
-    A reference doc from a single-type corpus (its type recorded by corpora.read_iob) is
-    scored on that type only: predictions of other types there are neither right nor
-    wrong, since the corpus did not annotate them. A doc without that record is scored on
-    `entity_types` when given (`nlp.evaluate(examples, scorer_cfg={"entity_types": [...]})`),
-    else on every type, which assumes its gold annotates every type.
-
-    type_spans_key: the predictions of a doc of one type are read from that span group
-    rather than doc.ents (a pipe with per-type heads: its prediction for that type, which
-    doc.ents may have given up to an overlapping span of another type).
-    """
-    total = PRFScore()
-    per_type: Dict[str, PRFScore] = defaultdict(PRFScore)
-    for eg in examples:
-        own_type = doc_entity_type(eg.reference)
-        scored = {own_type} if own_type is not None else set(entity_types) if entity_types else None
-
-        def spans(doc: Doc, from_group: bool = False) -> set:
-            found = doc.spans[type_spans_key] if from_group else doc.ents
-            return {
-                (ent.start_char, ent.end_char, ent.label_)
-                for ent in found
-                if scored is None or ent.label_ in scored
-            }
-
-        from_group = own_type is not None and type_spans_key is not None and type_spans_key in eg.predicted.spans
-        pred, gold = spans(eg.predicted, from_group), spans(eg.reference)
-        total.score_set(pred, gold)
-        for label in {s[2] for s in pred | gold}:
-            per_type[label].score_set(
-                {s for s in pred if s[2] == label}, {s for s in gold if s[2] == label}
-            )
-    if len(total) == 0:
-        return {"ents_p": None, "ents_r": None, "ents_f": None, "ents_per_type": None}
-    return {
-        "ents_p": total.precision,
-        "ents_r": total.recall,
-        "ents_f": total.fscore,
-        "ents_per_type": {label: prf.to_dict() for label, prf in sorted(per_type.items())},
-    }
 
 
 @Language.factory(

@@ -210,13 +210,3 @@ def build_union(paths: Sequence[Union[str, Path]], vocab: Vocab) -> Tuple[List[D
         docs.extend(corpus_docs)
     return docs, types
 
-
-def bio_tags(doc: Doc, entity_type: Optional[str] = None) -> List[str]:
-    """The doc's entities as BIO tags, keeping only `entity_type` when given."""
-    tags = ["O"] * len(doc)
-    for ent in doc.ents:
-        if entity_type is None or ent.label_ == entity_type:
-            tags[ent.start] = f"B-{ent.label_}"
-            for i in range(ent.start + 1, ent.end):
-                tags[i] = f"I-{ent.label_}"
-    return tags

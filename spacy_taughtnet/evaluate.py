@@ -3,11 +3,11 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from seqeval.metrics import f1_score, precision_score, recall_score
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
-from .corpora import CorpusError, bio_tags, doc_entity_type, read_docbin
+from .corpora import CorpusError, doc_entity_type, read_docbin
+from .scorer import bio_tags, prediction_group, seqeval_scores, spans_of
 
 
 def evaluate_corpus(
@@ -39,22 +39,22 @@ def evaluate_corpus(
     start = time.perf_counter()
     predicted = list(nlp.pipe(inputs, batch_size=batch_size))
     seconds = time.perf_counter() - start
-    y_true = [_tags(doc, scored) for doc in gold_docs]
-    y_ents = [_tags(doc, scored) for doc in predicted]
-    key = type_spans_key(nlp) if len(scored) == 1 else None
-    y_pred = [_span_tags(doc, doc.spans[key], scored) for doc in predicted] if key else y_ents
+    y_true = [bio_tags(doc, types=scored) for doc in gold_docs]
+    y_ents = [bio_tags(doc, types=scored) for doc in predicted]
+    key = prediction_group(scored, type_spans_key(nlp))
+    y_pred = [bio_tags(doc, spans=spans_of(doc, scored, key)) for doc in predicted] if key else y_ents
     n_words = sum(len(doc) for doc in gold_docs)
     row = {
         "corpus": str(Path(docbin_path)),
         "entity_type": ",".join(scored),
         "predictions": f"doc.spans[{key!r}]" if key else "doc.ents",
-        **_scores(y_true, y_pred),
+        **seqeval_scores(y_true, y_pred),
         "n_docs": len(gold_docs),
         "n_words": n_words,
         "words_per_second": n_words / seconds if seconds > 0 else None,
     }
     if key:
-        row["doc_ents"] = _scores(y_true, y_ents)
+        row["doc_ents"] = seqeval_scores(y_true, y_ents)
     return row
 
 
@@ -67,24 +67,6 @@ def type_spans_key(nlp: Language) -> Optional[str]:
         if isinstance(pipe, TaughtNetNER) and pipe.heads == "per_type" and pipe.cfg["spans_key"]:
             return pipe.cfg["spans_key"]
     return None
-
-
-def _scores(y_true: List[List[str]], y_pred: List[List[str]]) -> Dict[str, float]:
-    return {
-        "precision": precision_score(y_true, y_pred),
-        "recall": recall_score(y_true, y_pred),
-        "f1": f1_score(y_true, y_pred),
-    }
-
-
-def _span_tags(doc: Doc, spans: Sequence[Span], types: Sequence[str]) -> List[str]:
-    """BIO tags of the spans of `types` (spans of one type never overlap)."""
-    tags = ["O"] * len(doc)
-    for span in spans:
-        if span.label_ in types:
-            tags[span.start] = f"B-{span.label_}"
-            tags[span.start + 1 : span.end] = [f"I-{span.label_}"] * (len(span) - 1)
-    return tags
 
 
 def _scored_types(docs: List[Doc], path: Union[str, Path], entity_types: Optional[Sequence[str]]) -> Tuple[str, ...]:
@@ -114,11 +96,6 @@ def _scored_types(docs: List[Doc], path: Union[str, Path], entity_types: Optiona
             "was given; leave out --entity-type for a corpus written by spacy-taughtnet"
         )
     return (ent_type,)
-
-
-def _tags(doc: Doc, types: Sequence[str]) -> List[str]:
-    """BIO tags of the doc's entities of `types`; other entities are O."""
-    return [tag if tag == "O" or tag[2:] in types else "O" for tag in bio_tags(doc)]
 
 
 SCORE_COLUMNS = ("precision", "recall", "f1")

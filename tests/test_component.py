@@ -9,7 +9,6 @@ from helpers import seeded_blank
 from numpy.testing import assert_equal
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-from spacy.util import registry
 
 import spacy_taughtnet
 from spacy_taughtnet.component import (
@@ -17,12 +16,12 @@ from spacy_taughtnet.component import (
     TEACHER_LABELS_KEY,
     TEACHER_PROBS_KEY,
     TaughtNetNER,
-    score_entities,
 )
-from spacy_taughtnet.corpora import TYPE_KEY, bio_tags
+from spacy_taughtnet.corpora import TYPE_KEY
 from spacy_taughtnet.decoding import tag_names
 from spacy_taughtnet.errors import ModelVersionError
 from spacy_taughtnet.loss import DistillationLoss
+from spacy_taughtnet.scorer import bio_tags
 
 TRAIN_DATA = [
     ("Patients with diabetes received aspirin daily .", [(14, 22, "Disease"), (32, 39, "Chemical")]),
@@ -576,51 +575,6 @@ def test_teacher_wrong_row_count_raises(distill_pipe):
 
 
 # ---------------------------------------------------------------- scorer
-
-
-def make_scored_example(vocab, words, gold, pred, own_type=None):
-    reference = Doc(vocab, words=words)
-    reference.ents = [Span(reference, s, e, label=l) for s, e, l in gold]
-    if own_type:
-        reference.user_data[TYPE_KEY] = own_type
-    predicted = Doc(vocab, words=words)
-    predicted.ents = [Span(predicted, s, e, label=l) for s, e, l in pred]
-    return Example(predicted, reference)
-
-
-def test_scorer_ignores_other_types_on_typed_docs():
-    scorer = registry.resolve({"s": {"@scorers": "spacy-taughtnet.ner_scorer.v1"}})["s"]
-    assert scorer is score_entities
-    vocab = spacy.blank("en").vocab
-    words = "a b c d e f g h i j".split()
-    # Disease corpus: gold Disease (0,2) (5,6); predicted Disease (0,2) (3,4), Chemical (7,8)
-    eg1 = make_scored_example(
-        vocab, words, [(0, 2, "Disease"), (5, 6, "Disease")],
-        [(0, 2, "Disease"), (3, 4, "Disease"), (7, 8, "Chemical")], own_type="Disease",
-    )
-    # untyped doc: every type counts. gold Chemical (0,1); predicted Chemical (0,1), Disease (2,3)
-    eg2 = make_scored_example(vocab, words, [(0, 1, "Chemical")], [(0, 1, "Chemical"), (2, 3, "Disease")])
-    scores = scorer([eg1, eg2])
-    # tp = 2, fp = 2 (Disease (3,4) in eg1, Disease (2,3) in eg2), fn = 1 (Disease (5,6))
-    assert scores["ents_p"] == pytest.approx(2 / 4)
-    assert scores["ents_r"] == pytest.approx(2 / 3)
-    assert scores["ents_f"] == pytest.approx(2 * (1 / 2) * (2 / 3) / (1 / 2 + 2 / 3))
-    per_type = scores["ents_per_type"]
-    assert sorted(per_type) == ["Chemical", "Disease"]
-    assert per_type["Chemical"] == {"p": 1.0, "r": 1.0, "f": 1.0}  # (7,8) in eg1 ignored
-    assert per_type["Disease"]["p"] == pytest.approx(1 / 3)
-    assert per_type["Disease"]["r"] == pytest.approx(1 / 2)
-
-
-def test_scorer_typed_doc_only_other_types_predicted():
-    vocab = spacy.blank("en").vocab
-    words = "a b c d".split()
-    eg = make_scored_example(vocab, words, [(1, 2, "Disease")], [(1, 2, "Disease"), (2, 4, "Chemical")], "Disease")
-    scores = score_entities([eg])
-    assert (scores["ents_p"], scores["ents_r"], scores["ents_f"]) == (1.0, 1.0, 1.0)
-    assert list(scores["ents_per_type"]) == ["Disease"]
-    eg = make_scored_example(vocab, words, [], [(2, 4, "Chemical")], "Disease")
-    assert score_entities([eg])["ents_f"] is None
 
 
 def test_pipe_uses_the_scorer(trained):

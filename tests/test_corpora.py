@@ -3,13 +3,12 @@ import warnings
 
 import pytest
 from helpers import corpus_file
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from spacy_taughtnet.corpora import (
     CORPUS_KEY,
     TYPE_KEY,
     CorpusError,
-    bio_tags,
     build_union,
     doc_corpus,
     doc_entity_type,
@@ -17,6 +16,7 @@ from spacy_taughtnet.corpora import (
     read_iob,
     write_docbin,
 )
+from spacy_taughtnet.scorer import bio_tags
 
 
 def ents(doc):
@@ -175,15 +175,6 @@ def test_build_union_refuses_untyped_docbin(tmp_path, vocab):
     write_docbin([Doc(vocab, words=["a", "b"])], path)
     with pytest.raises(CorpusError, match="plain.spacy"):
         build_union([path], vocab)
-
-
-def test_bio_tags(vocab):
-    doc = Doc(vocab, words=["aspirin", "caused", "renal", "failure", "in", "mice"])
-    doc.ents = [Span(doc, 0, 1, "Chemical"), Span(doc, 2, 4, "Disease"), Span(doc, 5, 6, "Species")]
-    assert bio_tags(doc) == ["B-Chemical", "O", "B-Disease", "I-Disease", "O", "B-Species"]
-    assert bio_tags(doc, "Disease") == ["O", "O", "B-Disease", "I-Disease", "O", "O"]
-    assert bio_tags(doc, "GENE") == ["O"] * 6
-    assert bio_tags(Doc(vocab, words=[])) == []
 
 
 def test_bio_tags_of_read_docs_match_the_file(vocab):

@@ -19,7 +19,6 @@ from spacy_taughtnet.corpora import (
     CORPUS_KEY,
     TYPE_KEY,
     CorpusError,
-    bio_tags,
     doc_entity_type,
     read_docbin,
     write_docbin,
@@ -27,6 +26,7 @@ from spacy_taughtnet.corpora import (
 from spacy_taughtnet.distill import dump_distributions
 from spacy_taughtnet.errors import TeacherError
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
+from spacy_taughtnet.scorer import bio_tags
 from spacy_taughtnet.store import TeacherDistributions, pipeline_digest
 from spacy_taughtnet.teachers import load_teacher
 
@@ -315,8 +315,8 @@ def test_evaluate_trained_teacher_in_range(teachers, docbins):
     # the scores are seqeval's on the model's own predictions (same batches)
     gold = gold_docs(docbins, "Toy-chem-IOB")
     predicted = list(nlp.pipe([Doc(nlp.vocab, words=[t.text for t in d]) for d in gold], batch_size=4))
-    y_true = [bio_tags(d, "Chemical") for d in gold]
-    y_pred = [bio_tags(d, "Chemical") for d in predicted]
+    y_true = [bio_tags(d, types=["Chemical"]) for d in gold]
+    y_pred = [bio_tags(d, types=["Chemical"]) for d in predicted]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert scores["precision"] == precision_score(y_true, y_pred)

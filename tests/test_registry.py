@@ -15,9 +15,10 @@ from thinc.api import Model
 from thinc.api import registry as thinc_registry
 
 import spacy_taughtnet
-from spacy_taughtnet.component import TaughtNetNER, score_entities
+from spacy_taughtnet.component import TaughtNetNER
 from spacy_taughtnet.loss import DistillationLoss
 from spacy_taughtnet.readers import TaughtNetCorpus
+from spacy_taughtnet.scorer import score_entities
 
 SETUP_PY = Path(__file__).parent.parent / "setup.py"
 REQUIRED_GROUPS = ["spacy_factories", "spacy_architectures", "spacy_readers", "spacy_scorers", "thinc_losses"]
