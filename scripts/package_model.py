@@ -22,6 +22,7 @@ from spacy_taughtnet.package import (
     check_training_vars,
     corpus_name,
     corpus_sources,
+    heads_method,
     model_card,
     plugin_version,
     read_rows,
@@ -59,14 +60,13 @@ def main() -> None:
         defaults = srsly.read_yaml(args.project).get("vars", {}) if args.project.is_file() else {}
         config = load_config(args.model / "config.cfg", interpolate=True)
         check_training_vars(config, used)
-        heads = {c.get("heads", "joint") for c in config["components"].values() if c.get("factory") == "taughtnet_ner"}
         meta = srsly.read_json(args.model / "meta.json")
         meta.update(name=args.name, version=args.version)
         card = model_card(meta, rows, teacher_rows=teacher_rows, version=version,
                           sources=corpus_sources(args.project, [corpus_name(r) for r in rows]),
                           license=args.license, author=args.author, url=args.url, email=args.email)
-        readme = card_readme(card, training=training_command(used, defaults) if used else "", project_file=args.project,
-                             heads="per_type" if heads == {"per_type"} else "joint")
+        readme = card_readme(card, method=heads_method(args.model), training=training_command(used, defaults) if used else "",
+                             project_file=args.project)
         plugin = build_plugin_wheel(source, args.wheels)
         model = build_model_wheel(args.model, card, readme, args.wheels, silent=False)
     except TaughtNetError as err:

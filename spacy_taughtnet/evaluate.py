@@ -26,9 +26,10 @@ def evaluate_corpus(
     unannotated types as errors. The model reads the corpus's own tokens, so tags align
     one to one with gold.
 
-    A corpus of one type scored with a pipe with per-type heads is scored by that type's
-    head (its spans in the pipe's span group, `predictions`); the figures on doc.ents, where
-    an overlapping span of another type may have won, are added as `doc_ents`.
+    A corpus of one type is scored by that type's predictions in the pipe's span group when
+    the pipe keeps them there (per-type heads; the rule of scorer.py), named in `predictions`;
+    the figures on doc.ents, where an overlapping span of another type may have won, are
+    added as `doc_ents`.
     """
     gold_docs = read_docbin(docbin_path, nlp.vocab)
     scored = _scored_types(gold_docs, docbin_path, entity_types)
@@ -59,13 +60,13 @@ def evaluate_corpus(
 
 
 def type_spans_key(nlp: Language) -> Optional[str]:
-    """The span group of the pipeline's `taughtnet_ner` pipe with per-type heads, if any:
-    its spans of a type are that type's predictions."""
+    """The span group of each type's own predictions of the pipeline's `taughtnet_ner` pipe,
+    if it has one (TaughtNetNER.type_spans_key)."""
     from .component import TaughtNetNER
 
     for _, pipe in nlp.pipeline:
-        if isinstance(pipe, TaughtNetNER) and pipe.heads == "per_type" and pipe.cfg["spans_key"]:
-            return pipe.cfg["spans_key"]
+        if isinstance(pipe, TaughtNetNER) and pipe.type_spans_key:
+            return pipe.type_spans_key
     return None
 
 

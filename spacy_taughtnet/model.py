@@ -1,10 +1,13 @@
 """The token-level tagging architecture behind `taughtnet_ner`: tok2vec -> tag logits."""
 from typing import List, Optional
 
+from spacy.pipeline.tok2vec import Tok2VecListener
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Linear, Maxout, Model, chain, expand_window, with_array
 from thinc.types import Floats2d
+
+from .errors import ConfigError
 
 
 @registry.architectures("spacy-taughtnet.TokenTagger.v1")
@@ -38,3 +41,26 @@ def build_token_tagger(
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("output_layer", output_layer)
     return model
+
+
+def check_listener_input(model: Model, docs: List[Doc], pipe_name: str) -> None:
+    """At inference a Tok2VecListener reads doc.tensor, and silently gives zeros when no
+    tok2vec ran; refuse instead, and a tensor of the wrong width."""
+    for node in model.walk():
+        if not isinstance(node, Tok2VecListener):
+            continue
+        width = node.get_dim("nO")
+        for doc in docs:
+            if len(doc) and doc.tensor.size == 0:
+                raise ConfigError(
+                    f"{pipe_name}: its model listens to a tok2vec component "
+                    f"({node.upstream_name!r}) that has not run on the doc (doc.tensor is "
+                    "empty); to add the pipe to another pipeline, give it its own copy of the "
+                    "tok2vec first: source_nlp.replace_listeners('tok2vec', '<pipe>', ['model.tok2vec'])"
+                )
+            if len(doc) and doc.tensor.shape[1] != width:
+                raise ConfigError(
+                    f"{pipe_name}: its model listens to a tok2vec component of width {width}, "
+                    f"but doc.tensor has width {doc.tensor.shape[1]} (another pipe's tok2vec?); "
+                    "give the pipe its own copy of its tok2vec with replace_listeners"
+                )

@@ -239,10 +239,20 @@ def _is_plugin(requirement: str) -> bool:
     return re.sub(r"[-_.]+", "-", name).lower() == PLUGIN
 
 
-def card_readme(meta: Mapping, *, training: str = "", project_file: Optional[Path] = None, heads: str = "per_type") -> str:
+def heads_method(model: Path) -> str:
+    """The method paragraph of a trained pipeline's `taughtnet_ner` pipe: its heads' (heads.py)."""
+    import spacy
+
+    from .teachers import find_taughtnet_pipe
+
+    _, pipe = find_taughtnet_pipe(spacy.load(model), str(model))
+    return pipe.strategy.method
+
+
+def card_readme(meta: Mapping, *, method: str, training: str = "", project_file: Optional[Path] = None) -> str:
     """The package README: spaCy's (description, features, labels), then how to install and
-    use the model, the method (for a student with `heads` "per_type" or "joint"), the corpora
-    with their file URLs, the training command and the citation."""
+    use the model, the method (`method`: the paragraph of the student's heads, `heads_method`),
+    the corpora with their file URLs, the training command and the citation."""
     from spacy.cli.package import generate_readme
 
     name = f"{meta['lang']}_{meta['name']}"
@@ -260,7 +270,7 @@ def card_readme(meta: Mapping, *, training: str = "", project_file: Optional[Pat
         "## Method", "",
         "Public biomedical NER corpora each annotate one entity type. A single-type teacher is trained "
         "per corpus (other spaCy NER pipelines may teach too, their labels mapped onto the student's); every teacher runs over the union of the corpora. "
-        + (_PER_TYPE_METHOD if heads == "per_type" else _JOINT_METHOD),
+        + method,
         "",
     ]
     if project_file is not None and Path(project_file).is_file():
@@ -270,21 +280,6 @@ def card_readme(meta: Mapping, *, training: str = "", project_file: Optional[Pat
                   "```bash", training, "```", ""]
     lines += ["## Citation", "", CITATION + ".", "", "```bibtex", BIBTEX, "```", ""]
     return "\n".join(lines)
-
-
-_JOINT_METHOD = (
-    "Their token distributions are combined into the global label space (B-/I- of every type, and O); "
-    "one student learns all types from those soft labels (KL divergence) and from each corpus's gold "
-    "entities (cross-entropy on entity tokens only, as a gold O only means \"not this corpus's type\")."
-)
-_PER_TYPE_METHOD = (
-    "The student has one head per type on a shared encoder: each learns its type's (B, I, O) from that "
-    "type's teachers on every sentence (KL divergence) and from the gold of its own corpus (cross-entropy, "
-    "O included). Each type is decoded on its own, as its teacher would: `doc.spans[\"taughtnet\"]` holds "
-    "every type's predictions with their scores, and may hold one span as two types; `doc.ents`, which "
-    "cannot overlap, keeps the more confident. The scores per corpus are those of the corpus's type "
-    "(its spans in the span group)."
-)
 
 
 def _corpus_files(sources: Sequence[Mapping], project_file: Path) -> List[str]:

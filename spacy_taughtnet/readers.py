@@ -7,9 +7,9 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
-from .component import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY, TEACHER_TYPE_PROBS_KEY
 from .corpora import read_docbin
 from .errors import ConfigError
+from .heads import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY, TEACHER_TYPE_PROBS_KEY
 from .store import DistributionsError, TeacherDistributions
 
 

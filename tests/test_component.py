@@ -11,15 +11,11 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 import spacy_taughtnet
-from spacy_taughtnet.component import (
-    CONFIDENCE_ATTR,
-    TEACHER_LABELS_KEY,
-    TEACHER_PROBS_KEY,
-    TaughtNetNER,
-)
+from spacy_taughtnet.component import CONFIDENCE_ATTR, TaughtNetNER
 from spacy_taughtnet.corpora import TYPE_KEY
 from spacy_taughtnet.decoding import tag_names
 from spacy_taughtnet.errors import ModelVersionError
+from spacy_taughtnet.heads import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY
 from spacy_taughtnet.loss import DistillationLoss
 from spacy_taughtnet.scorer import bio_tags
 

@@ -1,21 +1,26 @@
-"""`taughtnet_ner` with per-type heads: gold and teacher targets, the loss, decoding with
-overlaps, scoring by the span group, probabilities, save/load."""
+"""The heads of `taughtnet_ner` (heads.py): per-type heads in a pipe (gold and teacher targets,
+the loss, decoding with overlaps, scoring by the span group, probabilities, save/load), then both
+strategies side by side (columns, targets, decoding, loss gradients, round trips)."""
 import numpy
 import pytest
 import spacy
+import srsly
 from helpers import SMALL_MODEL
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 from spacy_taughtnet.aggregate import aggregate_distributions
-from spacy_taughtnet.component import (
-    TEACHER_LABELS_KEY,
-    TEACHER_PROBS_KEY,
-    TEACHER_TYPE_PROBS_KEY,
-)
 from spacy_taughtnet.corpora import TYPE_KEY
 from spacy_taughtnet.decoding import biluo_targets
 from spacy_taughtnet.errors import ConfigError
+from spacy_taughtnet.heads import (
+    TEACHER_LABELS_KEY,
+    TEACHER_PROBS_KEY,
+    TEACHER_TYPE_PROBS_KEY,
+    JointHeads,
+    PerTypeHeads,
+    make_heads,
+)
 from spacy_taughtnet.loss import DistillationLoss
 
 LABELS = ["Disease", "Chemical", "GENE"]
@@ -65,12 +70,12 @@ def test_gold_blocks_annotate_the_docs_own_type_only():
     ner = per_type_pipe(nlp)
     egs = examples(nlp, 3)
     nlp.initialize(lambda: egs)
-    gold = ner._gold_blocks(egs[1])  # a Chemical doc: U-Chemical on "aspirin", O-Chemical elsewhere
+    gold = ner.strategy.targets(egs[1], ner.labels)[0]  # a Chemical doc: U-Chemical on "aspirin", O-Chemical elsewhere
     assert (gold[:, 0] == -1).all() and (gold[:, 2] == -1).all()
     assert gold[:, 1].tolist() == [3, 4, 4, 4, 4, 4, 4]
     untyped = Doc(nlp.vocab, words=WORDS)
     untyped.ents = [Span(untyped, 4, 6, label="GENE")]
-    gold = ner._gold_blocks(Example(Doc(nlp.vocab, words=WORDS), untyped))  # annotates every type
+    gold = ner.strategy.targets(Example(Doc(nlp.vocab, words=WORDS), untyped), ner.labels)[0]  # annotates every type
     assert gold[:, 2].tolist() == [4, 4, 4, 4, 0, 2, 4]
     assert gold[:, 0].tolist() == [4] * 7 and gold[:, 1].tolist() == [4] * 7
 
@@ -93,7 +98,7 @@ def test_loss_is_the_sum_of_each_heads_distillation_loss():
     for j, label in enumerate(LABELS):
         k = stored_order.index(label)
         teacher = numpy.concatenate([biluo_targets(eg.reference.user_data[TEACHER_TYPE_PROBS_KEY][:, 3 * k : 3 * k + 3]) for eg in egs])
-        gold = numpy.concatenate([ner._gold_blocks(eg)[:, j] for eg in egs])
+        gold = numpy.concatenate([ner.strategy.targets(eg, ner.labels)[0][:, j] for eg in egs])
         d, head_loss = reference(numpy.ascontiguousarray(flat[:, 5 * j : 5 * j + 5]), (gold, teacher))
         expected += head_loss
         expected_grad[:, 5 * j : 5 * j + 5] = d
@@ -213,3 +218,139 @@ def test_evaluate_corpus_scores_a_type_by_its_head(tmp_path):
     assert row["predictions"] == "doc.spans['taughtnet']"
     assert (row["precision"], row["recall"], row["f1"]) == (1.0, 1.0, 1.0)
     assert row["doc_ents"]["f1"] == 0.0
+
+
+# ---------------------------------------------------------------- both strategies
+
+
+def test_make_heads_and_the_columns_of_each():
+    joint, per_type = make_heads("joint", "ner"), make_heads("per_type", "ner")
+    assert (type(joint), type(per_type)) == (JointHeads, PerTypeHeads)
+    assert (joint.types_overlap, per_type.types_overlap) == (False, True)
+    labels = ("Chemical", "Disease")
+    assert joint.model_tag_names(labels) == [
+        "B-Chemical", "I-Chemical", "L-Chemical", "U-Chemical", "B-Disease", "I-Disease", "L-Disease", "U-Disease", "O"]
+    assert per_type.model_tag_names(labels) == [
+        "B-Chemical", "I-Chemical", "L-Chemical", "U-Chemical", "O-Chemical",
+        "B-Disease", "I-Disease", "L-Disease", "U-Disease", "O-Disease"]
+    for heads in (joint, per_type):  # the columns of the probabilities are the same for both
+        assert heads.tag_names(labels) == ["B-Chemical", "I-Chemical", "B-Disease", "I-Disease", "O"]
+        assert heads.type_tag_names(labels) == ["B-Chemical", "I-Chemical", "O-Chemical", "B-Disease", "I-Disease", "O-Disease"]
+    with pytest.raises(ConfigError, match=r"ner: heads must be one of \('joint', 'per_type'\), got 'two'"):
+        make_heads("two", "ner")
+
+
+def test_joint_targets():
+    """BILUO ids over all types; with teachers a gold O is missing, and the global teacher
+    columns, stored in another label order, are spread over BILUO in ours."""
+    nlp = spacy.blank("en")
+    labels = ("Chemical", "Disease", "GENE")
+    (eg,) = examples(nlp, 1)  # a Disease doc: "cancer" (token 2)
+    gold, teacher = JointHeads("ner").targets(eg, labels)
+    assert gold.tolist() == [-1, -1, 7, -1, -1, -1, -1]  # U-Disease; O missing
+    stored = eg.reference.user_data[TEACHER_PROBS_KEY]  # columns of Disease, Chemical, GENE
+    numpy.testing.assert_array_equal(teacher, biluo_targets(stored[:, [2, 3, 0, 1, 4, 5, 6]]))
+    del eg.reference.user_data[TEACHER_PROBS_KEY]
+    gold, teacher = JointHeads("ner").targets(eg, labels)
+    assert gold.tolist() == [12, 12, 7, 12, 12, 12, 12] and teacher is None
+
+
+def scores_for(heads, rng, n_tokens, labels):
+    return rng.normal(scale=3.0, size=(n_tokens, len(heads.model_tag_names(labels)))).astype("float32")
+
+
+def test_decoding_one_softmax_or_one_per_type():
+    """Two types both likely on "b": the joint softmax picks one, per-type heads give both, each
+    with its head's probability. An entity never ends on a whitespace token ("c \\n" is "c")."""
+    nlp = spacy.blank("en")
+    doc = Doc(nlp.vocab, words=["a", "b", "c", "\n"])
+    labels = ("Chemical", "Disease")
+    joint = numpy.full((4, 9), -5.0, dtype="float32")
+    joint[:, 8] = 3.0
+    joint[1, 3], joint[1, 7] = 6.0, 5.0  # U-Chemical, U-Disease
+    joint[2, 4], joint[3, 6] = 7.0, 7.0  # B-Disease, L-Disease on "c \n"
+    (found,) = JointHeads("ner").decode([doc], [joint], labels)
+    assert [(s.start, s.end, s.label_) for s, _ in found] == [(1, 2, "Chemical"), (2, 3, "Disease")]
+    p = numpy.exp(joint[1] - numpy.log(numpy.exp(joint[1].astype("float64")).sum()))
+    assert found[0][1] == pytest.approx(p[3], rel=1e-6)
+    per_type = numpy.full((4, 10), -5.0, dtype="float32")
+    per_type[:, 4::5] = 3.0
+    per_type[1, 3], per_type[1, 8] = 6.0, 5.0  # U-Chemical, U-Disease
+    (found,) = PerTypeHeads("ner").decode([doc], [per_type], labels)
+    assert [(s.start, s.end, s.label_) for s, _ in found] == [(1, 2, "Chemical"), (1, 2, "Disease")]
+    for (span, confidence), column in zip(found, (3, 8)):
+        head = per_type[1, column - 3 : column + 2].astype("float64")
+        assert confidence == pytest.approx(numpy.exp(per_type[1, column] - numpy.log(numpy.exp(head).sum())), rel=1e-6)
+
+
+@pytest.mark.parametrize("heads", ["joint", "per_type"])
+def test_probabilities_of_empty_and_whitespace_docs(heads):
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL, "heads": heads})
+    nlp.initialize(lambda: examples(nlp, 3))
+    docs = [nlp.make_doc(""), nlp.make_doc("aspirin causes cancer"), nlp.make_doc("\n")]
+    assert [p.shape for p in ner.predict_proba(docs)] == [(0, 7), (3, 7), (1, 7)]
+    assert [p.shape for p in ner.predict_type_proba(docs)] == [(0, 9), (3, 9), (1, 9)]
+    assert [p.shape for p in ner.predict_proba(docs[:1])] == [(0, 7)]
+    assert [p.shape for p in ner.predict_type_proba(docs[:1])] == [(0, 9)]
+
+
+@pytest.mark.parametrize("heads", ["joint", "per_type"])
+def test_each_heads_loss_gradient_matches_finite_differences(heads):
+    """get_loss with teachers and gold (a doc of each of two types), against a central
+    difference of its loss value."""
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("taughtnet_ner", name="ner", config={
+        "model": SMALL_MODEL, "heads": heads,
+        "loss": {"@losses": "spacy-taughtnet.DistillationLoss.v1", "lambda_": 0.6, "temperature": 2.0}})
+    egs = examples(nlp, 2)
+    nlp.initialize(lambda: egs)
+    rng = numpy.random.default_rng(0)
+    scores = [scores_for(ner.strategy, rng, len(WORDS), ner.labels).astype("float64") for _ in egs]
+    _, grads = ner.get_loss(egs, scores)
+    eps = 1e-6
+    for d, doc_scores in enumerate(scores):
+        numeric = numpy.zeros_like(doc_scores)
+        for idx in numpy.ndindex(*doc_scores.shape):
+            values = []
+            for step in (eps, -eps):
+                moved = [s.copy() for s in scores]
+                moved[d][idx] += step
+                values.append(ner.get_loss(egs, moved)[0])
+            numeric[idx] = (values[0] - values[1]) / (2 * eps)
+        numpy.testing.assert_allclose(grads[d], numeric, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("heads", ["joint", "per_type"])
+def test_round_trip_keeps_the_outputs(heads, tmp_path):
+    """to_bytes/from_bytes and to_disk/spacy.load: the same probabilities, spans and confidences;
+    a cfg saved without heads and version (by 0.1.x) loads as joint heads."""
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL, "heads": heads})
+    egs = examples(nlp, 6)
+    optimizer = nlp.initialize(lambda: egs)
+    for _ in range(3):
+        nlp.update(egs, sgd=optimizer)
+    text = "aspirin causes cancer via BRCA1 gene ."
+
+    def outputs(pipeline):
+        doc, pipe = pipeline(text), pipeline.get_pipe("ner")
+        return (pipe.predict_proba([doc])[0], pipe.predict_type_proba([doc])[0],
+                [(s.start, s.end, s.label_) for s in doc.spans["taughtnet"]], doc.spans["taughtnet"].attrs["scores"])
+
+    expected = outputs(nlp)
+    copy = spacy.blank("en")
+    copy.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL, "heads": heads})
+    copy.from_bytes(nlp.to_bytes())
+    nlp.to_disk(tmp_path / "model")
+    for loaded in (copy, spacy.load(tmp_path / "model")):
+        assert loaded.get_pipe("ner").heads == heads
+        for got, want in zip(outputs(loaded), expected):
+            numpy.testing.assert_array_equal(got, want)
+    cfg_path = tmp_path / "model" / "ner" / "cfg"
+    srsly.write_json(cfg_path, {k: v for k, v in srsly.read_json(cfg_path).items() if k not in ("heads", "plugin_version")})
+    if heads == "joint":
+        assert spacy.load(tmp_path / "model").get_pipe("ner").labels == ner.labels
+    else:
+        with pytest.raises(ConfigError, match="trained with heads = 'joint'"):
+            spacy.load(tmp_path / "model")

@@ -11,12 +11,14 @@ import srsly
 from helpers import CORPUS_TYPES, corpus_file, train_pipe
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from spacy.training import Example
 from spacy.util import load_config
 
 import spacy_taughtnet
 from spacy_taughtnet.corpora import read_iob
 from spacy_taughtnet.errors import ConfigError
 from spacy_taughtnet.evaluate import evaluate_corpus
+from spacy_taughtnet.heads import JointHeads, PerTypeHeads
 from spacy_taughtnet.package import (
     build_model_wheel,
     build_plugin_wheel,
@@ -24,6 +26,7 @@ from spacy_taughtnet.package import (
     check_training_vars,
     corpus_folder_url,
     corpus_sources,
+    heads_method,
     install_and_score,
     model_card,
     model_wheel,
@@ -101,11 +104,18 @@ def test_model_card_values_come_from_the_metrics_file(small_run):
     assert meta["labels"]["ner"] == ["Disease", "Chemical"]
 
 
-def test_card_method_follows_the_heads(small_run):
+def test_card_method_is_the_students_heads(small_run, tmp_path):
+    """The README's method is the paragraph of the trained student's heads, read from the pipe."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("taughtnet_ner", config={"heads": "per_type"})
+    nlp.initialize(lambda: [Example.from_dict(nlp.make_doc("renal failure"), {"entities": [(0, 13, "Disease")]})])
+    nlp.to_disk(tmp_path / "per_type")
+    assert heads_method(small_run / "model") == JointHeads.method
+    assert heads_method(tmp_path / "per_type") == PerTypeHeads.method
     meta = srsly.read_json(small_run / "model" / "meta.json")
     meta.update(name="taughtnet_small", version="0.1.0")
     card_meta = model_card(meta, read_rows(small_run / "metrics" / "student.json"), version="0.1.0", license="MIT")
-    per_type, joint = card_readme(card_meta), card_readme(card_meta, heads="joint")
+    per_type, joint = card_readme(card_meta, method=PerTypeHeads.method), card_readme(card_meta, method=JointHeads.method)
     assert "one head per type" in per_type and "global label space" not in per_type
     assert "global label space" in joint and "one head per type" not in joint
 
@@ -120,7 +130,7 @@ def test_a_type_without_gold_is_named_as_not_evaluated(small_run):
     assert card_meta["description"].startswith("Biomedical NER of Disease, Chemical, GENE:")
     assert line in card_meta["description"] and "\n" not in card_meta["description"]
     assert line in card_meta["notes"] and "Only a pipeline teacher supplies this type" in card_meta["notes"]
-    assert line in card_readme(card_meta)
+    assert line in card_readme(card_meta, method=JointHeads.method)
     assert card_meta["performance"]["not_evaluated"] == ["GENE"]
     assert "GENE" not in card_meta["performance"]["ents_per_type"]
     assert [r["entity_type"] for r in card_meta["performance"]["per_corpus"]] == ["Disease", "Chemical"]
@@ -164,7 +174,7 @@ def test_training_vars_must_match_the_students_config(small_run):
 
 def test_readme_has_the_card(small_run):
     meta = card(small_run)
-    readme = card_readme(meta, training="spacy project run all .", project_file=small_run / "project.yml")
+    readme = card_readme(meta, method=JointHeads.method, training="spacy project run all .", project_file=small_run / "project.yml")
     assert readme.startswith("# en_taughtnet_small\n")
     assert meta["description"] in readme and meta["notes"] in readme
     assert "pip install --find-links WHEELS en_taughtnet_small" in readme
@@ -178,7 +188,7 @@ def wheels(small_run, tmp_path_factory):
     folder = tmp_path_factory.mktemp("wheels")
     meta = card(small_run)
     plugin = build_plugin_wheel(ROOT, folder)
-    model = build_model_wheel(small_run / "model", meta, card_readme(meta), folder)
+    model = build_model_wheel(small_run / "model", meta, card_readme(meta, method=JointHeads.method), folder)
     return folder, plugin, model, meta
 
 
@@ -210,6 +220,6 @@ def test_refuses_to_replace_this_environments_plugin(small_run, wheels, tmp_path
     """A model pinning another minor version than the installed plugin's is not installed
     into this environment: pip would replace the (editable) plugin with the wheel."""
     meta = card(small_run, version="9.9.0")
-    build_model_wheel(small_run / "model", meta, card_readme(meta), tmp_path)
+    build_model_wheel(small_run / "model", meta, card_readme(meta, method=JointHeads.method), tmp_path)
     with pytest.raises(ConfigError, match=r"requires spacy-taughtnet<9.10.0,>=9.9.0, this environment has spacy-taughtnet 0\.1"):
         install_and_score(tmp_path, "en_taughtnet_small", [], fresh=False)

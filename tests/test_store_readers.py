@@ -12,12 +12,12 @@ from spacy.training import Example
 from spacy.util import registry
 
 from spacy_taughtnet import store as store_module
-from spacy_taughtnet.component import (
+from spacy_taughtnet.corpora import CORPUS_KEY, TYPE_KEY, read_iob, write_docbin
+from spacy_taughtnet.heads import (
     TEACHER_LABELS_KEY,
     TEACHER_PROBS_KEY,
     TEACHER_TYPE_PROBS_KEY,
 )
-from spacy_taughtnet.corpora import CORPUS_KEY, TYPE_KEY, read_iob, write_docbin
 from spacy_taughtnet.readers import TaughtNetCorpus
 from spacy_taughtnet.store import (
     MANIFEST,

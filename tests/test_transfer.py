@@ -10,9 +10,9 @@ from helpers import CORPORA, CORPUS_TYPES, SMALL_MODEL
 from spacy.tokens import DocBin
 from spacy.util import registry
 
-from spacy_taughtnet.component import TEACHER_PROBS_KEY
 from spacy_taughtnet.corpora import CORPUS_KEY, doc_entity_type
 from spacy_taughtnet.errors import ConfigError, CorpusError, DistributionsError
+from spacy_taughtnet.heads import TEACHER_PROBS_KEY
 from spacy_taughtnet.store import TeacherDistributions
 from spacy_taughtnet.transfer import (
     build_transfer_text,
@@ -217,7 +217,7 @@ def test_loss_on_transfer_docs_is_the_soft_term_only(transfer_run):
     transfer = examples[-3:]
     scores = ner.model.predict([eg.predicted for eg in transfer])
     loss, _ = ner.get_loss(transfer, scores)
-    expected = sum(kl_sum(ner._teacher_probs(eg), guess, 2.0) for eg, guess in zip(transfer, scores))
+    expected = sum(kl_sum(ner.strategy.targets(eg, ner.labels)[1], guess, 2.0) for eg, guess in zip(transfer, scores))
     n_tokens = sum(len(eg.predicted) for eg in transfer)
     assert loss == pytest.approx(0.9 * 4.0 * expected / n_tokens, rel=1e-5)
     mixed = examples[:2] + transfer
@@ -236,13 +236,13 @@ def test_per_type_loss_on_transfer_docs_is_the_soft_term_only(transfer_run):
         "@losses": "spacy-taughtnet.DistillationLoss.v1", "lambda_": 0.9, "temperature": 2.0}})
     nlp.initialize(lambda: examples[:5])
     transfer = examples[-3:]
-    assert all((ner._gold_blocks(eg) == -1).all() for eg in transfer)
+    assert all((ner.strategy.targets(eg, ner.labels)[0] == -1).all() for eg in transfer)
     scores = ner.model.predict([eg.predicted for eg in transfer])
     loss, _ = ner.get_loss(transfer, scores)
     expected = 0.0
     n_tokens = sum(len(eg.predicted) for eg in transfer)
     for eg, guess in zip(transfer, scores):
-        teacher, guess = ner._type_teacher_targets(eg), numpy.asarray(guess)
+        teacher, guess = ner.strategy.targets(eg, ner.labels)[1], numpy.asarray(guess)
         expected += sum(kl_sum(teacher[:, 5 * j : 5 * j + 5], guess[:, 5 * j : 5 * j + 5], 2.0) for j in range(len(ner.labels)))
     assert loss == pytest.approx(0.9 * 4.0 * expected / n_tokens, rel=1e-5)
 
