@@ -34,11 +34,11 @@ from thinc.types import Floats2d
 
 from .about import __version__
 from .corpora import doc_entity_type
-from .errors import ModelVersionError
 from .heads import TEACHER_LABELS_KEY, make_heads
 from .loss import DistillationLoss
 from .model import check_listener_input
 from .scorer import score_entities
+from .versions import check_saved_version
 
 CONFIDENCE_ATTR = "taughtnet_confidence"
 # Settings of the factory kept in `cfg`: a loaded pipe takes them from its (possibly
@@ -344,9 +344,9 @@ class TaughtNetNER(TrainablePipe):
     @contextmanager
     def _loading(self, saved_cfg: Optional[Dict], where: str) -> Iterator[None]:
         """Check the saved cfg (None: not loaded) before it is loaded: the plugin version that
-        wrote it, and its heads; keep the factory settings of the config."""
+        wrote it (versions.py) and its heads; keep the factory settings of the config."""
         if saved_cfg is not None:
-            _check_plugin_version(saved_cfg, where)
+            check_saved_version(saved_cfg.get("plugin_version"), where)
             self.strategy.check_saved(saved_cfg, where)
         settings = {key: self.cfg[key] for key in FACTORY_SETTINGS}
         yield
@@ -363,19 +363,3 @@ class TaughtNetNER(TrainablePipe):
                 types.add(doc_entity_type(eg.reference))
         return sorted(types)
 
-
-def _check_plugin_version(saved_cfg: Dict, where: str) -> None:
-    """Refuse a pipe saved by a spacy-taughtnet of another major.minor version. A cfg
-    without a version predates the record (0.1.x) and is read as is."""
-    saved = saved_cfg.get("plugin_version")
-    if saved is None or _minor(saved) == _minor(__version__):
-        return
-    raise ModelVersionError(
-        f"{where}: this model was saved by spacy-taughtnet {saved}, but spacy-taughtnet "
-        f"{__version__} is installed; it loads with spacy-taughtnet {_minor(saved)}.x: "
-        f"pip install 'spacy-taughtnet=={_minor(saved)}.*' (or retrain the model)"
-    )
-
-
-def _minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])

@@ -2,7 +2,7 @@
 
 `build_wheels` writes, into one flat folder, the plugin's wheel (built from its source
 checkout) and the model's wheel (`spacy package`), whose requirements pin the plugin to its
-minor version: `pip install --find-links FOLDER en_NAME` then installs the model anywhere.
+minor version (versions.plugin_requirement): `pip install --find-links FOLDER en_NAME` then installs the model anywhere.
 `install_and_score` installs the model from that folder, into a fresh venv or the running
 environment, and scores it per corpus from another directory, as a user would load it.
 """
@@ -20,8 +20,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import srsly
 
 from .errors import ConfigError
+from .versions import PLUGIN, plugin_requirement
 
-PLUGIN = "spacy-taughtnet"
 CITATION = (
     "Moscato, Postiglione, Sansone, Sperlì, \"TaughtNet: Learning Multi-Task Biomedical Named Entity "
     "Recognition From Single-Task Teachers\", IEEE Journal of Biomedical and Health Informatics "
@@ -53,12 +53,6 @@ def plugin_version(source: Path) -> str:
         raise ConfigError(f"{source}: not a spacy-taughtnet source checkout (no spacy_taughtnet/about.py)")
     exec(path.read_text(encoding="utf8"), about)
     return about["__version__"]
-
-
-def plugin_requirement(version: str) -> str:
-    """The model's requirement on the plugin: any release of the same minor version."""
-    major, minor = version.split(".")[:2]
-    return f"{PLUGIN}>={major}.{minor}.0,<{major}.{int(minor) + 1}.0"
 
 
 def corpus_name(row: Mapping) -> str:

@@ -17,7 +17,7 @@ manifest.json holds:
     labels       the entity types, in column order
     normalize    the aggregation's normaliser ("sum" or "softmax")
     type_columns whether the per-type (B, I, O) columns follow the global ones (the student's
-                 per-type heads learn from them); absent in folders of 0.1.0: false
+                 per-type heads learn from them); absent in folders of 0.1.x: false
     n_docs, n_tokens, shard_docs
     docbin       {"path", "size", "sha256"} of the DocBin the rows belong to
     teachers     [{"path", "label", "settings", "sha256"}], one per teacher and label it gives;

@@ -296,6 +296,9 @@ def test_load_time_overrides_of_factory_settings(trained, tmp_path):
 
 
 def test_plugin_version_check(trained, tmp_path):
+    """A newer minor version's pipe is refused, from disk and from bytes, naming both versions;
+    an older minor version's (here 0.1.x), another patch release's, and a cfg without the
+    record load (test_versions.py has the rule itself)."""
     nlp, ner, _ = trained
     assert ner.cfg["plugin_version"] == spacy_taughtnet.__version__
     nlp.to_disk(tmp_path / "model")
@@ -315,9 +318,9 @@ def test_plugin_version_check(trained, tmp_path):
     data["cfg"] = srsly.json_dumps({**srsly.json_loads(data["cfg"]), "plugin_version": other})
     with pytest.raises(ModelVersionError, match=other):
         spacy.blank("en").add_pipe("taughtnet_ner").from_bytes(srsly.msgpack_dumps(data))
-    # another patch release of the same minor version loads, and a cfg saved before the record
-    srsly.write_json(cfg_path, {**cfg, "plugin_version": f"{major}.{minor}.99"})
-    assert spacy.load(tmp_path / "model").get_pipe("ner").cfg["plugin_version"] == spacy_taughtnet.__version__
+    for saved in (f"{major}.{minor}.99", f"{major}.{int(minor) - 1}.3"):
+        srsly.write_json(cfg_path, {**cfg, "plugin_version": saved})
+        assert spacy.load(tmp_path / "model").get_pipe("ner").cfg["plugin_version"] == spacy_taughtnet.__version__
     srsly.write_json(cfg_path, {k: v for k, v in cfg.items() if k != "plugin_version"})
     assert spacy.load(tmp_path / "model").get_pipe("ner").labels == ("Chemical", "Disease")
 

@@ -319,7 +319,7 @@ def test_type_columns_round_trip(tmp_path):
         numpy.testing.assert_allclose(probs, mine[:, :5], atol=2e-3)
         numpy.testing.assert_allclose(type_probs, mine[:, 5:], atol=2e-3)
         numpy.testing.assert_allclose(type_probs.reshape(-1, 2, 3).sum(axis=2), 1.0, atol=1e-6)
-    # a folder of the global columns only (spacy-taughtnet 0.1.0) has no per-type rows
+    # a folder of the global columns only (spacy-taughtnet 0.1.x) has no per-type rows
     write(tmp_path / "old", lengths, rows[:, :5])
     old = TeacherDistributions(tmp_path / "old")
     for i in range(len(lengths)):
