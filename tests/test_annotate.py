@@ -144,6 +144,7 @@ def test_pubtator_input_tolerates_annotations_and_missing_blank_lines(tmp_path):
 # ----------------------------------------------------------------------------- resuming
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("out_fmt", ["jsonl", "pubtator"])
 def test_resume_after_truncation(tmp_path, model_path, out_fmt):
     samples = [(f"Cisplatin induced renal failure in mice number {i} .", "BRCA1 in rats with diabetes .") for i in range(12)]
@@ -255,6 +256,7 @@ def write_shards(folder: Path, fmt: str, sizes=(3, 1, 2)) -> List[Path]:
     return paths
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("in_fmt", ["text", "jsonl", "pubtator"])
 def test_folder_and_glob_read_as_their_concatenation(tmp_path, model_path, in_fmt):
     """Ids that are line numbers go on from one file to the next, as in the concatenation."""
@@ -313,6 +315,7 @@ def test_input_folder_and_glob_errors(tmp_path, model_path):
     assert not (tmp_path / "out.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_list_of_files(tmp_path, model_path):
     paths = write_shards(tmp_path / "shards", "text")
     out = tmp_path / "out.jsonl"
@@ -374,6 +377,7 @@ def test_empty_and_whitespace_documents(tmp_path, model_path):
     assert result.exit_code == 0 and (tmp_path / "none.pubtator").read_text() == ""
 
 
+@pytest.mark.slow
 def test_million_character_document(tmp_path, model_path):
     rng = random.Random(0)
     words = "Patients with diabetes received cisplatin in mice and BRCA1 was mutated in rats .".split()
@@ -519,6 +523,7 @@ def test_bad_model_paths(tmp_path):
     assert result.exit_code == 1 and "Error:" in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_model_in_a_real_process(tmp_path):
     src = write_input(tmp_path / "in.txt", "text")
     proc = subprocess.run(
@@ -543,6 +548,7 @@ def test_bad_record_error_names_file_and_line():
 # ----------------------------------------------------------------------------- displaCy
 
 
+@pytest.mark.slow
 def test_displacy_colors_registered_by_entry_point():
     code = (
         "import json, sys\n"

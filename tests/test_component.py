@@ -500,6 +500,7 @@ def train_on_union(seed):
     return nlp, ner, examples, history
 
 
+@pytest.mark.slow
 def test_distillation_learns_teacher_argmax_where_gold_is_o():
     nlp, ner, examples, history = train_on_union(0)
     assert ner.labels == ("Chemical", "Disease")
@@ -517,6 +518,7 @@ def test_distillation_learns_teacher_argmax_where_gold_is_o():
     assert n_teacher_only == 11  # tokens of the type each corpus left O: 5 Chemical + 6 Disease
 
 
+@pytest.mark.slow
 def test_distillation_decodes_the_teacher_entities():
     for seed in range(4):
         nlp, _, _, _ = train_on_union(seed)

@@ -169,6 +169,7 @@ def test_small_group_bound_gives_the_same_paths(monkeypatch):
         numpy.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_one_long_doc():
     rng = numpy.random.default_rng(9)
     k = 2
@@ -180,6 +181,7 @@ def test_one_long_doc():
     assert path_score(log_probs, path) == pytest.approx(best, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_long_and_short_docs_together():
     rng = numpy.random.default_rng(10)
     log_probs = [random_log_probs(rng, 70000, 1), random_log_probs(rng, 3, 1), random_log_probs(rng, 0, 1)]

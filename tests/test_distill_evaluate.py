@@ -58,6 +58,7 @@ def expected_distributions(teacher_paths, docbin, batch_size, normalize):
     return numpy.concatenate(rows), docs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("normalize", ["sum", "softmax"])
 def test_dump_distributions(teachers, union_docbin, tmp_path, normalize):
     teacher_paths = [teachers["Chemical"], teachers["Disease"]]
@@ -96,6 +97,7 @@ def test_dump_distributions(teachers, union_docbin, tmp_path, normalize):
     assert [f.name for f in tmp_path.iterdir()] == ["dist"]
 
 
+@pytest.mark.slow
 def test_distributions_do_not_depend_on_batch_or_shard_size(teachers, union_docbin, tmp_path):
     teacher_paths = [teachers["Disease"], teachers["Chemical"]]
     dump_distributions(union_docbin, teacher_paths, tmp_path / "one", batch_size=1, shard_docs=5)
@@ -105,6 +107,7 @@ def test_distributions_do_not_depend_on_batch_or_shard_size(teachers, union_docb
         numpy.testing.assert_allclose(one.doc_distributions(i)[0], many.doc_distributions(i)[0], atol=2e-3)
 
 
+@pytest.mark.slow
 def test_rerun_runs_the_teachers_only_over_missing_shards(teachers, union_docbin, tmp_path, monkeypatch):
     from spacy_taughtnet.teachers import Teacher
 
@@ -165,6 +168,7 @@ def test_missing_teacher_path(teachers, union_docbin, tmp_path):
     assert not (tmp_path / "dist").exists()
 
 
+@pytest.mark.slow
 def test_two_teachers_of_one_type_are_merged(teachers, union_docbin, tmp_path):
     """Twice the same Disease teacher: their mean is the teacher itself, so the rows equal
     the one-teacher-per-type rows; the manifest records both, and the merge."""

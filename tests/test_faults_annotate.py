@@ -21,6 +21,7 @@ from helpers import cli, train_model, write_input
 from spacy_taughtnet.annotate import resume as annotate_resume
 from spacy_taughtnet.cli import app
 
+pytestmark = pytest.mark.slow  # fault injection: killed runs and reruns
 N_DOCS = 1000  # about a second of annotation for the small model
 WORDS = "Patients with breast cancer received aspirin ; cisplatin induced renal failure in mice".split()
 

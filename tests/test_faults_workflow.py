@@ -33,6 +33,7 @@ from spacy_taughtnet.store import (
 )
 from spacy_taughtnet.workflow import prepare_corpora
 
+pytestmark = pytest.mark.slow  # fault injection: killed runs and reruns
 ROOT = Path(__file__).resolve().parent.parent
 TWO_CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB"]
 LABELS = ["Disease", "Chemical"]
@@ -119,6 +120,7 @@ def test_prepare_killed_at_every_rename(tmp_path, monkeypatch, capsys):
     assert outcomes == {"old", "new", "absent"}
 
 
+@pytest.mark.workflow
 def test_prepare_cli_killed_then_rerun(tmp_path, capsys):
     """kill -9 of `python -m spacy_taughtnet prepare` while it builds the new corpus folder."""
     root = tmp_path / "run"

@@ -321,6 +321,7 @@ def test_each_heads_loss_gradient_matches_finite_differences(heads):
         numpy.testing.assert_allclose(grads[d], numeric, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("heads", ["joint", "per_type"])
 def test_round_trip_keeps_the_outputs(heads, tmp_path):
     """to_bytes/from_bytes and to_disk/spacy.load: the same probabilities, spans and confidences;

@@ -190,6 +190,7 @@ def wheels(small_run, tmp_path_factory):
     return folder, plugin, model, meta
 
 
+@pytest.mark.slow
 def test_both_wheels_in_one_flat_folder(wheels):
     folder, plugin, model, meta = wheels
     version = spacy_taughtnet.__version__
@@ -215,6 +216,7 @@ def test_both_wheels_in_one_flat_folder(wheels):
         assert f"Summary: {meta['description']}\n" in metadata
 
 
+@pytest.mark.slow
 def test_refuses_to_replace_this_environments_plugin(small_run, wheels, tmp_path):
     """A model pinning another minor version than the installed plugin's is not installed
     into this environment: pip would replace the (editable) plugin with the wheel."""

@@ -127,6 +127,7 @@ def test_configs_name_their_listeners_upstream():
     assert n_listeners == 5
 
 
+@pytest.mark.slow
 def test_student_after_stock_ner_keeps_the_users_tensor(stock_path, student_path):
     stock = spacy.load(stock_path)
     nlp = combined(stock_path, student_path)
@@ -154,6 +155,7 @@ def test_student_after_stock_ner_keeps_the_users_tensor(stock_path, student_path
     assert ents(piped) == ents(doc) and group(piped) == group(doc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overwrite,set_ents,spans_key,expected_ents", [
     (False, True, "taughtnet", [("diabetes", "Disease"), ("aspirin", "PRODUCT"), ("Bayer", "ORG")]),
     (True, True, "taughtnet", STUDENT_ENTS),

@@ -98,6 +98,7 @@ def test_pretrain_writes_the_weights_and_their_record(run_root, pretrained):
     assert not same_params(loaded, tok2vec_params(fresh))
 
 
+@pytest.mark.slow
 def test_pretrain_is_cached_and_reproducible(run_root, pretrained, tmp_path, capsys):
     settings = {"pretraining.max_epochs": 2}
     before = pretrained.stat().st_mtime_ns

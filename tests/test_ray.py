@@ -11,6 +11,7 @@ from typing import Dict, Tuple
 import pytest
 from tqdm import tqdm
 
+pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
 
 from helpers import PUBMED_XML, cli, gzipped, train_model, write_input  # noqa: E402

@@ -13,6 +13,7 @@ import spacy
 from helpers import corpus_file, train_pipe
 from typer.testing import CliRunner
 
+pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
 
 from ray_helpers import actor_killed_mid_run  # noqa: E402

@@ -179,6 +179,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_fresh_interpreter_finds_the_pipe_through_entry_points():
     out = json.loads(run_python(FRESH_USE))
     assert out == {
@@ -213,6 +214,7 @@ print("ok", "torch" in sys.modules and sys.modules["torch"] is not None)
 """
 
 
+@pytest.mark.slow
 def test_component_import_does_not_pull_heavy_dependencies():
     """spaCy itself imports torch (through thinc, when installed) and typer (its CLI), so
     the check is that importing the component adds none of them to what spaCy loads."""

@@ -121,6 +121,7 @@ def one_hot(doc, label, n_cols, column, smoothing):
     return (1 - smoothing) * rows + smoothing / n_cols
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("merge", [None, "mean"])
 def test_mixed_spec(run, tmp_path, merge):
     base, root = run
@@ -182,6 +183,7 @@ def test_beam_ner_gives_the_beams_entity_probabilities(run):
     assert ((rows > 1e-4) & (rows < 1 - 1e-4)).any()  # probabilities, not a one-hot
 
 
+@pytest.mark.slow
 def test_default_spec_is_todays_distill(run, teachers, tmp_path):
     """No specification: one teacher per corpus, the rows of the teachers' predict_proba
     aggregated as before, bit for bit, and the manifest's teachers as before."""

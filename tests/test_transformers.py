@@ -108,6 +108,7 @@ def test_trf_configs_share_the_cnn_sections():
         assert trf["training"]["batcher"]["discard_oversize"] is False
 
 
+@pytest.mark.slow
 def test_long_doc_is_covered_to_its_last_token():
     """A 5,000-token doc: every token gets word pieces, a vector and a row of scores."""
     nlp = build("teacher_trf.cfg")
@@ -146,6 +147,7 @@ def test_unloadable_names_fail_with_one_clear_error(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_teachers_and_student_steps_check_the_name_first(tmp_path):
     prepare_corpora(FIXTURES, tmp_path, ["Toy-chem-IOB"], limit=5)
     for command, config in (("train-teachers", "teacher_trf.cfg"), ("train-student", "student_trf.cfg")):
@@ -182,6 +184,7 @@ def trf_run(tmp_path_factory):
         shutil.rmtree(dest, ignore_errors=True)  # ~1 GB of pipelines and packages
 
 
+@pytest.mark.workflow
 def test_trf_workflow_trains_from_the_trf_configs(trf_run):
     dest, stdout = trf_run
     run_dir = dest / "training"
@@ -199,6 +202,7 @@ def test_trf_workflow_trains_from_the_trf_configs(trf_run):
     assert "spacy.load works and finds every type" in stdout
 
 
+@pytest.mark.workflow
 def test_trf_package_requires_spacy_transformers(trf_run):
     dest, _ = trf_run
     metadata = wheel_metadata(dest, PACKAGE)
@@ -206,6 +210,7 @@ def test_trf_package_requires_spacy_transformers(trf_run):
     assert "Requires-Dist: spacy-transformers" in metadata
 
 
+@pytest.mark.workflow
 def test_cnn_student_distills_from_the_trf_teachers(trf_run):
     """The small CNN student (student.cfg) trains on the transformer teachers' distributions;
     the project passes it the transformer options too, which its config has no use for."""
@@ -249,6 +254,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.workflow
 def test_installed_trf_student_loads_and_predicts_offline(trf_run, tmp_path):
     """A fresh interpreter, no hub, an empty Hugging Face cache, and the model folder it was
     trained from deleted: the installed package carries its transformer."""

@@ -40,6 +40,7 @@ def quick_run(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", PACKAGE], check=False)
 
 
+@pytest.mark.workflow
 def test_quick_workflow_outputs(quick_run):
     dest, stdout = quick_run
     run_dir = dest / "training"
@@ -71,6 +72,7 @@ def test_quick_workflow_outputs(quick_run):
     assert "spacy.load works and finds every type" in stdout
 
 
+@pytest.mark.workflow
 def test_rerun_skips_up_to_date_steps(quick_run):
     dest, _ = quick_run
     overrides = ["--vars.corpora", " ".join(CORPORA), "--vars.corpora_dir", str(FIXTURES), "--vars.limit", "0",
@@ -83,11 +85,13 @@ def test_rerun_skips_up_to_date_steps(quick_run):
         assert f"Skipping '{step}': nothing changed" in result.stdout
 
 
+@pytest.mark.workflow
 def test_package_requires_plugin(quick_run):
     dest, _ = quick_run
     assert "Requires-Dist: spacy-taughtnet" in wheel_metadata(dest, PACKAGE)
 
 
+@pytest.mark.workflow
 def test_installed_model_in_existing_pipeline(quick_run, tmp_path):
     student = spacy.load(PACKAGE)
     assert student.get_pipe("ner").labels == tuple(TYPES)
@@ -112,6 +116,7 @@ def test_installed_model_in_existing_pipeline(quick_run, tmp_path):
     assert {(e.text, e.label_) for e in reloaded(text).ents} == ents
 
 
+@pytest.mark.workflow
 def test_fetch_corpora_errors(tmp_path):
     script = ROOT / "scripts" / "fetch_corpora.py"
     missing = run([script, "--corpora", "No-such-IOB", "--source-dir", FIXTURES, "--dest", tmp_path / "assets"], check=False)
@@ -128,6 +133,7 @@ def test_fetch_corpora_errors(tmp_path):
     assert not (tmp_path / "assets" / "Toy-chem-IOB" / "train.tsv").exists()
 
 
+@pytest.mark.workflow
 def test_fetch_transfer_sources(tmp_path):
     script = ROOT / "scripts" / "fetch_corpora.py"
     project = {"assets": [{"dest": "assets/transfer/Src-IOB/train.tsv", "url": "https://example.invalid/x",
@@ -163,6 +169,7 @@ def test_project_assets_match_the_corpora_list():
         assert len(asset["checksum"]) == 32
 
 
+@pytest.mark.workflow
 def test_teachers_step_reports_missing_data(tmp_path):
     result = run(["-m", "spacy_taughtnet", "train-teachers", tmp_path, ROOT / "configs" / "teacher.cfg",
                   "--corpora", "Toy-chem-IOB"], check=False)
@@ -171,6 +178,7 @@ def test_teachers_step_reports_missing_data(tmp_path):
     assert not (tmp_path / "teachers").exists()
 
 
+@pytest.mark.workflow
 def test_prepare_limit_error_gives_advice_prepare_can_follow(tmp_path):
     # the first 2 train sentences of Toy-chem-IOB hold no Chemical entity
     result = run(["-m", "spacy_taughtnet", "prepare", FIXTURES, tmp_path, "--corpora", "Toy-chem-IOB", "--limit", 2], check=False)
@@ -190,6 +198,7 @@ def test_corpus_names_must_be_plain_folder_names(name):
         parse_corpora(f"Toy-chem-IOB {name}")
 
 
+@pytest.mark.workflow
 def test_corpus_name_outside_the_run_folder_is_refused(tmp_path):
     """`../x` would map ROOT/teachers/../x to ROOT/x, which the teachers step replaces."""
     root = tmp_path / "run"
@@ -202,6 +211,7 @@ def test_corpus_name_outside_the_run_folder_is_refused(tmp_path):
     assert (root / "x" / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.workflow
 def test_student_labels_must_match_distributions(quick_run, tmp_path):
     """A student config whose labels disagree with the distributions fails before training."""
     dest, _ = quick_run
