@@ -15,6 +15,9 @@ from pathlib import Path
 
 import srsly
 
+from spacy_taughtnet.errors import ConfigError
+from spacy_taughtnet.layout import check_corpus_name
+
 SPLIT_FILES = ("train.tsv", "devel.tsv", "test.tsv")
 
 
@@ -82,6 +85,15 @@ def fetch_transfer_sources(sources: list, dest: Path, assets: dict) -> None:
             ensure(dest / Path(path).relative_to("assets"), "", asset)
 
 
+def corpus_names(names: str) -> list:
+    """The names of a space- or comma-separated var, each a plain folder name under DEST
+    (as the package checks them), else exit before anything is written."""
+    try:
+        return [check_corpus_name(name) for name in names.replace(",", " ").split()]
+    except ConfigError as err:
+        sys.exit(f"Error: {err}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpora", default="", help="corpus folder names, space- or comma-separated")
@@ -98,11 +110,11 @@ def main() -> None:
                 sys.exit(f"Error: transfer_dir {args.transfer_dir}: no such folder (it should hold the prebuilt *.txt.gz)")
             print(f"transfer text: prebuilt in {args.transfer_dir}; no source to fetch")
         else:
-            fetch_transfer_sources(args.transfer_sources.replace(",", " ").split(), args.dest, assets)
+            fetch_transfer_sources(corpus_names(args.transfer_sources), args.dest, assets)
         return
     if not args.corpora:
         parser.error("give --corpora (or --transfer-sources)")
-    for corpus in args.corpora.replace(",", " ").split():
+    for corpus in corpus_names(args.corpora):
         for filename in SPLIT_FILES:
             source = Path(args.source_dir) / corpus / filename if args.source_dir else None
             ensure(args.dest / corpus / filename, args.source_dir, assets.get(f"assets/{corpus}/{filename}"), source)

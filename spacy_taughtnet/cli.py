@@ -411,7 +411,7 @@ def render(
     from ._atomic import atomic_path
     from .annotate import detect_format, load_pipeline, raise_bad, read_records
     from .errors import AnnotateError
-    from .render import render_html
+    from .render import check_not_input, render_html
 
     def log_bad(err: Exception) -> None:
         typer.echo(f"Skipped {err}", err=True)
@@ -419,6 +419,7 @@ def render(
     fmt = detect_format(input_path, input_format)
     if not input_path.is_file():
         raise AnnotateError(f"{input_path}: input file not found")
+    check_not_input(output_path, input_path)
     nlp = load_pipeline(model)
     html = render_html(nlp, read_records(input_path, fmt, log_bad if skip_bad else raise_bad), limit=limit)
     with atomic_path(output_path) as tmp:

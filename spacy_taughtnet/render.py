@@ -1,10 +1,21 @@
 """The `render` command's page: a pipeline's entities on sample documents, drawn by displaCy
 with the colours of displacy.py."""
+import os
+from html import escape
 from itertools import islice
+from pathlib import Path
 from typing import Any, Iterable
 
 from .annotate.formats import Record
 from .annotate.runner import DEFAULT_CHUNK_CHARS, annotate_records
+from .errors import AnnotateError
+
+
+def check_not_input(output: Path, input_path: Path) -> None:
+    """Raise if writing `output` would replace the input: the same path once resolved (`..`,
+    symlinks, a folder not made yet) or the same file by another name (a hard link)."""
+    if os.path.realpath(output) == os.path.realpath(input_path) or (output.exists() and os.path.samefile(output, input_path)):
+        raise AnnotateError(f"{output}: the output is the input {input_path}; give another output path")
 
 
 def render_html(
@@ -15,7 +26,10 @@ def render_html(
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
 ) -> str:
     """An HTML page (displaCy, style "ent") of the first `limit` records, annotated, with
-    the colours of displacy.COLORS and a stable fallback colour for other labels."""
+    the colours of displacy.COLORS and a stable fallback colour for other labels.
+
+    displaCy escapes the text but writes titles and labels as they are: the ids and labels
+    are escaped here (the colours keyed by the escaped labels)."""
     from spacy import displacy as spacy_displacy
 
     from .displacy import colors_for
@@ -26,8 +40,7 @@ def render_html(
     parsed = []
     for record, entities in annotate_records(nlp, islice(records, limit) if limit else records, chunk_chars=chunk_chars):
         labels.update(ent["label"] for ent in entities)
-        ents = [{"start": e["start"], "end": e["end"], "label": e["label"]} for e in entities]
-        parsed.append({"text": record.text, "ents": ents, "title": f"{record.id}"})
-    return spacy_displacy.render(
-        parsed, style="ent", manual=True, page=True, jupyter=False, options={"colors": colors_for(sorted(labels))}
-    )
+        ents = [{"start": e["start"], "end": e["end"], "label": escape(e["label"])} for e in entities]
+        parsed.append({"text": record.text, "ents": ents, "title": escape(str(record.id))})
+    colors = {escape(label): color for label, color in colors_for(sorted(labels)).items()}
+    return spacy_displacy.render(parsed, style="ent", manual=True, page=True, jupyter=False, options={"colors": colors})

@@ -1,6 +1,6 @@
 """What a teacher is, and how any spaCy NER pipe yields teacher distributions.
 
-A teachers specification is a YAML file (read with srsly):
+A teachers specification is a YAML file (the safe loader; no aliases, at most 20 levels deep):
 
     merge: product         # teachers of one type: product of experts (default) or mean of their (B, I, O)
     smoothing: 0.1         # label smoothing of one-hot teachers (default 0.1)
@@ -42,6 +42,7 @@ from .errors import ConfigError, TeacherError
 from .layout import RunLayout, check_corpus_name
 
 DEFAULT_SMOOTHING = 0.1
+MAX_YAML_DEPTH = 20  # a specification needs 4 (teachers, a teacher, its labels)
 DEFAULT_SPEC = "the default teachers (one per corpus)"
 CORPUS_KEYS = {"corpus", "seeds"}
 PIPELINE_KEYS = {"pipeline", "labels", "component", "ignore_unmapped", "smoothing"}
@@ -91,22 +92,35 @@ def _smoothing(value, where: str) -> float:
     return float(value)
 
 
+def _name(value, where: str, field: str) -> str:
+    """A field that names something: a non-empty string (YAML reads `corpus: 2010` as a number)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: {field} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _check_keys(mapping: dict, allowed: set, where: str, what: str = "") -> None:
+    unknown = set(mapping) - allowed
+    if unknown:  # keys of any YAML type: sorted by their text
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown, key=str)}{what} (allowed: {sorted(allowed)})")
+
+
 def _teacher_spec(entry, where: str) -> TeacherSpec:
     if not isinstance(entry, dict) or ("corpus" in entry) == ("pipeline" in entry):
         raise ConfigError(f"{where}: expected a mapping with either `corpus: NAME` or `pipeline: NAME_OR_PATH`, got {entry!r}")
     if "corpus" in entry:
-        unknown = set(entry) - CORPUS_KEYS
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {sorted(unknown)} for a corpus teacher (allowed: {sorted(CORPUS_KEYS)})")
-        corpus = check_corpus_name(str(entry["corpus"]))
+        _check_keys(entry, CORPUS_KEYS, where, " for a corpus teacher")
+        corpus = _name(entry["corpus"], where, "corpus")
+        try:
+            check_corpus_name(corpus)
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
         seeds = entry.get("seeds", 1)
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise ConfigError(f"{where}: seeds must be a whole number >= 1, got {seeds!r}")
         return TeacherSpec(f"{where} (corpus {corpus})", corpus=corpus, seeds=seeds)
-    unknown = set(entry) - PIPELINE_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)} for a pipeline teacher (allowed: {sorted(PIPELINE_KEYS)})")
-    pipeline = str(entry["pipeline"])
+    _check_keys(entry, PIPELINE_KEYS, where, " for a pipeline teacher")
+    pipeline = _name(entry["pipeline"], where, "pipeline")
     where = f"{where} (pipeline {pipeline})"
     labels = entry.get("labels")
     if not isinstance(labels, dict) or not labels or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in labels.items()):
@@ -118,7 +132,7 @@ def _teacher_spec(entry, where: str) -> TeacherSpec:
     smoothing = entry.get("smoothing")
     return TeacherSpec(
         where, pipeline=pipeline, labels=tuple(labels.items()), ignore_unmapped=ignore,
-        component=None if component is None else str(component),
+        component=None if component is None else _name(component, where, "component"),
         smoothing=None if smoothing is None else _smoothing(smoothing, where),
     )
 
@@ -127,15 +141,16 @@ def parse_spec(data, source: str, base: Union[str, Path] = ".") -> TeachersSpec:
     """A specification from its parsed YAML; `source` names it in errors."""
     if not isinstance(data, dict) or not isinstance(data.get("teachers"), list) or not data["teachers"]:
         raise ConfigError(f"{source}: expected a mapping with a non-empty list `teachers:`")
-    unknown = set(data) - SPEC_KEYS
-    if unknown:
-        raise ConfigError(f"{source}: unknown keys {sorted(unknown)} (allowed: {sorted(SPEC_KEYS)})")
+    _check_keys(data, SPEC_KEYS, source)
     merge = data.get("merge", DEFAULT_MERGE)
     if merge not in MERGES:
         raise ConfigError(f"{source}: merge must be one of {MERGES}, got {merge!r}")
     labels = data.get("labels")
-    if labels is not None and (not isinstance(labels, list) or not labels or len(set(labels)) != len(labels)):
-        raise ConfigError(f"{source}: labels must be a list of distinct labels, got {labels!r}")
+    if labels is not None and (
+        not isinstance(labels, list) or not labels or not all(isinstance(label, str) and label for label in labels)
+        or len(set(labels)) != len(labels)
+    ):
+        raise ConfigError(f"{source}: labels must be a list of distinct labels (non-empty strings), got {labels!r}")
     teachers = tuple(_teacher_spec(entry, f"{source}: teacher {i + 1}") for i, entry in enumerate(data["teachers"]))
     corpora = [t.corpus for t in teachers if t.corpus]
     if len(set(corpora)) != len(corpora):
@@ -143,22 +158,48 @@ def parse_spec(data, source: str, base: Union[str, Path] = ".") -> TeachersSpec:
     return TeachersSpec(
         source, teachers, merge=merge,
         smoothing=_smoothing(data.get("smoothing", DEFAULT_SMOOTHING), source),
-        labels=None if labels is None else tuple(str(label) for label in labels), base=Path(base),
+        labels=None if labels is None else tuple(labels), base=Path(base),
     )
 
 
-def read_spec(path: Union[str, Path]) -> TeachersSpec:
-    """Read a specification file (YAML)."""
-    import srsly
+def read_spec_yaml(path: Path) -> Any:
+    """A YAML file read with the safe loader, its events checked first. An alias (`*name`,
+    the value of the anchor `&name` again) is refused: nested aliases let a few hundred bytes
+    stand for gigabytes. So is nesting deeper than MAX_YAML_DEPTH: the parser's time grows
+    with the square of the depth."""
+    from srsly.ruamel_yaml import YAML
+    from srsly.ruamel_yaml.error import MarkedYAMLError, MarkedYAMLFutureWarning
+    from srsly.ruamel_yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        CollectionStartEvent,
+    )
 
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        text = path.read_text(encoding="utf8")
+        depth = 0
+        for event in yaml.parse(text):
+            depth += isinstance(event, CollectionStartEvent) - isinstance(event, CollectionEndEvent)
+            line = event.start_mark.line + 1
+            if isinstance(event, AliasEvent):
+                raise ConfigError(f"{path}:{line}: YAML aliases (*{event.anchor}) are not allowed here; write the value out")
+            if depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"{path}:{line}: nested more than {MAX_YAML_DEPTH} levels deep")
+        return yaml.load(text)
+    except (MarkedYAMLError, MarkedYAMLFutureWarning) as err:  # a syntax error, a duplicate key, an unknown tag
+        mark = err.problem_mark or err.context_mark
+        raise ConfigError(f"{path}:{mark.line + 1}: not valid YAML: {err.problem or err.context}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 (byte 0x{err.object[err.start]:02x} at byte offset {err.start})") from None
+
+
+def read_spec(path: Union[str, Path]) -> TeachersSpec:
+    """Read a specification file (YAML, without aliases)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: teachers specification not found")
-    try:
-        data = srsly.read_yaml(path)
-    except Exception as err:  # the YAML parser's own error types
-        raise ConfigError(f"{path}: not a YAML file: {err}") from None
-    return parse_spec(data, str(path), path.parent)
+    return parse_spec(read_spec_yaml(path), str(path), path.parent)
 
 
 def find_taughtnet_pipe(nlp: Language, where: str) -> Tuple[str, TaughtNetNER]:

@@ -1,25 +1,32 @@
 """Fault injection for `annotate`: processes killed with SIGKILL at several points, concurrent
-runs on one output, dead worker processes, corrupted or edited manifests.
+runs on one output, dead worker processes, corrupted or edited manifests; and bad input to
+`annotate` and `render`: an output that is the input, hostile ids and labels, damaged gzip.
 
 Every resumed or repeated run must end byte-identical to one uninterrupted run.
 
 A run to kill is a fork of this test process running the command line (spaCy and its plugins
 are imported already, so it starts in well under a second, where `python -m spacy_taughtnet`
 takes several); test_annotate.py runs the real entry point."""
+import gzip
 import json
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable, List, Optional
 
 import pytest
+import spacy
 from helpers import cli, train_model, write_input
 
+from spacy_taughtnet.annotate import detect_format, read_records
 from spacy_taughtnet.annotate import resume as annotate_resume
 from spacy_taughtnet.cli import app
+from spacy_taughtnet.errors import AnnotateError
 
 pytestmark = pytest.mark.slow  # fault injection: killed runs and reruns
 N_DOCS = 1000  # about a second of annotation for the small model
@@ -287,3 +294,131 @@ def test_resume_refuses_a_corrupted_or_edited_manifest(tmp_path, model_path, sou
     manifest.write_text(good)
     result = cli("annotate", model_path, source, out, "--no-progress")
     assert result.exit_code == 0 and out.read_bytes() == clean.read_bytes()
+
+
+# ----------------------------------------------------------------------------- render: its output and its page
+
+
+@pytest.mark.parametrize("how", ["same path", "dotdot", "hard link", "symlink"])
+def test_render_never_writes_over_its_input(tmp_path, model_path, how):
+    """`render M in.jsonl in.jsonl` replaced the input with the page."""
+    src = write_input(tmp_path / "in.jsonl", "jsonl")
+    before = src.read_bytes()
+    out = {
+        "same path": src,
+        "dotdot": tmp_path / "sub" / ".." / "in.jsonl",
+        "hard link": tmp_path / "link.jsonl",
+        "symlink": tmp_path / "sym.jsonl",
+    }[how]
+    if how == "hard link":
+        os.link(src, out)
+    elif how == "symlink":
+        out.symlink_to(src)
+    result = cli("render", model_path, src, out)
+    assert result.exit_code == 1 and "is the input" in result.stderr, result.output
+    assert str(out) in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert src.read_bytes() == before
+
+
+class PageReader(HTMLParser):
+    """The tags of a page, and the text of each h2 (a document's id) and span (an entity's label)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: List[str] = []
+        self.open: List[str] = []
+        self.texts: dict = {"h2": [], "span": []}
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.tags.append(tag)
+        if tag != "br":
+            self.open.append(tag)
+        if tag in self.texts:
+            self.texts[tag].append("")
+
+    def handle_endtag(self, tag) -> None:
+        assert self.open.pop() == tag
+
+    def handle_data(self, data) -> None:
+        if self.open and self.open[-1] in self.texts:
+            self.texts[self.open[-1]][-1] += data
+
+
+def test_render_escapes_ids_labels_and_text(tmp_path):
+    """A hostile id, label or text is shown as text: the page holds displaCy's tags only."""
+    hostile_id = "<script>alert(document.cookie)</script>"
+    hostile_label = "<img src=x onerror=alert(1)>"
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": hostile_label, "pattern": "aspirin"}])
+    nlp.to_disk(tmp_path / "ruler")
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        json.dumps({"id": hostile_id, "text": "<script>alert(1)</script> took aspirin"}) + "\n"
+        + json.dumps({"id": "plain", "text": "no entity <b onmouseover=alert(2)>here</b> & <script>x</script>"}) + "\n",
+        encoding="utf8",
+    )
+    page = tmp_path / "page.html"
+    result = cli("render", tmp_path / "ruler", src, page)
+    assert result.exit_code == 0, result.output
+    reader = PageReader()
+    reader.feed(page.read_text(encoding="utf8"))
+    assert set(reader.tags) <= {"html", "head", "title", "body", "figure", "h2", "div", "mark", "span", "br"}
+    assert reader.texts["h2"] == [hostile_id, "plain"]
+    assert reader.texts["span"] == [hostile_label]
+
+
+# ----------------------------------------------------------------------------- unreadable input
+
+
+JSONL_LINES = "".join(json.dumps({"id": i, "text": f"Patients {i} with breast cancer received aspirin ."}) + "\n" for i in range(400))
+PUBTATOR_BLOCKS = "".join(f"{i}|t|Breast cancer {i}\n{i}|a|Patients received aspirin .\n\n" for i in range(400))
+PUBMED_XML = "<PubmedArticleSet>" + "".join(
+    f"<PubmedArticle><MedlineCitation><PMID>{i}</PMID><Article><ArticleTitle>Breast cancer {i}</ArticleTitle>"
+    "<Abstract><AbstractText>Patients received aspirin .</AbstractText></Abstract></Article></MedlineCitation></PubmedArticle>"
+    for i in range(400)
+) + "</PubmedArticleSet>\n"
+# a gzip member whose deflate data starts with a reserved block type: zlib.error
+BAD_MEMBER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + b"\xff" * 16
+
+
+def damaged(content: str, damage: str) -> bytes:
+    data = gzip.compress(content.encode("utf8"), mtime=0)
+    if damage == "cut short":
+        return data[: len(data) // 2]
+    if damage == "corrupt":
+        return data + BAD_MEMBER
+    if damage == "bad crc":
+        return data[:-8] + bytes([data[-8] ^ 1]) + data[-7:]
+    assert damage == "invalid UTF-8"
+    return gzip.compress(content.encode("utf8") + b"\xff\xfe\n", mtime=0)
+
+
+@pytest.mark.parametrize("name,content,where", [
+    ("in.jsonl.gz", JSONL_LINES, r":\d+: "),
+    ("in.pubtator.gz", PUBTATOR_BLOCKS, r":\d+: "),
+    ("in.xml.gz", PUBMED_XML, r": .*article \d+.*byte \d+"),
+])
+@pytest.mark.parametrize("damage", ["cut short", "corrupt", "bad crc"])
+def test_a_damaged_gzip_input_is_one_line_naming_the_file(tmp_path, model_path, name, content, where, damage):
+    """A truncated or corrupt .gz gave a zlib.error traceback, or just `Aborted.`."""
+    src = tmp_path / name
+    src.write_bytes(damaged(content, damage))
+    for command in (["annotate", model_path, src, tmp_path / "out.jsonl", "--no-progress"], ["render", model_path, src, tmp_path / "page.html", "--limit", "0"]):
+        result = cli(*command)
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and re.search(re.escape(str(src)) + where, lines[0]), result.stderr
+    assert not (tmp_path / "page.html").exists()
+
+
+@pytest.mark.parametrize("name,content,line", [("in.jsonl.gz", JSONL_LINES, 401), ("in.pubtator.gz", PUBTATOR_BLOCKS, 1201)])
+def test_damaged_gzip_and_bad_utf8_name_the_line(tmp_path, name, content, line):
+    """A second gzip member that is not deflate data is found after the first member's
+    lines; invalid UTF-8 in a gzipped file is a bad line of its own."""
+    for damage in ("corrupt", "invalid UTF-8"):
+        src = tmp_path / name
+        src.write_bytes(damaged(content, damage))
+        with pytest.raises(AnnotateError, match=rf"^{re.escape(str(src))}:{line}: "):
+            list(read_records(src, detect_format(src, None)))
+

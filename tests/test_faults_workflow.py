@@ -1,6 +1,7 @@
 """Fault injection for the workflow's outputs: `prepare` and distribution writes killed with
 SIGKILL at every rename they make (and mid-shard), then rerun; distribution files corrupted
-after they were written.
+after they were written; and hostile settings: corpus names that leave assets/, teachers
+specifications with YAML aliases or fields of the wrong type.
 
 A kill happens in a forked child (cheap: spaCy is already imported) or, for `prepare`'s command
 line, in a fresh Python process; either patches os.replace (every atomic write ends with one)
@@ -20,17 +21,20 @@ import pytest
 import spacy
 from helpers import CORPORA, random_distributions
 from spacy.util import registry
+from typer.testing import CliRunner
 
 from spacy_taughtnet import store as store_module
+from spacy_taughtnet.cli import app
 from spacy_taughtnet.corpora import read_docbin, write_docbin
 from spacy_taughtnet.distill import dump_distributions
-from spacy_taughtnet.errors import DistributionsError
+from spacy_taughtnet.errors import ConfigError, DistributionsError
 from spacy_taughtnet.store import (
     TeacherDistributions,
     file_sha256,
     staging_path,
     write_distributions,
 )
+from spacy_taughtnet.teachers import read_spec
 from spacy_taughtnet.workflow import prepare_corpora
 
 pytestmark = pytest.mark.slow  # fault injection: killed runs and reruns
@@ -431,3 +435,68 @@ def test_the_reader_checks_digests_once(run_copy, monkeypatch):
     data = sorted(name for name in hashed if name in ("train.spacy", "lengths.npy", "probs.npy"))
     assert data == sorted(["train.spacy"] + ["lengths.npy"] * 3 + ["probs.npy"] * 3)
     assert "config.cfg" in hashed
+
+
+# ----------------------------------------------------------------------------- corpus names of the fetch step
+
+
+def test_fetch_refuses_corpus_names_outside_assets(tmp_path):
+    """`spacy project run corpora . --vars.corpora ../../outside` wrote the corpus outside the
+    project (and made its folder there when the copy failed)."""
+    project, source = tmp_path / "project", tmp_path / "source"
+    project.mkdir()
+    (project / "project.yml").write_text("assets: []\n", encoding="utf8")
+    for name in ("Toy-chem-IOB", "outside"):
+        shutil.copytree(CORPORA / "Toy-chem-IOB", source / name)
+    fetch = [sys.executable, ROOT / "scripts" / "fetch_corpora.py", "--dest", project / "assets", "--project", project / "project.yml"]
+    for option, names in [("--corpora", "Toy-chem-IOB ../../outside"), ("--corpora", ".."), ("--transfer-sources", "../../outside")]:
+        result = subprocess.run([*map(str, fetch), option, names, "--source-dir", str(source)], capture_output=True, text=True)
+        assert result.returncode != 0 and "plain folder name" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["project", "source"]
+        assert sorted(p.name for p in project.iterdir()) == ["project.yml"]
+
+
+# ----------------------------------------------------------------------------- teachers specifications
+
+
+def alias_bomb(levels: int, width: int) -> str:
+    """A YAML `merge:` value whose last list holds width**levels strings through aliases."""
+    lists = ["&l0 [" + ", ".join(["lol"] * width) + "]"]
+    lists += [f"&l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]" for i in range(1, levels)]
+    return "teachers: [{corpus: Toy-chem-IOB}]\nmerge: [" + ", ".join(lists) + "]\n"
+
+
+def test_a_teachers_spec_with_yaml_aliases_is_refused(tmp_path):
+    """A 371-byte alias bomb in `merge:` grew to 3.6 GB before a MemoryError."""
+    path = tmp_path / "bomb.yml"
+    path.write_text(alias_bomb(6, 8), encoding="utf8")
+    with pytest.raises(ConfigError) as err:
+        read_spec(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:2: ") and "alias" in message and len(message) < 300
+
+
+@pytest.mark.parametrize("text,field", [
+    ("teachers: [{corpus: Toy-chem-IOB}]\nlabels: [[a]]\n", "labels"),
+    ("teachers: [{corpus: Toy-chem-IOB}]\nlabels: [Disease, 1]\n", "labels"),
+    ("teachers: [{corpus: [Toy-chem-IOB]}]\n", "corpus"),
+    ("teachers: [{corpus: ../outside}]\n", "corpus"),
+    ("teachers: [{pipeline: {p: 1}, labels: {X: Y}}]\n", "pipeline"),
+    ("teachers: [{pipeline: p, labels: {X: Y}, component: [ner]}]\n", "component"),
+    ("teachers: [{corpus: Toy-chem-IOB}]\nmerge: [product]\n", "merge"),
+    ("teachers: [{corpus: Toy-chem-IOB}]\n1: x\nb: y\n", "unknown keys"),
+    ("teachers: [{corpus: Toy-chem-IOB}\nmerge: mean\n", "not valid YAML"),
+    ("teachers: [{corpus: Toy-chem-IOB}]\nmerge: mean\nmerge: product\n", "duplicate key \"merge\""),
+    ("teachers: " + "[" * 10000 + "]" * 10000 + "\n", "nested more than 20 levels"),
+])
+def test_every_field_of_a_teachers_spec_is_type_checked(tmp_path, text, field):
+    """`labels: [[a]]` gave a TypeError traceback."""
+    path = tmp_path / "spec.yml"
+    path.write_text(text, encoding="utf8")
+    with pytest.raises(ConfigError) as err:
+        read_spec(path)
+    message = str(err.value)
+    assert message.startswith(str(path)) and field in message and "\n" not in message
+    result = CliRunner().invoke(app, ["distill-teachers", str(tmp_path / "run"), "--corpora", "Toy-chem-IOB", "--teachers", str(path)])
+    assert result.exit_code == 1 and result.stderr.strip() == f"Error: {message}"

@@ -40,6 +40,7 @@ import json
 import os
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import dataclass
 from itertools import takewhile
 from pathlib import Path
@@ -137,6 +138,23 @@ def open_input(path: Path) -> Any:
     return gzip.open(path, "rb") if gzipped else path.open("rb")
 
 
+# What reading an opened input raises when its bytes cannot be read: a gzip file cut short
+# (EOFError) or corrupt (zlib.error, gzip.BadGzipFile), a failing disk (OSError).
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def _numbered_lines(path: Path) -> Iterator[Tuple[int, bytes]]:
+    """(line number, line) for each line of an input file, as bytes; a failure to read
+    raises an AnnotateError naming the first line that could not be read."""
+    number = 0
+    with open_input(path) as f:
+        try:
+            for number, raw in enumerate(f, 1):
+                yield number, raw
+        except READ_ERRORS as err:
+            raise AnnotateError(f"{path}:{number + 1}: cannot read line {number + 1} or any after it: {err}") from None
+
+
 def _lines(path: Path, on_bad: OnBad, numbering: Numbering) -> Iterator[Tuple[int, str]]:
     """(line number, line) for each line of a UTF-8 file, without its line break; every line
     read, whole or bad, is counted in `numbering.lines`.
@@ -144,28 +162,27 @@ def _lines(path: Path, on_bad: OnBad, numbering: Numbering) -> Iterator[Tuple[in
     Lines end at '\\n' only (a '\\r' before it is dropped), so other control characters,
     and Unicode line separators, stay inside their line. A line that is not valid UTF-8
     goes to on_bad."""
-    with open_input(path) as f:
-        for number, raw in enumerate(f, 1):
-            numbering.lines = number
-            if raw.endswith(b"\n"):
-                raw = raw[:-1]
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf8")
-            except UnicodeDecodeError as err:
-                on_bad(
-                    BadRecordError(
-                        path,
-                        number,
-                        f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
-                        "of the line); convert the file to UTF-8, e.g. with iconv",
-                    )
+    for number, raw in _numbered_lines(path):
+        numbering.lines = number
+        if raw.endswith(b"\n"):
+            raw = raw[:-1]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            line = raw.decode("utf8")
+        except UnicodeDecodeError as err:
+            on_bad(
+                BadRecordError(
+                    path,
+                    number,
+                    f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
+                    "of the line); convert the file to UTF-8, e.g. with iconv",
                 )
-                continue
-            yield number, line
+            )
+            continue
+        yield number, line
 
 
 def read_text(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
@@ -252,8 +269,8 @@ def _all_text(element: Optional[ET.Element]) -> str:
 def read_pubmed(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
     """`numbering` is not used: every article has its PMID."""
     number = 0
-    try:
-        with open_input(path) as f:
+    with open_input(path) as f:
+        try:
             parse = ET.iterparse(f, events=("start", "end"))
             _, root = next(parse)
             for event, element in parse:
@@ -270,10 +287,10 @@ def read_pubmed(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbe
                         abstract = " ".join(_all_text(part) for part in article.findall("Abstract/AbstractText"))
                         yield Record(id=pmid, text=f"{title} {abstract}" if abstract else title, line=number, title=title, abstract=abstract)
                 root.clear()  # the articles read so far: memory stays flat
-    except ET.ParseError as err:  # a file cut short or not XML: nothing after it can be read
-        raise AnnotateError(f"{path}: not valid PubMed XML after article {number}: {err}") from None
-    except (OSError, EOFError) as err:
-        raise AnnotateError(f"{path}: cannot read after article {number}: {err}") from None
+        except ET.ParseError as err:  # a file cut short or not XML: nothing after it can be read
+            raise AnnotateError(f"{path}: not valid PubMed XML after article {number}: {err}") from None
+        except READ_ERRORS as err:  # the XML parser was given the bytes before f.tell()
+            raise AnnotateError(f"{path}: cannot read after article {number}, past byte {f.tell()} of the XML: {err}") from None
 
 
 _READERS = {"text": read_text, "jsonl": read_jsonl, "pubtator": read_pubtator, "pubmed": read_pubmed}
