@@ -123,7 +123,6 @@ def make_taughtnet_ner(
     )
 
 
-
 class TaughtNetNER(TrainablePipe):
     """Token-level BILUO tagger with constrained Viterbi decoding, so the entities it
     sets are always well formed. Its probabilities, and the teacher distributions it
