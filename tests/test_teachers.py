@@ -28,7 +28,7 @@ from spacy_taughtnet.teachers import (
 from spacy_taughtnet.workflow import distill_teachers
 
 CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB"]
-# spaCy's stock ner with conftest's small tok2vec
+# spaCy's stock ner with helpers' small tok2vec (SMALL_MODEL)
 SMALL_PARSER = {
     "@architectures": "spacy.TransitionBasedParser.v2",
     "state_type": "ner",
