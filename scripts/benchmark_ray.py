@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from spacy_taughtnet._atomic import atomic_path
+from spacy_taughtnet.atomic import atomic_path
 
 PROJECT = Path(__file__).resolve().parent.parent
 SYSTEMS = {

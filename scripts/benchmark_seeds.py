@@ -21,7 +21,7 @@ from typing import Dict, List
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark import PROJECT, SPEED_PASSES, assemble_report, throughput  # noqa: E402
 
-from spacy_taughtnet._atomic import atomic_path  # noqa: E402
+from spacy_taughtnet.atomic import atomic_path  # noqa: E402
 from spacy_taughtnet.layout import RunLayout  # noqa: E402
 from spacy_taughtnet.workflow import parse_corpora  # noqa: E402
 

@@ -40,8 +40,8 @@ import numpy
 import spacy
 from spacy.tokens import Span
 
-from spacy_taughtnet._atomic import atomic_path
 from spacy_taughtnet.aggregate import aggregate_distributions
+from spacy_taughtnet.atomic import atomic_path
 from spacy_taughtnet.corpora import doc_entity_type, read_docbin
 from spacy_taughtnet.decoding import biluo_targets, constrained_viterbi, tags_to_spans
 from spacy_taughtnet.distill import combine

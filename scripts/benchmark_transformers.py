@@ -40,7 +40,7 @@ from benchmark import (
 )
 from spacy.util import load_config
 
-from spacy_taughtnet._atomic import atomic_path
+from spacy_taughtnet.atomic import atomic_path
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.layout import RunLayout, best_model
 from spacy_taughtnet.workflow import parse_corpora

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import spacy
 
-from spacy_taughtnet._atomic import atomic_path
+from spacy_taughtnet.atomic import atomic_path
 from spacy_taughtnet.corpora import read_iob, write_docbin
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.layout import best_model

@@ -311,7 +311,7 @@ def evaluate(
     """Score a pipeline on single-type corpora (seqeval, entity level, own type only)."""
     import spacy
 
-    from ._atomic import atomic_path
+    from .atomic import atomic_path
     from .evaluate import EVALUATE_COLUMNS, evaluate_corpus, format_table
 
     nlp = spacy.load(model)
@@ -408,8 +408,8 @@ def render(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on"),
 ) -> None:
     """Write an HTML page (displaCy) of the pipeline's entities on sample texts."""
-    from ._atomic import atomic_path
     from .annotate import detect_format, load_pipeline, raise_bad, read_records
+    from .atomic import atomic_path
     from .errors import AnnotateError
     from .render import check_not_input, render_html
 

@@ -12,7 +12,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from ._atomic import atomic_path
+from .atomic import atomic_path
 from .errors import CorpusError, TaughtNetWarning, UnknownEntityTypeError
 
 CORPUS_KEY = "taughtnet_corpus"

@@ -51,7 +51,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 import numpy
 from numpy.lib import format as npy_format
 
-from ._atomic import atomic_path, remove_path, remove_stale_temporaries, replace_dir
+from .atomic import atomic_path, remove_path, remove_stale_temporaries, replace_dir
 from .errors import DistributionsError
 
 FORMAT = "spacy-taughtnet.distributions.v1"

@@ -18,7 +18,7 @@ from typing import Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Union
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from ._atomic import atomic_path
+from .atomic import atomic_path
 from .corpora import CORPUS_KEY
 from .errors import CorpusError
 

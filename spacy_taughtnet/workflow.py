@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import spacy
 
-from ._atomic import atomic_path, remove_stale_temporaries
+from .atomic import atomic_path, remove_stale_temporaries
 from .corpora import TYPE_KEY, build_union, read_iob, write_docbin
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
 from .layout import (

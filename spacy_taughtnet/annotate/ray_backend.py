@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from .._atomic import atomic_path
+from ..atomic import atomic_path
 from ..errors import AnnotateError, BadRecordError, ConfigError
 from .formats import (
     InputFiles,

@@ -23,7 +23,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from .._atomic import atomic_path
+from ..atomic import atomic_path
 from ..errors import AnnotateError, OutputLockedError, ResumeError
 from .formats import Record, pubtator_clean, scan_output
 
