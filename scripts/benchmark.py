@@ -30,9 +30,9 @@ from typing import Dict, List, Optional
 import spacy
 
 from spacy_taughtnet.atomic import atomic_path
+from spacy_taughtnet.distributions import MANIFEST, TeacherDistributions
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.layout import RunLayout, best_model
-from spacy_taughtnet.store import MANIFEST, TeacherDistributions
 from spacy_taughtnet.workflow import parse_corpora
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """Run every teacher over the global data, merge and aggregate, and store the distributions
-(store.py). What a teacher is and how a pipe yields distributions: teachers.py."""
+(distributions.py). What a teacher is and how a pipe yields distributions: teachers.py."""
 from itertools import islice
 from pathlib import Path
 from typing import (
@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from .aggregate import DEFAULT_MERGE, MERGES, aggregate_distributions, merge_teachers
 from .corpora import doc_corpus, doc_entity_type
+from .distributions import SHARD_DOCS, write_distributions
 from .errors import ConfigError, CorpusError, TeacherError
-from .store import SHARD_DOCS, write_distributions
 from .teachers import Teacher, trained_teacher
 
 
@@ -33,7 +33,7 @@ def combine(
     teachers: Sequence[Teacher], per_teacher: Sequence[numpy.ndarray], labels: Sequence[str], *,
     merge: str = DEFAULT_MERGE, normalize: str = "sum",
 ) -> numpy.ndarray:
-    """One batch's stored rows (store.py): the global distribution, then each type's (B, I, O).
+    """One batch's stored rows (distributions.py): the global distribution, then each type's (B, I, O).
 
     per_teacher: each teacher's (n_tokens, 2m+1) rows. Single-type teachers of one type are
     merged (a lone one as it is), then aggregated with the multi-type ones into the global
@@ -125,7 +125,7 @@ def dump_distributions(
     shard_docs: int = SHARD_DOCS,
 ) -> List[str]:
     """Write the aggregated teacher distributions of every doc of a DocBin to `output`
-    (format: store.py), in shards of `shard_docs` docs; a rerun after a failure or a kill
+    (format: distributions.py), in shards of `shard_docs` docs; a rerun after a failure or a kill
     runs the teachers only over the shards not written yet.
 
     teachers: loaded teachers (teachers.load_teachers) or folders of trained single-type

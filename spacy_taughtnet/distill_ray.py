@@ -1,11 +1,11 @@
 """`distill-teachers --backend ray`: the teachers' pass (distill.py) on Ray actors, on one
 machine or a cluster. Imported only when that backend is asked for.
 
-The distributions are those of the local backend, shard for shard (store.py's layout and
-manifest): the driver checks the inputs and writes the header as `dump_distributions` does,
+The distributions are those of the local backend, shard for shard (distributions.py's layout
+and manifest): the driver checks the inputs and writes the header as `dump_distributions` does,
 then sends the docs of each shard not yet written (a DocBin's bytes) to a free actor. Each
 actor loads the teachers once and writes whole shards into the staging folder with
-`store.write_shard` (atomic), computing the rows with `distill.shard_rows`, so the same docs
+`distributions.write_shard` (atomic), computing the rows with `distill.shard_rows`, so the same docs
 in the same batches give the same rows. A shard already written from the same inputs is kept,
 so a rerun after a killed driver writes only the missing ones; an actor that dies is
 restarted and its shard retried. The driver then calls `finalise_distributions`. Actors write
@@ -31,8 +31,7 @@ from .annotate.ray_backend import (
     run_on_actors,
 )
 from .distill import DistillInputs, distill_inputs, shard_rows
-from .errors import DistributionsError, TeacherError
-from .store import (
+from .distributions import (
     SHARD_DOCS,
     distributions_header,
     finalise_distributions,
@@ -41,6 +40,7 @@ from .store import (
     write_shard,
     written_shard,
 )
+from .errors import DistributionsError, TeacherError
 from .teachers import TeachersSpec, load_teachers
 
 

@@ -7,7 +7,7 @@ For corpora C1..Ck (folder names of IOB TSV corpora, in global label order):
     ROOT/teachers/Ci/model-best               one teacher per corpus (seed 0)
     ROOT/teachers/Ci-seedS/model-best         seed S > 0 of an ensemble (teachers.py)
     ROOT/distributions/train                  aggregated teacher distributions of the union's
-                                              train split (format: store.py)
+                                              train split (format: distributions.py)
     ROOT/transfer/text/<source>.txt.gz        transfer text: unlabelled sentences (transfer.py)
     ROOT/transfer/train.spacy                 the transfer text as docs (no type, no gold)
     ROOT/distributions/transfer               the teachers' distributions of those docs

@@ -8,9 +8,9 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .corpora import read_docbin
+from .distributions import DistributionsError, TeacherDistributions
 from .errors import ConfigError
 from .heads import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY, TEACHER_TYPE_PROBS_KEY
-from .store import DistributionsError, TeacherDistributions
 
 
 @registry.readers("spacy-taughtnet.Corpus.v1")

@@ -10,6 +10,7 @@ import spacy
 
 from .atomic import atomic_path, remove_stale_temporaries
 from .corpora import TYPE_KEY, build_union, read_iob, write_docbin
+from .distributions import SHARD_DOCS
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
 from .layout import (
     PRETRAIN_RECORD,
@@ -18,7 +19,6 @@ from .layout import (
     RunLayout,
     check_corpus_name,
 )
-from .store import SHARD_DOCS
 
 if TYPE_CHECKING:
     from .annotate.ray_backend import RayOptions

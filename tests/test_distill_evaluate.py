@@ -24,10 +24,10 @@ from spacy_taughtnet.corpora import (
     write_docbin,
 )
 from spacy_taughtnet.distill import dump_distributions
+from spacy_taughtnet.distributions import TeacherDistributions, pipeline_digest
 from spacy_taughtnet.errors import TeacherError
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.scorer import bio_tags
-from spacy_taughtnet.store import TeacherDistributions, pipeline_digest
 from spacy_taughtnet.teachers import load_teacher
 
 

@@ -23,17 +23,17 @@ from helpers import CORPORA, random_distributions
 from spacy.util import registry
 from typer.testing import CliRunner
 
-from spacy_taughtnet import store as store_module
+from spacy_taughtnet import distributions as distributions_module
 from spacy_taughtnet.cli import app
 from spacy_taughtnet.corpora import read_docbin, write_docbin
 from spacy_taughtnet.distill import dump_distributions
-from spacy_taughtnet.errors import ConfigError, DistributionsError
-from spacy_taughtnet.store import (
+from spacy_taughtnet.distributions import (
     TeacherDistributions,
     file_sha256,
     staging_path,
     write_distributions,
 )
+from spacy_taughtnet.errors import ConfigError, DistributionsError
 from spacy_taughtnet.teachers import read_spec
 from spacy_taughtnet.workflow import prepare_corpora
 
@@ -423,8 +423,8 @@ def test_lengths_changed(run_copy):
 
 def test_the_reader_checks_digests_once(run_copy, monkeypatch):
     hashed = []
-    real = store_module.file_sha256
-    monkeypatch.setattr(store_module, "file_sha256", lambda path: (hashed.append(Path(path).name), real(path))[1])
+    real = distributions_module.file_sha256
+    monkeypatch.setattr(distributions_module, "file_sha256", lambda path: (hashed.append(Path(path).name), real(path))[1])
     reader = registry.resolve({"c": {"@readers": "spacy-taughtnet.Corpus.v1", "path": str(run_copy / "train.spacy"),
                                      "distributions": str(run_copy / "dist")}})["c"]
     nlp = spacy.blank("en")

@@ -20,8 +20,8 @@ from ray_helpers import actor_killed_mid_run  # noqa: E402
 
 from spacy_taughtnet.cli import app  # noqa: E402
 from spacy_taughtnet.corpora import read_docbin, read_iob, write_docbin  # noqa: E402
+from spacy_taughtnet.distributions import MANIFEST, PROBS, staging_path  # noqa: E402
 from spacy_taughtnet.layout import RunLayout  # noqa: E402
-from spacy_taughtnet.store import MANIFEST, PROBS, staging_path  # noqa: E402
 
 CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB"]
 # 12 docs in shards of 4 (3 shards), batches of 3: each shard ends with a short batch, on both backends

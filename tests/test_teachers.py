@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from spacy_taughtnet.aggregate import aggregate_distributions, merge_teachers
 from spacy_taughtnet.cli import app
 from spacy_taughtnet.corpora import doc_entity_type, read_docbin, read_iob, write_docbin
+from spacy_taughtnet.distributions import TeacherDistributions
 from spacy_taughtnet.errors import ConfigError, TeacherError
 from spacy_taughtnet.layout import RunLayout
-from spacy_taughtnet.store import TeacherDistributions
 from spacy_taughtnet.teachers import (
     default_spec,
     load_teacher,

@@ -11,9 +11,9 @@ from spacy.tokens import DocBin
 from spacy.util import registry
 
 from spacy_taughtnet.corpora import CORPUS_KEY, doc_entity_type
+from spacy_taughtnet.distributions import TeacherDistributions
 from spacy_taughtnet.errors import ConfigError, CorpusError, DistributionsError
 from spacy_taughtnet.heads import TEACHER_PROBS_KEY
-from spacy_taughtnet.store import TeacherDistributions
 from spacy_taughtnet.transfer import (
     build_transfer_text,
     iob_sentences,

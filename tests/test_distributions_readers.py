@@ -2,6 +2,7 @@
 import hashlib
 import json
 import shutil
+import sys
 
 import numpy
 import pytest
@@ -11,15 +12,9 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_taughtnet import store as store_module
+from spacy_taughtnet import distributions as distributions_module
 from spacy_taughtnet.corpora import CORPUS_KEY, TYPE_KEY, read_iob, write_docbin
-from spacy_taughtnet.heads import (
-    TEACHER_LABELS_KEY,
-    TEACHER_PROBS_KEY,
-    TEACHER_TYPE_PROBS_KEY,
-)
-from spacy_taughtnet.readers import TaughtNetCorpus
-from spacy_taughtnet.store import (
+from spacy_taughtnet.distributions import (
     MANIFEST,
     PROBS,
     SHARD_DOCS,
@@ -34,6 +29,12 @@ from spacy_taughtnet.store import (
     write_distributions,
     write_shard,
 )
+from spacy_taughtnet.heads import (
+    TEACHER_LABELS_KEY,
+    TEACHER_PROBS_KEY,
+    TEACHER_TYPE_PROBS_KEY,
+)
+from spacy_taughtnet.readers import TaughtNetCorpus
 
 LABELS = ["Disease", "Chemical"]
 
@@ -367,7 +368,7 @@ def test_a_doc_is_checked_once_when_read(tmp_path, monkeypatch):
         checked.append(len(rows))
         return invalid_row(rows, blocks)
 
-    monkeypatch.setattr(store_module, "invalid_row", counted)
+    monkeypatch.setattr(distributions_module, "invalid_row", counted)
     probs, type_probs = store.doc_distributions(0)
     assert (probs.shape, type_probs.shape, checked) == ((2, 5), (2, 6), [2])
     with pytest.raises(DistributionsError) as err:
@@ -572,3 +573,16 @@ def test_initialize_refuses_another_label_order(forty_docs, rows_read, tmp_path)
         "distill both with the same teachers"
     )
     assert rows_read == []  # refused before the first example
+
+
+def test_store_is_a_deprecated_alias_of_distributions(monkeypatch):
+    """store.py was renamed distributions.py in 0.2; the old name works, with a warning, until 0.3."""
+    import importlib
+
+    monkeypatch.delitem(sys.modules, "spacy_taughtnet.store", raising=False)
+    with pytest.warns(DeprecationWarning, match="spacy_taughtnet.distributions"):
+        store = importlib.import_module("spacy_taughtnet.store")
+    from spacy_taughtnet.store import TeacherDistributions as Aliased
+
+    assert Aliased is TeacherDistributions
+    assert store.write_distributions is write_distributions and store.SHARD_DOCS == SHARD_DOCS
