@@ -5,9 +5,20 @@ entity type that corpus annotates (TYPE_KEY). In the union, a doc's gold entitie
 complete for its own type only; the other types are unknown there.
 """
 import codecs
+import gzip
 import warnings
+from contextlib import closing
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
@@ -17,24 +28,69 @@ from .errors import CorpusError, TaughtNetWarning, UnknownEntityTypeError
 
 CORPUS_KEY = "taughtnet_corpus"
 TYPE_KEY = "taughtnet_type"
+# A document boundary in CoNLL-style files, not a token of the text.
+DOCSTART = "-DOCSTART-"
 
 
-def _decode_lines(path: Path) -> List[str]:
-    raw = path.read_bytes()
-    if raw.startswith(codecs.BOM_UTF8):  # written by some Windows editors; not part of the first token
-        raw = raw[len(codecs.BOM_UTF8) :]
-    lines = []
-    for lineno, raw_line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            lines.append(raw_line.decode("utf8").rstrip("\r"))
-        except UnicodeDecodeError as err:
-            raise CorpusError(
-                f"{path}:{lineno}: not valid UTF-8 (byte {err.start + 1} of the line); "
-                "re-encode the file as UTF-8"
-            ) from None
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
+def text_lines(path: Union[str, Path]) -> Iterator[Tuple[int, str]]:
+    """(line number, line) of a UTF-8 text file (gzipped if named *.gz), without its line
+    break or a leading BOM. A line that is not UTF-8, or that cannot be read (a .gz cut
+    short or corrupt, a disk error), is a CorpusError naming the file and the line."""
+    from .annotate.formats import READ_ERRORS  # here: the package's import stays light
+
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: file not found")
+    opener = gzip.open if path.suffix == ".gz" else open
+    lineno = 0
+    try:
+        with opener(path, "rb") as lines:
+            for lineno, raw in enumerate(lines, start=1):
+                if lineno == 1 and raw.startswith(codecs.BOM_UTF8):  # written by some Windows editors
+                    raw = raw[len(codecs.BOM_UTF8) :]
+                try:
+                    line = raw.decode("utf8")
+                except UnicodeDecodeError as err:
+                    raise CorpusError(
+                        f"{path}:{lineno}: not valid UTF-8 (byte {err.start + 1} of the line); "
+                        "re-encode the file as UTF-8"
+                    ) from None
+                yield lineno, line.rstrip("\r\n")
+    except READ_ERRORS as err:
+        raise CorpusError(f"{path}:{lineno + 1}: cannot read line {lineno + 1} or any after it: {err}") from None
+
+
+class TokenLine(NamedTuple):
+    """A token's line of an IOB TSV file: its number and its tab-separated columns (the
+    token first)."""
+
+    lineno: int
+    columns: List[str]
+
+
+def iob_sentences(path: Union[str, Path]) -> Iterator[List[TokenLine]]:
+    """The sentences (blocks between blank lines) of an IOB TSV file, as their token lines;
+    `-DOCSTART-` lines are skipped. A line with an empty token is a CorpusError."""
+    sentence: List[TokenLine] = []
+    for lineno, line in text_lines(path):
+        if not line.strip():
+            if sentence:
+                yield sentence
+            sentence = []
+            continue
+        columns = line.split("\t")
+        if not columns[0].strip():
+            raise CorpusError(f"{path}:{lineno}: empty token (the first tab-separated column is blank)")
+        if columns[0] != DOCSTART:
+            sentence.append(TokenLine(lineno, columns))
+    if sentence:
+        yield sentence
+
+
+def iob_words(path: Union[str, Path]) -> Iterator[List[str]]:
+    """The token lists of an IOB TSV file's sentences (its labels unread)."""
+    for sentence in iob_sentences(path):
+        yield [line.columns[0] for line in sentence]
 
 
 def _parse_label(label: str, path: Path, lineno: int) -> Tuple[str, Optional[str]]:
@@ -67,70 +123,57 @@ def read_iob(
     limit: keep only the first `limit` sentences (0 keeps all).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CorpusError(f"{path}: corpus file not found")
     corpus = corpus or path.parent.name
     sentences: List[Tuple[List[str], List[Tuple[int, int, str]]]] = []
-    words: List[str] = []
-    spans: List[Tuple[int, int, str]] = []
-    open_span: Optional[List] = None  # [start, end, type]
     type_line = 0
-
-    def close_sentence() -> None:
-        nonlocal words, spans, open_span
-        if open_span is not None:
-            spans.append(tuple(open_span))
-            open_span = None
-        if words:
-            sentences.append((words, spans))
-        words, spans = [], []
-
     truncated = False
-    for lineno, line in enumerate(_decode_lines(path), start=1):
-        if limit and len(sentences) >= limit:
-            truncated = True
-            break
-        if not line.strip():
-            close_sentence()
-            continue
-        columns = line.split("\t")
-        if len(columns) != 2 or not columns[0].strip():
-            raise CorpusError(
-                f"{path}:{lineno}: expected 'token<TAB>label', got {len(columns)} "
-                f"tab-separated column(s): {line[:80]!r}"
-            )
-        token, label = columns[0], columns[1].strip()
-        prefix, ent_type = _parse_label(label, path, lineno)
-        if ent_type is not None:
-            if entity_type is None:
-                entity_type, type_line = ent_type, lineno
-            elif ent_type != entity_type:
-                where = f"line {type_line}" if type_line else "the entity_type argument"
-                raise CorpusError(
-                    f"{path}:{lineno}: label {label!r} has type {ent_type!r}, but this corpus's "
-                    f"type is {entity_type!r} ({where}); each corpus must annotate one type"
-                )
-        if prefix == "I" and (open_span is None or open_span[2] != ent_type):
-            problem = f"{label!r} follows " + (
-                "O" if open_span is None else f"an entity of type {open_span[2]!r}"
-            )
-            if not repair:
-                raise CorpusError(
-                    f"{path}:{lineno}: {problem}; fix the file or convert with repair=True "
-                    "(--repair) to read it as B-"
-                )
-            warnings.warn(f"{path}:{lineno}: {problem}; read as B-{ent_type}", TaughtNetWarning)
-            prefix = "B"
-        if prefix == "B" or prefix == "O":
+    with closing(iob_sentences(path)) as blocks:
+        for block in blocks:
+            if limit and len(sentences) >= limit:
+                truncated = True
+                break
+            words: List[str] = []
+            spans: List[Tuple[int, int, str]] = []
+            open_span: Optional[List] = None  # [start, end, type]
+            for lineno, columns in block:
+                if len(columns) != 2:
+                    line = "\t".join(columns)
+                    raise CorpusError(
+                        f"{path}:{lineno}: expected 'token<TAB>label', got {len(columns)} "
+                        f"tab-separated column(s): {line[:80]!r}"
+                    )
+                token, label = columns[0], columns[1].strip()
+                prefix, ent_type = _parse_label(label, path, lineno)
+                if ent_type is not None:
+                    if entity_type is None:
+                        entity_type, type_line = ent_type, lineno
+                    elif ent_type != entity_type:
+                        where = f"line {type_line}" if type_line else "the entity_type argument"
+                        raise CorpusError(
+                            f"{path}:{lineno}: label {label!r} has type {ent_type!r}, but this corpus's "
+                            f"type is {entity_type!r} ({where}); each corpus must annotate one type"
+                        )
+                if prefix == "I" and (open_span is None or open_span[2] != ent_type):
+                    problem = f"{label!r} follows " + (
+                        "O" if open_span is None else f"an entity of type {open_span[2]!r}"
+                    )
+                    if not repair:
+                        raise CorpusError(
+                            f"{path}:{lineno}: {problem}; fix the file or convert with repair=True "
+                            "(--repair) to read it as B-"
+                        )
+                    warnings.warn(f"{path}:{lineno}: {problem}; read as B-{ent_type}", TaughtNetWarning)
+                    prefix = "B"
+                if prefix == "I":
+                    open_span[1] = len(words) + 1
+                else:
+                    if open_span is not None:
+                        spans.append(tuple(open_span))
+                    open_span = [len(words), len(words) + 1, ent_type] if prefix == "B" else None
+                words.append(token)
             if open_span is not None:
                 spans.append(tuple(open_span))
-                open_span = None
-            if prefix == "B":
-                open_span = [len(words), len(words) + 1, ent_type]
-        else:
-            open_span[1] = len(words) + 1
-        words.append(token)
-    close_sentence()
+            sentences.append((words, spans))
 
     if not sentences:
         raise CorpusError(f"{path}: the corpus is empty (no sentences)")

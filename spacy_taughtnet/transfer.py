@@ -2,7 +2,8 @@
 
 Built from IOB TSV source corpora by one fixed rule, so a rebuild gives the same text:
 - a sentence is a blank-line-separated block of a source file; its tokens are the first
-  column; `-DOCSTART-` lines are skipped; sentences of fewer than `min_tokens` tokens are dropped;
+  column; `-DOCSTART-` lines are skipped (corpora.iob_words); sentences of fewer than
+  `min_tokens` tokens are dropped;
 - a sentence (tokens joined by single spaces) equal to a sentence of any split of the
   evaluation corpora is dropped;
 - duplicates are dropped, keeping the first occurrence in source order.
@@ -19,36 +20,11 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .atomic import atomic_path
-from .corpora import CORPUS_KEY
+from .corpora import CORPUS_KEY, iob_words, text_lines
 from .errors import CorpusError
 
-DOCSTART = "-DOCSTART-"
 # The corpus name recorded on transfer docs is "transfer:<source>" (they have no entity type).
 TRANSFER_PREFIX = "transfer:"
-
-
-def iob_sentences(path: Union[str, Path]) -> Iterator[List[str]]:
-    """The token lists of an IOB TSV file's sentences (first column; -DOCSTART- skipped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusError(f"{path}: source file not found")
-    tokens: List[str] = []
-    with path.open(encoding="utf-8-sig") as lines:
-        for lineno, line in enumerate(lines, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                if tokens:
-                    yield tokens
-                tokens = []
-                continue
-            token = line.split("\t", 1)[0]
-            if not token.strip():
-                raise CorpusError(f"{path}:{lineno}: empty token")
-            if token != DOCSTART:
-                tokens.append(token)
-    if tokens:
-        yield tokens
-
 
 Sentences = Iterable[List[str]]
 
@@ -56,17 +32,13 @@ Sentences = Iterable[List[str]]
 def text_sentences(path: Union[str, Path]) -> Iterator[List[str]]:
     """The token lists of pre-tokenised transfer text (one sentence a line, tokens separated
     by single spaces; `.gz` or plain)."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf8") as lines:
-        for lineno, line in enumerate(lines, start=1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            words = line.split(" ")
-            if "" in words:
-                raise CorpusError(f"{path}:{lineno}: tokens must be separated by single spaces")
-            yield words
+    for lineno, line in text_lines(path):
+        if not line.strip():
+            continue
+        words = line.split(" ")
+        if "" in words:
+            raise CorpusError(f"{path}:{lineno}: tokens must be separated by single spaces")
+        yield words
 
 
 def document_sentences(path: Union[str, Path], fmt: str, tokenizer) -> Iterator[List[str]]:
@@ -91,7 +63,7 @@ def build_transfer_text(
     (name, sentences) pairs, dropping sentences of the `exclude` IOB TSV files, short sentences
     and duplicates. The folder is written as a whole (temporary folder, then rename).
     Returns {name: {"sentences": n, "tokens": n}} (also written to counts.json)."""
-    held_out: Set[str] = {" ".join(s) for path in exclude for s in iob_sentences(path)}
+    held_out: Set[str] = {" ".join(s) for path in exclude for s in iob_words(path)}
     seen: Set[str] = set()
     kept: Dict[str, List[str]] = {}
     for name, sentences in sources:

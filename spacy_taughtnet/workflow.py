@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 import spacy
 
 from .atomic import atomic_path, remove_stale_temporaries
-from .corpora import TYPE_KEY, build_union, read_iob, write_docbin
+from .corpora import TYPE_KEY, build_union, iob_words, read_iob, write_docbin
 from .distributions import SHARD_DOCS
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
 from .layout import (
@@ -353,7 +353,6 @@ def prepare_transfer(
     from .transfer import (
         build_transfer_text,
         document_sentences,
-        iob_sentences,
         read_transfer_docs,
         source_name,
         text_sentences,
@@ -383,7 +382,7 @@ def prepare_transfer(
                     "`spacy project assets --extra`, or give a folder of prebuilt *.txt.gz "
                     "(--vars.transfer_dir)"
                 )
-            pairs.extend((source_name(folder), iob_sentences(path)) for path in files)
+            pairs.extend((source_name(folder), iob_words(path)) for path in files)
     tokenizer = spacy.blank("en").tokenizer
     for path in texts:
         path = Path(path)

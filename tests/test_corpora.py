@@ -1,4 +1,5 @@
 """IOB TSV reading, DocBin round trip, the union, BIO tags, and bad input."""
+import codecs
 import warnings
 
 import pytest
@@ -12,6 +13,8 @@ from spacy_taughtnet.corpora import (
     build_union,
     doc_corpus,
     doc_entity_type,
+    iob_sentences,
+    iob_words,
     read_docbin,
     read_iob,
     write_docbin,
@@ -21,6 +24,25 @@ from spacy_taughtnet.scorer import bio_tags
 
 def ents(doc):
     return [(e.start, e.end, e.text, e.label_) for e in doc.ents]
+
+
+def test_iob_sentences_are_token_lines_between_blank_lines(tmp_path):
+    """The one IOB reader (read_iob builds on it, the transfer text takes its words): line
+    numbers of the file as it is, -DOCSTART- lines skipped, a BOM and CRLF line ends dropped,
+    any number of columns."""
+    path = tmp_path / "any.tsv"
+    path.write_bytes(codecs.BOM_UTF8 + b"-DOCSTART-\tO\r\n\r\nMice\tB-Species\r\nate\tO\textra\r\n\n\n  \nrice\n")
+    assert [[tuple(line) for line in sentence] for sentence in iob_sentences(path)] == [
+        [(3, ["Mice", "B-Species"]), (4, ["ate", "O", "extra"])],
+        [(8, ["rice"])],
+    ]
+    assert list(iob_words(path)) == [["Mice", "ate"], ["rice"]]
+
+
+def test_docstart_lines_are_not_sentences(tmp_path, vocab):
+    path = tmp_path / "docs.tsv"
+    path.write_text("-DOCSTART-\tO\n\na\tB-Disease\nb\tO\n\n-DOCSTART-\tO\n\nc\tO\n", encoding="utf8")
+    assert [doc.text for doc in read_iob(path, vocab)] == ["a b", "c"]
 
 
 def test_read_fixture_file(vocab):
@@ -284,6 +306,15 @@ def test_non_utf8_file(tmp_path, vocab):
     path = write(tmp_path, b"a\tO\nb\tO\nc\xff\tO\n")
     message = read_error(path, vocab)
     assert "bad.tsv:3" in message and "UTF-8" in message
+    with pytest.raises(CorpusError, match="bad.tsv:3: not valid UTF-8"):
+        list(iob_words(path))
+
+
+def test_both_readers_name_an_empty_token(tmp_path, vocab):
+    path = write(tmp_path, "a\tO\n \tO\n")
+    assert "bad.tsv:2: empty token" in read_error(path, vocab)
+    with pytest.raises(CorpusError, match="bad.tsv:2: empty token"):
+        list(iob_words(path))
 
 
 def test_missing_file(tmp_path, vocab):

@@ -15,10 +15,9 @@ from thinc.api import Config
 from typer.testing import CliRunner
 
 from spacy_taughtnet.cli import app
-from spacy_taughtnet.corpora import read_docbin, write_docbin
+from spacy_taughtnet.corpora import iob_words, read_docbin, write_docbin
 from spacy_taughtnet.errors import ConfigError, CorpusError
 from spacy_taughtnet.layout import RunLayout
-from spacy_taughtnet.transfer import iob_sentences
 from spacy_taughtnet.workflow import (
     prepare_corpora,
     pretrain_tok2vec,
@@ -43,7 +42,7 @@ def run_root(tmp_path_factory) -> Path:
     prepare_corpora(CORPORA, root, TOY)
     vocab = spacy.blank("en").vocab
     write_docbin(
-        (Doc(vocab, words=words) for words in iob_sentences(CORPORA / "Toy-species-IOB" / "train.tsv")),
+        (Doc(vocab, words=words) for words in iob_words(CORPORA / "Toy-species-IOB" / "train.tsv")),
         RunLayout(root).transfer_docs,
     )
     return root

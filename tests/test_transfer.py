@@ -6,18 +6,18 @@ import shutil
 import numpy
 import pytest
 import spacy
-from helpers import CORPORA, CORPUS_TYPES, SMALL_MODEL
+from helpers import CORPORA, CORPUS_TYPES, FIXTURES, SMALL_MODEL
 from spacy.tokens import DocBin
 from spacy.util import registry
 
-from spacy_taughtnet.corpora import CORPUS_KEY, doc_entity_type
+from spacy_taughtnet.corpora import CORPUS_KEY, doc_entity_type, iob_words
 from spacy_taughtnet.distributions import TeacherDistributions
 from spacy_taughtnet.errors import ConfigError, CorpusError, DistributionsError
 from spacy_taughtnet.heads import TEACHER_PROBS_KEY
 from spacy_taughtnet.transfer import (
     build_transfer_text,
-    iob_sentences,
     read_transfer_docs,
+    text_sentences,
     transfer_files,
 )
 
@@ -40,7 +40,7 @@ def sources(tmp_path):
         "Mice lacking p53 develop tumours .", "Cells were grown in serum .",
     ])
     held_out = write_tsv(tmp_path / "eval" / "test.tsv", ["Held out sentence here ."])
-    return [("A", iob_sentences(a_train)), ("A", iob_sentences(a_test)), ("B", iob_sentences(b_train))], [held_out]
+    return [("A", iob_words(a_train)), ("A", iob_words(a_test)), ("B", iob_words(b_train))], [held_out]
 
 
 def test_build_applies_the_rule(sources, tmp_path):
@@ -72,9 +72,9 @@ def test_build_is_byte_reproducible(sources, tmp_path):
 
 def test_build_errors(sources, tmp_path):
     pairs, exclude = sources
-    with pytest.raises(CorpusError, match="missing.tsv: source file not found"):
-        build_transfer_text([("A", iob_sentences(tmp_path / "missing.tsv"))], exclude, tmp_path / "out")
-    only_held_out = [("A", iob_sentences(exclude[0]))]
+    with pytest.raises(CorpusError, match="missing.tsv: file not found"):
+        build_transfer_text([("A", iob_words(tmp_path / "missing.tsv"))], exclude, tmp_path / "out")
+    only_held_out = [("A", iob_words(exclude[0]))]
     with pytest.raises(CorpusError, match="no transfer sentences left"):
         build_transfer_text(only_held_out, exclude, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -106,6 +106,25 @@ def test_read_transfer_errors(tmp_path):
         list(read_transfer_docs([bad], spacy.blank("en").vocab))
 
 
+@pytest.mark.parametrize("damage, error", [
+    ("cut short", r"bad.txt.gz:(\d+): cannot read line \1 or any after it: Compressed file ended"),
+    ("not gzip", r"bad.txt.gz:1: cannot read line 1 or any after it: Not a gzipped file"),
+    ("not UTF-8", r"bad.txt.gz:2: not valid UTF-8"),
+])
+def test_damaged_transfer_text_names_the_file_and_line(tmp_path, damage, error):
+    """A .gz cut short gave a bare EOFError, naming neither the file nor the line."""
+    fixture = (FIXTURES / "transfer" / "Toy.txt.gz").read_bytes()
+    data = {
+        "cut short": fixture[: len(fixture) // 2],
+        "not gzip": b"plain text named .gz\n",
+        "not UTF-8": gzip.compress("fine line here\ncaf\xe9 au lait\n".encode("latin-1")),
+    }[damage]
+    bad = tmp_path / "bad.txt.gz"
+    bad.write_bytes(data)
+    with pytest.raises(CorpusError, match=error):
+        list(text_sentences(bad))
+
+
 # ------------------------------------------------- transfer text in the workflow
 
 TOY = ["Toy-disease-IOB", "Toy-chem-IOB"]
@@ -125,7 +144,7 @@ def transfer_run(tmp_path, teachers, docbins):
     assets = tmp_path / "assets"
     for name in TOY:
         shutil.copytree(CORPORA / name, assets / name)
-    union_sentence = next(iob_sentences(CORPORA / TOY[0] / "test.tsv"))
+    union_sentence = next(iob_words(CORPORA / TOY[0] / "test.tsv"))
     write_tsv(assets / "transfer" / "Src-IOB" / "train.tsv", [
         "Mice given aspirin developed asthma .", " ".join(union_sentence), "Rats lacking EGFR were treated with caffeine .",
     ])
