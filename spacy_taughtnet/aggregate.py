@@ -31,6 +31,7 @@ import numpy
 from .errors import ConfigError, DistributionsError
 
 NORMALIZERS = ("sum", "softmax")
+DEFAULT_NORMALIZE = "sum"
 MERGES = ("mean", "product")
 # Chosen on devel: the product's decoded soft labels beat the mean's F1 (benchmarks/teachers.md, arm iv)
 DEFAULT_MERGE = "product"
@@ -130,7 +131,7 @@ def _check_joint(joint: Sequence[Tuple[Sequence[int], object]], n_types: int, n_
 
 def aggregate_distributions(
     teacher_probs: Sequence[Optional[numpy.ndarray]],
-    normalize: str = "sum",
+    normalize: str = DEFAULT_NORMALIZE,
     *,
     joint: Sequence[Tuple[Sequence[int], numpy.ndarray]] = (),
     atol: float = 1e-3,

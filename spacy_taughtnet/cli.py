@@ -7,8 +7,12 @@ from typing import Callable, List, Optional
 
 import typer
 
-from .aggregate import DEFAULT_MERGE
+from .aggregate import DEFAULT_MERGE, DEFAULT_NORMALIZE
+from .annotate.runner import DEFAULT_CHUNK_CHARS
+from .distill import DEFAULT_BATCH_SIZE
+from .distributions import SHARD_DOCS
 from .errors import ConfigError, TaughtNetError
+from .render import DEFAULT_LIMIT
 
 app = typer.Typer(
     name="spacy-taughtnet",
@@ -57,6 +61,10 @@ TRANSFORMER_CASE = typer.Option("", help=(
     "cased | uncased: whether the transformer's tokenizer keeps the case (sets do_lower_case; an uncased "
     "model such as MiniLM or SciBERT-uncased needs uncased; ignored by the CNN configs; empty: the config's)"
 ))
+# Options of distill and distill-teachers.
+NORMALIZE = typer.Option(DEFAULT_NORMALIZE, help="Aggregation normaliser: sum or softmax")
+BATCH_SIZE = typer.Option(DEFAULT_BATCH_SIZE, help="Docs per batch")
+SHARD_DOCS_OPTION = typer.Option(SHARD_DOCS, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards")
 # Options of --backend ray, for annotate and distill-teachers (annotate.ray_backend.RayOptions).
 RAY_ADDRESS = typer.Option(None, "--address", help="Ray: an existing cluster's address (e.g. auto); default: $RAY_ADDRESS (set by ray job submit), else start a local Ray")
 NUM_ACTORS = typer.Option(None, min=1, help="Ray: actors, each loading the model(s) once (default: as many as the cluster's CPUs, or GPUs, hold)")
@@ -227,9 +235,9 @@ def distill(
     output: Path = typer.Argument(..., help="Distributions folder to write"),
     teachers: List[Path] = typer.Option(..., "--teacher", help="A trained single-type teacher pipeline; repeat, in global label order (several of one type are merged)"),
     merge: str = typer.Option(DEFAULT_MERGE, help="Teachers of one type: product (of experts) or mean"),
-    normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
-    batch_size: int = typer.Option(256, help="Docs per batch"),
-    shard_docs: int = typer.Option(10000, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards"),
+    normalize: str = NORMALIZE,
+    batch_size: int = BATCH_SIZE,
+    shard_docs: int = SHARD_DOCS_OPTION,
 ) -> None:
     """Run every teacher over a DocBin, aggregate, and store the distributions."""
     from .distill import dump_distributions
@@ -245,12 +253,12 @@ def distill(
 def distill_teachers(
     root: Path = typer.Argument(..., help="Run folder with corpus/global and teachers/"),
     corpora: str = typer.Option(..., help="Corpus folder names, in the order of the global labels"),
-    normalize: str = typer.Option("sum", help="Aggregation normaliser: sum or softmax"),
-    batch_size: int = typer.Option(256, help="Docs per batch"),
+    normalize: str = NORMALIZE,
+    batch_size: int = BATCH_SIZE,
     output: Optional[Path] = typer.Option(None, help="Distributions folder (default ROOT/distributions/train, or ROOT/distributions/transfer with --transfer)"),
     teachers: str = TEACHERS_SPEC,
     transfer: bool = typer.Option(False, "--transfer", help="Distill the transfer text (ROOT/transfer/train.spacy, from prepare-transfer) instead of the union"),
-    shard_docs: int = typer.Option(10000, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards"),
+    shard_docs: int = SHARD_DOCS_OPTION,
     backend: str = typer.Option("local", help="local (this process) or ray (Ray actors on a local or existing cluster, each writing whole shards)"),
     address: Optional[str] = RAY_ADDRESS,
     num_actors: Optional[int] = NUM_ACTORS,
@@ -350,7 +358,7 @@ def annotate(
     output_format: Optional[str] = typer.Option(None, help="jsonl or pubtator (default: from the extension .jsonl, .pubtator)"),
     batch_size: int = typer.Option(64, min=1, help="Docs (or pieces of long docs) per batch"),
     n_process: int = typer.Option(1, help="Processes for nlp.pipe (-1: one per CPU)"),
-    chunk_chars: int = typer.Option(5000, min=1, help="Annotate a longer document in pieces of at most this many characters, cut at whitespace (memory: batch size x this)"),
+    chunk_chars: int = typer.Option(DEFAULT_CHUNK_CHARS, min=1, help="Annotate a longer document in pieces of at most this many characters, cut at whitespace (memory: batch size x this)"),
     text: bool = typer.Option(True, "--text/--no-text", help="Write each document's text into JSONL output"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on, instead of stopping"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming an existing output (which stays until the new one is complete)"),
@@ -365,11 +373,11 @@ def annotate(
     """Annotate documents with a pipeline; rerun the same command to resume an interrupted run
     (OUTPUT.manifest.json beside the output says which model, options and input wrote it)."""
     from .annotate import annotate_file
+    from .workflow import check_backend
 
     if n_process == 0 or n_process < -1:
         raise ConfigError(f"--n-process must be -1 or at least 1, got {n_process}")
-    if backend not in ("local", "ray"):
-        raise ConfigError(f"--backend must be local or ray, got {backend!r}")
+    check_backend(backend)
     if backend == "ray" and n_process != 1:
         raise ConfigError("--n-process is for --backend local; with --backend ray use --num-actors")
     try:
@@ -404,7 +412,7 @@ def render(
     input_path: Path = typer.Argument(..., help="Sample texts: text (one per line), JSONL or PubTator"),
     output_path: Path = typer.Argument(..., help="HTML page to write"),
     input_format: Optional[str] = typer.Option(None, help="text, jsonl or pubtator (default: from the extension)"),
-    limit: int = typer.Option(20, min=0, help="Render the first N documents (0: all)"),
+    limit: int = typer.Option(DEFAULT_LIMIT, min=0, help="Render the first N documents (0: all)"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on"),
 ) -> None:
     """Write an HTML page (displaCy) of the pipeline's entities on sample texts."""

@@ -22,16 +22,25 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
-from .aggregate import DEFAULT_MERGE, MERGES, aggregate_distributions, merge_teachers
+from .aggregate import (
+    DEFAULT_MERGE,
+    DEFAULT_NORMALIZE,
+    MERGES,
+    aggregate_distributions,
+    merge_teachers,
+)
 from .corpora import doc_corpus, doc_entity_type
 from .distributions import SHARD_DOCS, write_distributions
 from .errors import ConfigError, CorpusError, TeacherError
 from .teachers import Teacher, trained_teacher
 
+# Docs per batch of the teachers' pass.
+DEFAULT_BATCH_SIZE = 256
+
 
 def combine(
     teachers: Sequence[Teacher], per_teacher: Sequence[numpy.ndarray], labels: Sequence[str], *,
-    merge: str = DEFAULT_MERGE, normalize: str = "sum",
+    merge: str = DEFAULT_MERGE, normalize: str = DEFAULT_NORMALIZE,
 ) -> numpy.ndarray:
     """One batch's stored rows (distributions.py): the global distribution, then each type's (B, I, O).
 
@@ -120,8 +129,8 @@ def dump_distributions(
     *,
     labels: Optional[Sequence[str]] = None,
     merge: str = DEFAULT_MERGE,
-    normalize: str = "sum",
-    batch_size: int = 256,
+    normalize: str = DEFAULT_NORMALIZE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     shard_docs: int = SHARD_DOCS,
 ) -> List[str]:
     """Write the aggregated teacher distributions of every doc of a DocBin to `output`

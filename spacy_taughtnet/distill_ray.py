@@ -20,6 +20,8 @@ from typing import Any, Dict, Iterator, List, Set, Tuple, Union
 
 from spacy.tokens import DocBin
 
+from .aggregate import DEFAULT_NORMALIZE
+
 # Ray itself through annotate's backend, whose import says how to install Ray when it is missing
 from .annotate.ray_backend import (
     RayOptions,
@@ -30,7 +32,7 @@ from .annotate.ray_backend import (
     ray,
     run_on_actors,
 )
-from .distill import DistillInputs, distill_inputs, shard_rows
+from .distill import DEFAULT_BATCH_SIZE, DistillInputs, distill_inputs, shard_rows
 from .distributions import (
     SHARD_DOCS,
     distributions_header,
@@ -74,8 +76,8 @@ def dump_distributions_ray(
     root: Union[str, Path],
     output: Union[str, Path],
     *,
-    normalize: str = "sum",
-    batch_size: int = 256,
+    normalize: str = DEFAULT_NORMALIZE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     shard_docs: int = SHARD_DOCS,
     ray_options: RayOptions = RayOptions(),
     progress: bool = True,

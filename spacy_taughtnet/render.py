@@ -10,6 +10,9 @@ from .annotate.formats import Record
 from .annotate.runner import DEFAULT_CHUNK_CHARS, annotate_records
 from .errors import AnnotateError
 
+# Documents on the page unless told otherwise.
+DEFAULT_LIMIT = 20
+
 
 def check_not_input(output: Path, input_path: Path) -> None:
     """Raise if writing `output` would replace the input: the same path once resolved (`..`,
@@ -22,7 +25,7 @@ def render_html(
     nlp: Any,
     records: Iterable[Record],
     *,
-    limit: int = 20,
+    limit: int = DEFAULT_LIMIT,
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
 ) -> str:
     """An HTML page (displaCy, style "ent") of the first `limit` records, annotated, with

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import spacy
 
+from .aggregate import DEFAULT_NORMALIZE
 from .atomic import atomic_path, remove_stale_temporaries
 from .corpora import TYPE_KEY, build_union, iob_words, read_iob, write_docbin
+from .distill import DEFAULT_BATCH_SIZE
 from .distributions import SHARD_DOCS
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
 from .layout import (
@@ -25,6 +27,14 @@ if TYPE_CHECKING:
     from .teachers import TeachersSpec
 
 SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
+# Where annotate and distill-teachers run: this process, or Ray actors.
+BACKENDS = ("local", "ray")
+
+
+def check_backend(backend: str) -> None:
+    """Refuse a backend that is not one of BACKENDS (annotate's and distill-teachers' --backend)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be {' or '.join(BACKENDS)}, got {backend!r}")
 
 
 def parse_corpora(corpora: str) -> List[str]:
@@ -294,7 +304,7 @@ def pretrain_tok2vec(
 
 
 def distill_teachers(
-    root: Path, corpora: Sequence[str], output: Path, *, normalize: str = "sum", batch_size: int = 256,
+    root: Path, corpora: Sequence[str], output: Path, *, normalize: str = DEFAULT_NORMALIZE, batch_size: int = DEFAULT_BATCH_SIZE,
     spec: Optional["TeachersSpec"] = None, docbin: Optional[Path] = None, shard_docs: int = SHARD_DOCS,
     backend: str = "local", ray_options: Optional["RayOptions"] = None,
 ) -> List[str]:
@@ -306,8 +316,7 @@ def distill_teachers(
     the same shards and manifest. Returns the labels."""
     from .teachers import default_spec, load_teachers
 
-    if backend not in ("local", "ray"):
-        raise ConfigError(f"--backend must be local or ray, got {backend!r}")
+    check_backend(backend)
     layout = RunLayout(root)
     spec = spec or default_spec(corpora)
     docbin = docbin or layout.global_split("train")
