@@ -167,7 +167,7 @@ def model_card(
     evaluated in `description`, `notes` and `performance["not_evaluated"]`.
     """
     if not student_rows:
-        raise ConfigError("no per-corpus test scores of the student: run the evaluate step first")
+        raise ConfigError("no per-corpus test scores of the student: run the evaluate-all step first")
     card = {k: v for k, v in meta.items() if k not in ("performance", "description", "notes", "sources")}
     types = [row["entity_type"] for row in student_rows]
     labels = dict.fromkeys(label for pipe_labels in meta.get("labels", {}).values() for label in pipe_labels)
@@ -445,5 +445,5 @@ def read_rows(path: Union[str, Path]) -> List[Dict]:
     """Metrics rows written by `evaluate-all` or `evaluate --output`."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no metrics here; run the evaluate step first")
+        raise ConfigError(f"{path}: no metrics here; run the evaluate-all step first")
     return json.loads(path.read_text(encoding="utf8"))

@@ -216,7 +216,7 @@ def load_teacher(path: Union[str, Path]) -> Tuple[Language, str, TaughtNetNER]:
     if not (path / "config.cfg").is_file():
         raise TeacherError(
             f"{path}: no trained pipeline here (no config.cfg); train the teacher first "
-            "(spacy project run teachers)"
+            "(spacy project run train-teachers)"
         )
     nlp = spacy.load(path)
     name, pipe = find_taughtnet_pipe(nlp, str(path))

@@ -415,7 +415,7 @@ def evaluate_models(root: Path, corpora: Sequence[str], *, student: Optional[Pat
     layout = RunLayout(root)
     student = student or layout.student_model
     if not (student / "config.cfg").is_file():
-        raise FileNotFoundError(f"{student}: no trained student here; run the student step first")
+        raise FileNotFoundError(f"{student}: no trained student here; run the train-student step first")
     rows: Dict[str, List[Dict]] = {"teachers": [], "student": []}
     student_nlp = spacy.load(student)
     for name, teacher in zip(corpora, layout.teacher_models(corpora)):

@@ -147,9 +147,9 @@ def test_sources_and_requirements(small_run):
     pinned = model_card(meta, rows, version="0.3.2", license="MIT")
     assert pinned["requirements"] == ["spacy-transformers>=1.4.0,<1.5.0", "spacy-taughtnet>=0.3.0,<0.4.0"]
     assert "author" not in pinned and "url" not in pinned and pinned["sources"] == []
-    with pytest.raises(ConfigError, match="run the evaluate step first"):
+    with pytest.raises(ConfigError, match="run the evaluate-all step first"):
         model_card(meta, [], version="0.1.0", license="MIT")
-    with pytest.raises(ConfigError, match="run the evaluate step first"):
+    with pytest.raises(ConfigError, match="run the evaluate-all step first"):
         read_rows(small_run / "metrics" / "missing.json")
 
 

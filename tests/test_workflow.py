@@ -81,7 +81,7 @@ def test_rerun_skips_up_to_date_steps(quick_run):
                  "--vars.eval_frequency", "25", "--vars.student_eval_frequency", "25",
                  "--vars.name", PACKAGE[3:]]
     result = run(["-m", "spacy", "project", "run", "all", ".", *overrides], cwd=dest)
-    for step in ("prepare", "transfer-text", "pretrain", "teachers", "distill", "distill-transfer", "student-transfer", "evaluate"):
+    for step in ("prepare", "prepare-transfer", "pretrain", "train-teachers", "distill-teachers", "distill-teachers-transfer", "train-student-transfer", "evaluate-all"):
         assert f"Skipping '{step}': nothing changed" in result.stdout
 
 
@@ -200,7 +200,7 @@ def test_corpus_names_must_be_plain_folder_names(name):
 
 @pytest.mark.workflow
 def test_corpus_name_outside_the_run_folder_is_refused(tmp_path):
-    """`../x` would map ROOT/teachers/../x to ROOT/x, which the teachers step replaces."""
+    """`../x` would map ROOT/teachers/../x to ROOT/x, which the train-teachers step replaces."""
     root = tmp_path / "run"
     (root / "x").mkdir(parents=True)
     (root / "x" / "keep.txt").write_text("mine")
