@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import re
+import resource
 import signal
 import sys
 import time
@@ -55,9 +56,13 @@ def clean(model_path, source, tmp_path_factory) -> Path:
     return out
 
 
-def _run_cli(args: List[str], stderr_path: str) -> None:
+def _run_cli(args: List[str], stderr_path: str, file_size_limit: Optional[int]) -> None:
     """A forked child's main: the command line, stderr to a file (not a pipe, which a worker
-    outliving the child would hold open), exiting with the command's exit code."""
+    outliving the child would hold open), exiting with the command's exit code. With
+    file_size_limit, a write past that size fails (EFBIG), as one on a full disk does (ENOSPC)."""
+    if file_size_limit is not None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the failing write returns an error instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
     fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 2)
     sys.stdout = open(os.devnull, "w")
@@ -74,10 +79,10 @@ def _run_cli(args: List[str], stderr_path: str) -> None:
 class Annotate:
     """`annotate MODEL SOURCE OUT --no-progress OPTIONS` in a process of its own."""
 
-    def __init__(self, model_path: Path, source: Path, out: Path, *options: str) -> None:
+    def __init__(self, model_path: Path, source: Path, out: Path, *options: str, file_size_limit: Optional[int] = None) -> None:
         self.out, self.log = out, out.with_name(out.name + ".stderr")
         args = ["annotate", str(model_path), str(source), str(out), "--no-progress", *options]
-        self.process = multiprocessing.get_context("fork").Process(target=_run_cli, args=(args, str(self.log)))
+        self.process = multiprocessing.get_context("fork").Process(target=_run_cli, args=(args, str(self.log), file_size_limit))
         self.process.start()
         self.pid = self.process.pid
 
@@ -422,3 +427,107 @@ def test_damaged_gzip_and_bad_utf8_name_the_line(tmp_path, name, content, line):
         with pytest.raises(AnnotateError, match=rf"^{re.escape(str(src))}:{line}: "):
             list(read_records(src, detect_format(src, None)))
 
+
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_two_names_of_one_output_share_its_lock(tmp_path, model_path, source, clean, link):
+    """Two runs writing one file under two names (out.jsonl and a symlink or a hard link
+    alias.jsonl) once both exited 0, with every record written twice."""
+    out, alias = tmp_path / "out.jsonl", tmp_path / "alias.jsonl"
+    if link == "symlink":
+        alias.symlink_to(out)
+    else:
+        out.touch()  # an empty output is started afresh, as a missing one
+        os.link(out, alias)
+    run = Annotate(model_path, source, out, "--batch-size", str(N_DOCS))  # its first record comes after 1000 docs
+    wait_for((tmp_path / "out.jsonl.manifest.json").exists, run)
+    os.kill(run.pid, signal.SIGSTOP)  # the first run holds the output and has written no record yet
+    try:
+        assert records_in(out) == 0
+        result = cli("annotate", model_path, source, alias, "--no-progress")
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
+    assert result.exit_code == 1 and "is being written by another annotate run" in result.stderr, result.output
+    assert run.wait(timeout=120) == 0, run.stderr()
+    assert out.read_bytes() == clean.read_bytes()
+
+
+def test_an_input_folder_named_through_a_symlink_keeps_the_output_out(tmp_path, model_path, source):
+    """An output in the real folder of an input folder given through a symlink (or the other
+    way round) was accepted, and the rerun read it as input."""
+    real, link = tmp_path / "real", tmp_path / "link"
+    real.mkdir()
+    link.symlink_to(real)
+    (real / "in.jsonl").write_bytes(source.read_bytes())
+    for given, out in [(link, real / "out.jsonl"), (f"{link}/*.jsonl", real / "out.jsonl"), (real, link / "out.jsonl")]:
+        result = cli("annotate", model_path, given, out, "--no-progress")
+        assert result.exit_code == 1 and "so a rerun would read it as input" in result.stderr, result.output
+        assert sorted(p.name for p in real.iterdir()) == ["in.jsonl"]
+
+
+def stopped_after_first_record(run: Annotate) -> None:
+    """Wait until `run` has digested its input and written a record, then stop it (SIGSTOP)."""
+    wait_for(lambda: records_in(run.out) >= 1, run)
+    os.kill(run.pid, signal.SIGSTOP)
+
+
+def test_lines_appended_during_a_run_are_left_out(tmp_path, model_path, source, clean):
+    """Lines appended to the input while a run went were annotated but left out of its
+    manifest: 1500 records against `records: 1000`."""
+    grown, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    grown.write_bytes(source.read_bytes())
+    run = Annotate(model_path, grown, out)
+    stopped_after_first_record(run)
+    try:
+        with grown.open("a") as f:
+            f.writelines(json.dumps({"id": f"new-{i}", "text": f"aspirin {i} ."}) + "\n" for i in range(500))
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
+    assert run.wait(timeout=120) == 0, run.stderr()
+    assert out.read_bytes() == clean.read_bytes()
+    assert json.loads((tmp_path / "out.jsonl.manifest.json").read_text())["input"]["records"] == N_DOCS
+    result = cli("annotate", model_path, grown, out, "--no-progress")
+    assert result.exit_code == 1, result.output
+    assert (f"{grown}: records {N_DOCS + 1}-{N_DOCS + 500} (from line {N_DOCS + 1}) differ from the input of the run being "
+            f"resumed (it had {N_DOCS} records, this one has {N_DOCS + 500})") in result.stderr
+    assert "--overwrite" in result.stderr and out.read_bytes() == clean.read_bytes()
+
+
+def test_a_record_changed_during_a_run_fails_it(tmp_path, model_path, source, clean):
+    changed, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    changed.write_bytes(source.read_bytes())
+    run = Annotate(model_path, changed, out)
+    stopped_after_first_record(run)
+    try:
+        with changed.open("r+b") as f:  # the same file, its last record edited in place
+            f.seek(-4, os.SEEK_END)
+            f.write(b"X")
+    finally:
+        os.kill(run.pid, signal.SIGCONT)
+    assert run.wait(timeout=120) == 1
+    error = [line for line in run.stderr().splitlines() if line.startswith("Error:")]
+    assert error == [f"Error: {changed}: records 1-{N_DOCS} (from line 1) changed during this run; rerun with --overwrite "
+                     "once the input stays the same"], run.stderr()
+    assert records_in(out) < N_DOCS and clean.read_bytes().startswith(out.read_bytes())  # whole records, none changed
+    result = cli("annotate", model_path, changed, out, "--no-progress")
+    assert result.exit_code == 1 and f"records 1-{N_DOCS} (from line 1) differ from the input" in result.stderr, result.output
+
+
+def test_the_output_format_comes_from_the_final_suffix():
+    assert detect_format("x.pubtator.jsonl", None, output=True) == "jsonl"
+    assert detect_format("x.jsonl.pubtator", None, output=True) == "pubtator"
+    assert detect_format("CDR_TrainingSet.PubTator.txt", None) == "pubtator"  # an input's .pubtator anywhere
+
+
+@pytest.mark.parametrize("full", ["manifest", "output"])
+def test_a_full_disk_names_the_file(tmp_path, model_path, source, clean, full):
+    """A write that fails for want of space said only `[Errno 28] No space left on device`. A
+    file size limit fails the write the same way (EFBIG, `File too large`)."""
+    out = tmp_path / "out.jsonl"
+    run = Annotate(model_path, source, out, file_size_limit={"manifest": 300, "output": 20_000}[full])
+    assert run.wait(timeout=120) == 1
+    named = out if full == "output" else tmp_path / "out.jsonl.manifest.json"
+    error = [line for line in run.stderr().splitlines() if line.startswith("Error:")]
+    assert error == [f"Error: {named}: cannot write: File too large"], run.stderr()
+    result = cli("annotate", model_path, source, out, "--no-progress")  # the space is back: nothing lost
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == clean.read_bytes()

@@ -286,3 +286,35 @@ def test_unreadable_shard(cluster, model_path, tmp_path):
     assert line.startswith("Error: ") and "\n" not in line and str(folder / "b.jsonl.gz") in line, line
     out = tmp_path / "out"
     assert not out.exists() or not any(p.name.startswith("part-") for p in out.iterdir())
+
+
+def test_overwrite_removes_only_its_own_parts(cluster, model_path, tmp_path):
+    """--overwrite ran rmtree on the output folder: an input in it, the folder input itself,
+    or a user's files there were lost. A folder holding anything but parts is refused."""
+    data, results = tmp_path / "data", tmp_path / "results"
+    data.mkdir()
+    source = write_input(data / "docs.jsonl", "jsonl", samples(N_SMALL))
+    (results / "plots").mkdir(parents=True)
+    (results / "summary.csv").write_text("a,b\n")
+
+    def files_under(folder: Path) -> Dict[str, bytes]:
+        return {p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))}
+
+    before = files_under(tmp_path)
+    for given, out, says in [(source, data, f"{data}: holds the input file docs.jsonl"),
+                             (data, data, f"{data}: holds the input file docs.jsonl"),
+                             (source, results, f"{results}: holds files that annotate did not write (plots, summary.csv)")]:
+        for overwrite in ([], ["--overwrite"]):
+            result = cli("annotate", model_path, given, out, *RAY_ARGS, *overwrite)
+            assert result.exit_code == 1 and says in result.output and "--overwrite" not in result.output, result.output
+    assert files_under(tmp_path) == before
+    # A folder of its own parts: --overwrite replaces them, and the temporary of a part being
+    # written when a run was killed.
+    parts = tmp_path / "parts"
+    assert cli("annotate", model_path, source, parts, *RAY_ARGS, "--shard-records", 20).exit_code == 0
+    (parts / ".part-00002.jsonl.k3j9x0_a.tmp").write_text("half a part")
+    result = cli("annotate", model_path, source, parts, *RAY_ARGS, "--shard-records", 25, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in parts.iterdir()) == ["part-00000.jsonl", "part-00001.jsonl"]
+    expected = local_output(model_path, source, tmp_path / "local.jsonl")
+    assert b"".join((parts / name).read_bytes() for name in ["part-00000.jsonl", "part-00001.jsonl"]) == expected

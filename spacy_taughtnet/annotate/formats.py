@@ -34,6 +34,7 @@ Output formats:
 Offsets are character offsets (Unicode code points, Python string indices, as in spaCy),
 end exclusive: text[start:end] is the entity's text.
 """
+import fnmatch
 import glob
 import gzip
 import json
@@ -42,9 +43,9 @@ import re
 import xml.etree.ElementTree as ET
 import zlib
 from dataclasses import dataclass
-from itertools import takewhile
+from itertools import islice, takewhile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import AnnotateError, BadRecordError
 
@@ -81,6 +82,15 @@ class Numbering:
     lines: int = 0
 
 
+@dataclass
+class FileExtent:
+    """How far one pass over an input read one of its files: the records it yielded and the
+    lines it numbered."""
+
+    records: int = 0
+    lines: int = 0
+
+
 OnBad = Callable[[BadRecordError], None]
 
 
@@ -99,8 +109,8 @@ def _json_error(err: Exception) -> str:
 
 
 def detect_format(path: Union[str, Path], given: Optional[str], *, output: bool = False) -> str:
-    """The format given, else the one the file's extension names (case-insensitive; a
-    `.pubtator` anywhere among the suffixes wins, e.g. `CDR.PubTator.txt`)."""
+    """The format given, else the one the file's extension names (case-insensitive; in an
+    input's name a `.pubtator` anywhere among the suffixes wins, e.g. `CDR.PubTator.txt`)."""
     allowed = OUTPUT_FORMATS if output else INPUT_FORMATS
     what = "output" if output else "input"
     if given:
@@ -121,14 +131,17 @@ def detect_format(path: Union[str, Path], given: Optional[str], *, output: bool 
 
 
 def _format_of(path: Path, *, output: bool = False) -> Optional[str]:
-    """The format a file's extension names, if any (an input's may end in .gz)."""
+    """The format a file's extension names, if any: an output's final suffix (`x.pubtator.jsonl`
+    is JSONL); an input's `.pubtator` anywhere among its suffixes, else its final one before
+    an optional .gz."""
     suffixes = [s.lower() for s in path.suffixes]
-    if not output and suffixes[-1:] == [".gz"]:
+    if output:
+        return _OUTPUT_SUFFIXES.get(suffixes[-1]) if suffixes else None
+    if suffixes[-1:] == [".gz"]:
         suffixes = suffixes[:-1]
-    by_suffix = _OUTPUT_SUFFIXES if output else _INPUT_SUFFIXES
     if ".pubtator" in suffixes:
         return "pubtator"
-    return by_suffix.get(suffixes[-1]) if suffixes else None
+    return _INPUT_SUFFIXES.get(suffixes[-1]) if suffixes else None
 
 
 def open_input(path: Path) -> Any:
@@ -353,22 +366,44 @@ class InputFiles:
         """The files' paths relative to `base`."""
         return [f.relative_to(self.base).as_posix() for f in self.files]
 
-    def records(self, fmt: str, on_bad: OnBad = raise_bad) -> Iterator[Record]:
-        """The records of every file, one file after another (each record's `file` set)."""
+    def records(
+        self, fmt: str, on_bad: OnBad = raise_bad, *, extents_read: Optional[List[FileExtent]] = None,
+        upto: Optional[Sequence[FileExtent]] = None,
+    ) -> Iterator[Record]:
+        """The records of every file, one file after another (each record's `file` set).
+        `extents_read`, if given, gets how far each file was read. With `upto`, the
+        extents_read of an earlier pass, each file is read no further than that pass read it
+        (records appended since are left out) and the files after it are numbered as then."""
         numbering = Numbering()
         for index, path in enumerate(self.files):
-            for record in read_records(path, fmt, on_bad, numbering):
+            records = read_records(path, fmt, on_bad, numbering)
+            if upto is not None:
+                records = islice(records, upto[index].records)
+            extent = FileExtent()
+            for record in records:
                 record.file = index
+                extent.records += 1
                 yield record
-            numbering.before, numbering.lines = numbering.before + numbering.lines, 0
+            extent.lines = upto[index].lines if upto is not None else numbering.lines
+            if extents_read is not None:
+                extents_read.append(extent)
+            numbering.before, numbering.lines = numbering.before + extent.lines, 0
 
     def would_read(self, path: Path) -> bool:
         """Whether a file written at `path` would be read by a rerun as one of the input's
-        files (a file in the input folder with a known extension, or one the pattern matches)."""
-        where = Path(os.path.abspath(path))
+        files: a file with a known extension in the input folder, or one the pattern matches.
+        Folders are compared as files (os.path.samefile), so a symlink to one, or a path through
+        one, is that folder. Call it once the folder of `path` exists."""
+        if self.kind == "file":
+            return False
         if self.kind == "folder":
-            return where.parent == Path(os.path.abspath(self.base)) and not where.name.startswith(".") and bool(_format_of(where))
-        return self.kind == "glob" and where.match(os.path.abspath(self.given))
+            folders, named = [self.base], not path.name.startswith(".") and bool(_format_of(path))
+        else:
+            pattern = Path(self.given)
+            folders = [Path(p) for p in glob.glob(str(pattern.parent)) if os.path.isdir(p)]
+            # glob leaves out hidden names unless the pattern's name starts with a dot
+            named = fnmatch.fnmatchcase(path.name, pattern.name) and (pattern.name.startswith(".") or not path.name.startswith("."))
+        return named and any(os.path.samefile(folder, path.parent) for folder in folders)
 
 
 def _encodable(text: str) -> bool:

@@ -15,14 +15,16 @@ so on a cluster the output must be on a filesystem that every node mounts at the
 OUTPUT is a folder of parts (OUTPUT.manifest.json and OUTPUT.lock beside it), or a
 `.jsonl`/`.pubtator` file: then the parts go to the hidden folder `.OUTPUT.parts` and are
 concatenated into OUTPUT at the end, which is moved into place as the local backend's
---overwrite output is (resume.swap_in), with the manifest the local backend writes.
+--overwrite output is (resume.swap_in), with the manifest the local backend writes. A folder
+of parts that holds anything but parts (an input file above all) is refused, so --overwrite,
+and the end of a run, remove parts only.
 
 RayOptions (where the actors run, what each asks for), check_reachable, connected,
 actors_to_start, run_on_actors and first_line serve the teachers' pass on Ray too
 (distill_ray.py).
 """
 import os
-import shutil
+import re
 import socket
 import sys
 from contextlib import contextmanager
@@ -37,7 +39,6 @@ from .formats import (
     Record,
     detect_format,
     format_record,
-    ignore_bad,
     raise_bad,
 )
 from .resume import (
@@ -51,18 +52,21 @@ from .resume import (
     resume_output,
     swap_in,
     write_manifest,
+    writing,
 )
 from .runner import (
     DEFAULT_CHUNK_CHARS,
     AnnotateSummary,
+    _some,
     _stderr,
     annotate_records,
     check_input_files,
     check_output_apart,
-    checked_records,
     digest_input,
+    digested_records,
     input_manifest,
     load_pipeline,
+    write_whole,
 )
 
 RAY_MISSING = '--backend ray needs Ray, an optional extra: pip install "spacy-taughtnet[ray]"'
@@ -136,11 +140,11 @@ class ShardAnnotator:
     def write_shard(self, path: str, records: List[Record]) -> int:
         """Annotate the records into `path`, atomically; the number written."""
         with atomic_path(path) as tmp:
-            with tmp.open("wb") as out:
+            with tmp.open("wb", buffering=0) as out:
                 for record, entities in annotate_records(self.nlp, records, **self.pipe_options):
-                    out.write(format_record(record, entities, self.out_fmt, include_text=self.include_text))
-                out.flush()
-                os.fsync(out.fileno())
+                    write_whole(out, format_record(record, entities, self.out_fmt, include_text=self.include_text), Path(path))
+                with writing(path):
+                    os.fsync(out.fileno())
         return len(records)
 
 
@@ -217,21 +221,53 @@ def _shards(records: Iterator[Record], shard_records: int) -> Iterator[Tuple[int
         yield index, shard
 
 
-def _start_parts(parts: Path, manifest: Dict[str, Any], digest: InputDigest, overwrite: bool) -> None:
-    """Make `parts` the folder of this run's shards: check that the parts already there were
-    written by this model, options and input (their manifest), or start it afresh."""
-    files = OutputFiles(parts)
-    if parts.exists() and not parts.is_dir():
+# What annotate writes in a folder of parts: the parts, and the temporary of a part being
+# written (atomic_path) that a killed run leaves.
+_OWN_FILE = re.compile(r"part-\d{5,}\.(?:jsonl|pubtator)|\.part-\d{5,}\.(?:jsonl|pubtator)\.[a-z0-9_]{8}\.tmp")
+
+
+def _own_files(parts: Path, inputs: InputFiles) -> List[Path]:
+    """The files that annotate wrote in the folder `parts` (_OWN_FILE), all that --overwrite
+    and the end of a run remove there; AnnotateError if it holds anything else, or a file of
+    the input (compared by inode: under any name)."""
+    if not parts.exists():
+        return []
+    if not parts.is_dir():
         raise AnnotateError(f"{parts}: is a file; give a folder, or an output file ending in .jsonl or .pubtator")
-    if overwrite and parts.exists():
-        shutil.rmtree(parts)
-    if parts.is_dir() and any(parts.iterdir()):
+
+    def inode(path: Path) -> Tuple[int, int]:
+        stat = path.stat()
+        return stat.st_dev, stat.st_ino
+
+    input_inodes = set(map(inode, inputs.files))
+    entries = sorted(parts.iterdir())
+    for entry in entries:
+        if entry.exists() and inode(entry) in input_inodes:
+            raise AnnotateError(f"{parts}: holds the input file {entry.name}; write the parts to another folder")
+    others = [entry.name for entry in entries if not (_OWN_FILE.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink())]
+    if others:
+        raise AnnotateError(
+            f"{parts}: holds files that annotate did not write ({_some(others)}); write the parts to a new or empty "
+            "folder, or to one that holds parts only"
+        )
+    return entries
+
+
+def _start_parts(parts: Path, inputs: InputFiles, manifest: Dict[str, Any], digest: InputDigest, overwrite: bool) -> None:
+    """Make `parts` the folder of this run's shards: check that the parts already there were
+    written by this model, options and input (their manifest), or with overwrite remove
+    them; a folder that holds anything else is refused (_own_files)."""
+    files = OutputFiles(parts)
+    own = _own_files(parts, inputs)
+    if own and not overwrite:
         old = load_manifest(files)
         check_input_files(old, manifest, files)
         check_resumable(old, manifest, digest, files)
-    else:
-        parts.mkdir(parents=True, exist_ok=True)
-        write_manifest(files.manifest, manifest)
+        return
+    for path in own:
+        path.unlink()
+    parts.mkdir(parents=True, exist_ok=True)
+    write_manifest(files.manifest, manifest)
 
 
 def annotate_ray(
@@ -270,6 +306,7 @@ def annotate_ray(
     files = OutputFiles(output_path)
     check_output_apart(inputs, files, output_is_file=not as_folder)
     parts = output_path if as_folder else output_path.with_name(f".{output_path.name}.parts")
+    _own_files(parts, inputs)  # a folder holding anything else is refused before the model loads
 
     bad_lines = 0
 
@@ -280,9 +317,10 @@ def annotate_ray(
 
     with OutputLock(files):
         nlp = load_pipeline(model)
-        digest, counts = digest_input(inputs, in_fmt, out_fmt, log_bad if skip_bad else raise_bad)
+        digested = digest_input(inputs, in_fmt, out_fmt, log_bad if skip_bad else raise_bad)
+        digest = digested.digest
         options = {"input_format": in_fmt, "output_format": out_fmt, "include_text": include_text, "chunk_chars": min(chunk_chars, nlp.max_length)}
-        manifest = input_manifest(model_fingerprint(nlp), options, inputs, digest, counts)
+        manifest = input_manifest(model_fingerprint(nlp), options, inputs, digested)
         del nlp  # the actors load their own; this one served the fingerprint only
         if not as_folder:
             finish_interrupted_swap(files)
@@ -290,16 +328,16 @@ def annotate_ray(
                 old = load_manifest(files)
                 check_input_files(old, manifest, files)
                 check_resumable(old, manifest, digest, files)
-                n_done, _ = resume_output(output_path, out_fmt, checked_records(inputs, in_fmt, out_fmt, ignore_bad), inputs.given)
+                n_done, _ = resume_output(output_path, out_fmt, digested_records(inputs, in_fmt, out_fmt, digested), inputs.given)
                 if n_done < digest.records:
                     raise AnnotateError(
                         f"{output_path} holds {n_done} of {digest.records} documents, written by the local backend: "
                         "resume it with --backend local, or pass --overwrite"
                     )
-                _remove_parts(parts)
+                _remove_parts(parts, inputs)
                 return AnnotateSummary(total=digest.records, resumed=n_done, written=0, bad_lines=bad_lines, discarded_bytes=0)
-        _start_parts(parts, {**manifest, "options": {**options, "shard_records": shard_records}}, digest, overwrite)
-        sizes = shard_sizes(counts, shard_records)
+        _start_parts(parts, inputs, {**manifest, "options": {**options, "shard_records": shard_records}}, digest, overwrite)
+        sizes = shard_sizes(digested.counts, shard_records)
         done = {i for i in range(len(sizes)) if (parts / part_name(i, out_fmt)).is_file()}
         resumed = sum(sizes[i] for i in done)
         if done:
@@ -308,26 +346,28 @@ def annotate_ray(
         if len(done) < len(sizes):
             with connected(address):
                 written = _run_shards(
-                    model, checked_records(inputs, in_fmt, out_fmt, ignore_bad), out_fmt, parts, done, shard_records,
+                    model, digested_records(inputs, in_fmt, out_fmt, digested), out_fmt, parts, done, shard_records,
                     ray_options.actor_options(), actors_to_start(ray_options), include_text,
                     {"batch_size": batch_size, "chunk_chars": chunk_chars},
                     tqdm(total=digest.records, initial=resumed, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr),
                 )
         if not as_folder:
-            with files.staged.open("wb") as out:
+            with files.staged.open("wb", buffering=0) as out:
                 for i in range(len(sizes)):
-                    with (parts / part_name(i, out_fmt)).open("rb") as part:
-                        shutil.copyfileobj(part, out)
-                out.flush()
-                os.fsync(out.fileno())
+                    write_whole(out, (parts / part_name(i, out_fmt)).read_bytes(), files.staged)
+                with writing(files.staged):
+                    os.fsync(out.fileno())
             swap_in(files, manifest)
-            _remove_parts(parts)
+            _remove_parts(parts, inputs)
     return AnnotateSummary(total=digest.records, resumed=resumed, written=written, bad_lines=bad_lines, discarded_bytes=0)
 
 
-def _remove_parts(parts: Path) -> None:
+def _remove_parts(parts: Path, inputs: InputFiles) -> None:
+    """Remove the hidden folder of parts of a complete output file, and its manifest."""
+    for path in _own_files(parts, inputs):
+        path.unlink()
     if parts.exists():
-        shutil.rmtree(parts)
+        parts.rmdir()
     OutputFiles(parts).manifest.unlink(missing_ok=True)
 
 

@@ -1,9 +1,14 @@
 """What makes an `annotate` output safe to resume: the files beside it, its lock, its manifest.
 
-Beside OUTPUT:
+OUTPUT is the output's resolved path (symlinks and `..` followed), so every name of it has
+the same files beside it. Beside OUTPUT:
   OUTPUT.lock           an exclusive flock (non-blocking) held for the whole run, so a second
                         run on the same output fails at once instead of appending duplicates.
-                        The file stays; the lock is the flock, not the file.
+                        The file stays; the lock is the flock, not the file. A hard link to
+                        OUTPUT has its own OUTPUT.lock, so the run also holds a flock on the
+                        output file itself, from the start if it exists, else from when the run
+                        creates it (before its first record): a hard link can only be made to
+                        a file that exists, and a run through one takes the same flock.
   OUTPUT.manifest.json  what wrote the output: the model (name, version, a hash of its config
                         and one of its files), the options that change the output, and a
                         digest of the input (written atomically before the first record).
@@ -18,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
@@ -66,15 +72,27 @@ class OutputFiles:
                 )
 
 
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Raise an OSError of the block as an AnnotateError naming `path`: that of a full disk
+    (`[Errno 28] No space left on device`) names no file."""
+    try:
+        yield
+    except OSError as err:
+        raise AnnotateError(f"{path}: cannot write: {err.strerror or err}") from None
+
+
 class OutputLock:
-    """An exclusive, non-blocking flock on OUTPUT.lock for the duration of a run.
+    """Exclusive, non-blocking flocks on OUTPUT.lock and on the output itself for the
+    duration of a run (see the module docstring).
 
     flock is advisory and unreliable on some network filesystems (older NFS, some FUSE
     mounts): there two runs on two machines may both get it."""
 
     def __init__(self, files: OutputFiles) -> None:
         self.files = files
-        self._fd: Optional[int] = None
+        self._lock_fd: Optional[int] = None
+        self._output_fd: Optional[int] = None
 
     def __enter__(self) -> "OutputLock":
         fd = os.open(self.files.lock, os.O_RDWR | os.O_CREAT, 0o666)
@@ -88,15 +106,40 @@ class OutputLock:
                 f"{self.files.output} is being written by another annotate run ({by} holds {self.files.lock}); "
                 "wait for it to end, or write to another output"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
-        self._fd = fd
+        self._lock_fd = fd
+        try:
+            with writing(self.files.lock):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            if self.files.output.exists():
+                self._lock_output(os.O_RDONLY)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
+    def hold_output(self) -> None:
+        """Lock the output itself, creating it if it is missing; call it before writing it."""
+        if self._output_fd is None:
+            self._lock_output(os.O_RDONLY | os.O_CREAT)
+
+    def _lock_output(self, flags: int) -> None:
+        fd = os.open(self.files.output, flags | os.O_NONBLOCK, 0o666)  # O_NONBLOCK: a FIFO does not wait for a writer
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputLockedError(
+                f"{self.files.output} is being written by another annotate run, through another name of the file "
+                "(a hard link); wait for it to end, or write to another output"
+            ) from None
+        self._output_fd = fd
+
     def __exit__(self, *exc: Any) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # releases the flock
-            self._fd = None
+        for fd in (self._output_fd, self._lock_fd):
+            if fd is not None:
+                os.close(fd)  # releases its flock
+        self._lock_fd = self._output_fd = None
 
 
 class InputDigest:
@@ -120,6 +163,12 @@ class InputDigest:
         self.records += 1
         if self.records % self.block_records == 0:
             self._close_block()
+
+    def block_span(self, block: int) -> str:
+        """Which records a block holds, for messages."""
+        first = block * self.block_records + 1
+        last = min(first + self.block_records - 1, self.records)
+        return f"records {first}-{last} (from line {self.block_lines[block]})"
 
     def finish(self) -> "InputDigest":
         if self._open is not None:
@@ -160,7 +209,7 @@ def make_manifest(model: Dict[str, Optional[str]], options: Dict[str, Any], inpu
 
 
 def write_manifest(path: Path, manifest: Dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
+    with writing(path), atomic_path(path) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf8")
 
 
@@ -223,21 +272,14 @@ def _difference(old: Dict[str, Any], new: Dict[str, Any], digest: InputDigest) -
             options.append(f"{_option(key, value)} (was {before})")
     if options:
         return f"options differ from the run being resumed: {', '.join(options)}"
-    source, old_blocks = new["input"], old["input"]["blocks"]
+    path, old_blocks, old_records = new["input"]["path"], old["input"]["blocks"], old["input"]["records"]
     for i, (block, old_block) in enumerate(zip_longest(digest.blocks, old_blocks)):
         if block == old_block:
             continue
         if block is None:
-            return (
-                f"{source['path']} has {digest.records} records, fewer than the {old['input']['records']} "
-                "of the input of the run being resumed"
-            )
-        first = i * digest.block_records + 1
-        last = min(first + digest.block_records - 1, digest.records)
-        return (
-            f"{source['path']}: records {first}-{last} (from line {digest.block_lines[i]}) differ from the input "
-            "of the run being resumed"
-        )
+            return f"{path} has {digest.records} records, fewer than the {old_records} of the input of the run being resumed"
+        counts = f" (it had {old_records} records, this one has {digest.records})" if digest.records != old_records else ""
+        return f"{path}: {digest.block_span(i)} differ from the input of the run being resumed{counts}"
     return None
 
 

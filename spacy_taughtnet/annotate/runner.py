@@ -18,11 +18,23 @@ from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import (
+    Any,
+    BinaryIO,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from ..errors import AnnotateError, BadRecordError, ResumeError, WorkerError
 from .formats import (
     Entity,
+    FileExtent,
     InputFiles,
     OnBad,
     Record,
@@ -45,6 +57,7 @@ from .resume import (
     resume_output,
     swap_in,
     write_manifest,
+    writing,
 )
 from .workers import WorkerGuard
 
@@ -166,10 +179,14 @@ def load_pipeline(model: str) -> Any:
     return nlp
 
 
-def checked_records(inputs: InputFiles, in_fmt: str, out_fmt: str, on_bad: OnBad) -> Iterator[Record]:
+def checked_records(
+    inputs: InputFiles, in_fmt: str, out_fmt: str, on_bad: OnBad, *, extents_read: Optional[List[FileExtent]] = None,
+    upto: Optional[List[FileExtent]] = None,
+) -> Iterator[Record]:
     """The input's records that can be written in the output format; a line that cannot be
-    read, or a record that cannot be written, goes to on_bad."""
-    for record in inputs.records(in_fmt, on_bad):
+    read, or a record that cannot be written, goes to on_bad. extents_read, upto: see
+    InputFiles.records."""
+    for record in inputs.records(in_fmt, on_bad, extents_read=extents_read, upto=upto):
         try:
             check_record(record, out_fmt, inputs.files[record.file])
         except BadRecordError as err:
@@ -178,27 +195,66 @@ def checked_records(inputs: InputFiles, in_fmt: str, out_fmt: str, on_bad: OnBad
         yield record
 
 
+@dataclass
+class DigestedInput:
+    """What the first pass over an input found: the digest of its records, the records of
+    each file that go to the output (`counts`), and how far it read each file."""
+
+    digest: InputDigest
+    counts: List[int]
+    extents: List[FileExtent]
+
+
 def digest_input(
     inputs: InputFiles, in_fmt: str, out_fmt: str, on_bad: OnBad, block_records: Optional[int] = None
-) -> Tuple[InputDigest, List[int]]:
+) -> DigestedInput:
     """The first pass over the input: every record checked (a bad one goes to on_bad) and
-    digested. Also returns the records of each file."""
-    digest = InputDigest(block_records)
-    counts = [0] * len(inputs.files)
-    for record in checked_records(inputs, in_fmt, out_fmt, on_bad):
-        digest.add(record)
-        counts[record.file] += 1
-    return digest.finish(), counts
+    digested."""
+    digested = DigestedInput(InputDigest(block_records), [0] * len(inputs.files), [])
+    for record in checked_records(inputs, in_fmt, out_fmt, on_bad, extents_read=digested.extents):
+        digested.digest.add(record)
+        digested.counts[record.file] += 1
+    digested.digest.finish()
+    return digested
 
 
-def input_manifest(
-    model: Dict[str, Optional[str]], options: Dict[str, Any], inputs: InputFiles, digest: InputDigest, counts: List[int]
-) -> Dict[str, Any]:
+def digested_records(inputs: InputFiles, in_fmt: str, out_fmt: str, digested: DigestedInput) -> Iterator[Record]:
+    """The second pass over the input: the records that the first pass digested, no more
+    (records appended to a file since are left for another run). They are digested again:
+    a block of records that differs from the first pass's (a file edited meanwhile) raises
+    AnnotateError before its last record is yielded; one left incomplete, at the end."""
+    digest, again = digested.digest, InputDigest(digested.digest.block_records)
+
+    def check_block(block: int) -> None:
+        if block >= len(digest.blocks) or again.blocks[block] != digest.blocks[block]:
+            raise AnnotateError(
+                f"{inputs.given}: {again.block_span(block)} changed during this run; rerun with --overwrite "
+                "once the input stays the same"
+            )
+
+    for record in checked_records(inputs, in_fmt, out_fmt, ignore_bad, upto=digested.extents):
+        closed = len(again.blocks)
+        again.add(record)
+        if len(again.blocks) > closed:
+            check_block(closed)
+        yield record
+    closed = len(again.blocks)
+    again.finish()
+    if len(again.blocks) > closed:
+        check_block(closed)
+    if again.records < digest.records:
+        raise AnnotateError(
+            f"{inputs.given}: records {again.records + 1}-{digest.records} were removed during this run; rerun with "
+            "--overwrite once the input stays the same"
+        )
+
+
+def input_manifest(model: Dict[str, Optional[str]], options: Dict[str, Any], inputs: InputFiles, digested: DigestedInput) -> Dict[str, Any]:
     """resume.make_manifest; the input of a folder or pattern also lists its files in order,
     with their records, so that a rerun reading other files is refused (check_input_files)."""
-    manifest = make_manifest(model, options, Path(inputs.given), digest)
+    manifest = make_manifest(model, options, Path(inputs.given), digested.digest)
     if inputs.kind != "file":
-        manifest["input"]["files"] = [{"name": name, "records": n} for name, n in zip(inputs.names, counts)]
+        manifest["input"]["files"] = [{"name": name, "records": n} for name, n in zip(inputs.names, digested.counts)]
     return manifest
 
 
@@ -283,12 +339,13 @@ def annotate_file(
     The output is locked for the run (OutputLock). The input is read twice: a first pass
     checks every line (a bad line raises BadRecordError, or with skip_bad is logged and
     skipped), counts the documents and digests them, so a bad line stops the run before
-    any annotation; the second pass annotates. An existing output is resumed only if its
-    manifest names this model, these options and this input (ResumeError otherwise); with
-    overwrite the new output is written beside it and moved onto it when complete."""
-    output_path = Path(output_path)
+    any annotation; the second pass annotates those documents (digested_records). An
+    existing output is resumed only if its manifest names this model, these options and this
+    input (ResumeError otherwise); with overwrite the new output is written beside it and
+    moved onto it when complete. The output is its resolved path: a symlink to it is it."""
     inputs, in_fmt = InputFiles.resolve(input_path, input_format)
     out_fmt = detect_format(output_path, output_format, output=True)
+    output_path = Path(output_path).resolve()
     if output_path.is_dir():
         raise AnnotateError(f"{output_path}: is a directory; give an output file")
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -302,23 +359,24 @@ def annotate_file(
         bad_lines += 1
         log(f"Skipped {err}")
 
-    with OutputLock(files):
+    with OutputLock(files) as lock:
         finish_interrupted_swap(files)
         existing = output_path.exists() and output_path.stat().st_size > 0
         old_manifest = load_manifest(files) if existing and not overwrite else None
         if isinstance(nlp, str):
             nlp = load_pipeline(nlp)
-        digest, counts = digest_input(
+        digested = digest_input(
             inputs, in_fmt, out_fmt, log_bad if skip_bad else raise_bad, old_manifest["input"]["block_records"] if old_manifest else None
         )
+        digest = digested.digest
         options = {
             "input_format": in_fmt,
             "output_format": out_fmt,
             "include_text": include_text,
             "chunk_chars": min(chunk_chars, nlp.max_length),
         }
-        manifest = input_manifest(model_fingerprint(nlp), options, inputs, digest, counts)
-        records = checked_records(inputs, in_fmt, out_fmt, ignore_bad)
+        manifest = input_manifest(model_fingerprint(nlp), options, inputs, digested)
+        records = digested_records(inputs, in_fmt, out_fmt, digested)
         staged = overwrite and existing
         n_done = discarded = 0
         if old_manifest is not None:
@@ -332,6 +390,7 @@ def annotate_file(
         if n_done:
             log(f"Resuming: {n_done} of {digest.records} documents already in {output_path}")
         target = files.staged if staged else output_path
+        lock.hold_output()
         try:
             written = _write_records(
                 nlp, records, target, out_fmt, total=digest.records, n_done=n_done, append=not staged, progress=progress,
@@ -363,19 +422,20 @@ def _write_records(
     include_text: bool,
     **pipe_options: Any,
 ) -> int:
-    """Annotate `records` into `target`; the number written. Appending (a resumable
-    output), each record goes to the file in one unbuffered write, so a crash leaves whole
-    records plus at most one partial record, which the next run removes. Otherwise (a
-    staged --overwrite output) the file is written afresh and synced to disk at the end."""
+    """Annotate `records` into `target`; the number written. Each record goes to the file
+    as it comes, unbuffered, so a crash leaves whole records plus at most one partial
+    record, which the next run removes. Appending, `target` is a resumable output;
+    otherwise (a staged --overwrite output) it is written afresh and synced to disk at the
+    end. An error writing it names it (writing)."""
     from tqdm import tqdm
 
     written, words = 0, 0
     bar = tqdm(total=total, initial=n_done, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     start = time.perf_counter()
     try:
-        with target.open("ab", buffering=0) if append else target.open("wb") as out:
+        with target.open("ab" if append else "wb", buffering=0) as out:
             for record, entities in annotate_records(nlp, records, **pipe_options):
-                out.write(format_record(record, entities, out_fmt, include_text=include_text))
+                write_whole(out, format_record(record, entities, out_fmt, include_text=include_text), target)
                 written += 1
                 if progress:
                     words += len(record.text.split())
@@ -383,8 +443,17 @@ def _write_records(
                     bar.set_postfix_str(f"{words / elapsed:,.0f} words/s", refresh=False)
                     bar.update(1)
             if not append:
-                out.flush()
-                os.fsync(out.fileno())
+                with writing(target):
+                    os.fsync(out.fileno())
     finally:
         bar.close()
     return written
+
+
+def write_whole(out: BinaryIO, data: bytes, path: Path) -> None:
+    """Write all of `data` to `out`, a file of `path` opened unbuffered, where one write may
+    take only part of it (on a disk filling up); an error names `path`."""
+    with writing(path):
+        view = memoryview(data)
+        while view:
+            view = view[out.write(view):]
