@@ -1,7 +1,7 @@
 """Build the installable model and the plugin it needs, as two wheels in one flat folder.
 
 The model's wheel (`spacy package`) carries its model card (meta.json and README: corpora,
-licence, method, per-corpus test scores from the evaluate step, training command) and
+licence, method, per-corpus test scores from the evaluate-all step, training command) and
 requires spacy-taughtnet of the same minor version; the plugin's wheel is built from the
 source checkout of the spacy_taughtnet this interpreter imports (or --plugin-source).
 Then `pip install --find-links WHEELS en_NAME` installs the model on any machine.
