@@ -33,7 +33,7 @@ from .errors import ConfigError, DistributionsError
 NORMALIZERS = ("sum", "softmax")
 DEFAULT_NORMALIZE = "sum"
 MERGES = ("mean", "product")
-# Chosen on devel: the product's decoded soft labels beat the mean's F1 (benchmarks/teachers.md, arm iv)
+# Chosen on devel: the product's decoded soft labels beat the mean's F1 (BENCHMARKS.md, "Teachers beyond taughtnet_ner", arm iv)
 DEFAULT_MERGE = "product"
 
 

@@ -9,6 +9,7 @@ import typer
 
 from .aggregate import DEFAULT_MERGE, DEFAULT_NORMALIZE
 from .annotate.runner import DEFAULT_CHUNK_CHARS
+from .benchmark.cli import app as benchmark_app
 from .distill import DEFAULT_BATCH_SIZE
 from .distributions import SHARD_DOCS
 from .errors import ConfigError, TaughtNetError
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(benchmark_app, name="benchmark")
 
 
 def user_errors(command: Callable) -> Callable:

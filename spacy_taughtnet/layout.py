@@ -17,7 +17,7 @@ For corpora C1..Ck (folder names of IOB TSV corpora, in global label order):
     ROOT/student/model-best                   the student
     ROOT/metrics/{teachers,student}.json      per-corpus test scores
     ROOT/timings/<stage>.json                 wall time of each training/distillation stage
-    ROOT/benchmark/<system>/model-best        the systems scripts/benchmark*.py train
+    ROOT/benchmark/<system>/model-best        the systems `benchmark cnn` and `transformers` train
 
 `prepare` replaces ROOT/corpus as a whole. "global" and "transfer" are not corpus names.
 """

@@ -9,29 +9,22 @@ student is taught, spread from the global BIO rows) and scored with seqeval on t
 own type. The same rows, folded onto that type (B, I, anything else), give the gold tags'
 mean log-probability and Brier score.
 
-Student level (--students): one student (configs/student.cfg, --student-steps) distilled from
-the three `taughtnet_ner` teachers and one from the three stock `ner` teachers, scored on
-each corpus's test split.
-
-    python scripts/benchmark_teachers.py RUN OUT --corpora "NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB" --students
+Student level (`students`): one student (configs/student.cfg) distilled from the three
+`taughtnet_ner` teachers and one from the three stock `ner` teachers, scored on each corpus's
+test split.
 
 RUN: a run folder after `prepare` and `train-teachers` (its taughtnet_ner teachers, read only).
-OUT: this benchmark's folder. It trains, with the same step budget as RUN's teachers
-(--steps), each through the project's own commands:
+OUT: this benchmark's folder. It trains, with the same step budget as RUN's teachers, each
+through the project's own commands:
     OUT/stock/teachers/C      a stock `ner` per corpus (configs/stock_ner.cfg, train-teachers)
     OUT/beam/teachers/C1      a `beam_ner` on the first corpus (the same config, factory beam_ner)
     OUT/seed1/teachers/C1     a second taughtnet_ner of the first corpus (configs/teacher.cfg, seed 1)
     OUT/union/ner             a stock `ner` on the union (labels of every corpus; each union doc
                               annotated for its own type only), selected on each devel doc's type
 and keeps every teacher's devel rows in OUT/rows, so a rerun resumes where it stopped.
-Writes OUT/results.json, and with --report benchmarks/teachers.json and benchmarks/teachers.md
-(its hand-written `## Findings` section, if there, is kept).
 """
-import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -40,31 +33,25 @@ import numpy
 import spacy
 from spacy.tokens import Span
 
-from spacy_taughtnet.aggregate import aggregate_distributions
-from spacy_taughtnet.atomic import atomic_path
-from spacy_taughtnet.corpora import doc_entity_type, read_docbin
-from spacy_taughtnet.decoding import biluo_targets, constrained_viterbi, tags_to_spans
-from spacy_taughtnet.distill import combine
-from spacy_taughtnet.evaluate import evaluate_corpus
-from spacy_taughtnet.layout import RunLayout, best_model
-from spacy_taughtnet.scorer import bio_tags, seqeval_scores
-from spacy_taughtnet.teachers import (
+from ..aggregate import aggregate_distributions
+from ..atomic import atomic_path
+from ..corpora import doc_entity_type, read_docbin
+from ..decoding import biluo_targets, constrained_viterbi, tags_to_spans
+from ..distill import combine
+from ..evaluate import evaluate_corpus
+from ..layout import RunLayout, best_model
+from ..scorer import bio_tags, seqeval_scores
+from ..teachers import (
     DEFAULT_SMOOTHING,
     Teacher,
     load_teachers,
     parse_spec,
     trained_teacher,
 )
-from spacy_taughtnet.workflow import parse_corpora
+from .steps import run_step, stage_seconds
+from .tables import pct
 
-PROJECT = Path(__file__).resolve().parent.parent
 BATCH = 256
-FINDINGS = "\n## Findings"  # teachers.md's hand-written part, kept by --report
-
-
-def run(args: List[str]) -> None:
-    print("$ python " + " ".join(args), flush=True)
-    subprocess.run([sys.executable, *args], check=True, cwd=PROJECT)
 
 
 def run_folder(path: Path, run_root: Path, *, teachers: bool = False) -> Path:
@@ -76,33 +63,28 @@ def run_folder(path: Path, run_root: Path, *, teachers: bool = False) -> Path:
     return path
 
 
-def seconds(root: Path, stage: str) -> Optional[float]:
-    path = RunLayout(root).timings(stage)
-    return json.loads(path.read_text())["seconds"] if path.is_file() else None
-
-
 def train(run_root: Path, out: Path, corpora: List[str], steps: int) -> Dict[str, Optional[float]]:
     """The stock `ner`, `beam_ner` and union `ner` teachers; their training wall times."""
     budget = ["--max-steps", str(steps), "--eval-frequency", "200"]
     stock = run_folder(out / "stock", run_root)
-    run(["-m", "spacy_taughtnet", "train-teachers", str(stock), "configs/stock_ner.cfg", "--corpora", " ".join(corpora), *budget])
+    run_step(["train-teachers", str(stock), "configs/stock_ner.cfg", "--corpora", " ".join(corpora), *budget])
     beam = run_folder(out / "beam", run_root)
-    run(["-m", "spacy_taughtnet", "train-teachers", str(beam), "configs/stock_ner.cfg", "--corpora", corpora[0], *budget,
+    run_step(["train-teachers", str(beam), "configs/stock_ner.cfg", "--corpora", corpora[0], *budget,
          "--components.ner.factory", "beam_ner"])
     seed = run_folder(out / "seed1", run_root)  # a second taughtnet_ner of the first corpus
-    run(["-m", "spacy_taughtnet", "train-teachers", str(seed), "configs/teacher.cfg", "--corpora", corpora[0], *budget,
+    run_step(["train-teachers", str(seed), "configs/teacher.cfg", "--corpora", corpora[0], *budget,
          "--system.seed", "1", "--training.seed", "1"])
     union = run_folder(out / "union", run_root)
     if not best_model(union / "ner").is_dir():
-        # as scripts/benchmark.py trains spaCy's ner on the union: each devel doc scored on its own type
-        run(["-m", "spacy_taughtnet", "train-student", str(union), "configs/stock_ner.cfg", "--no-teachers",
+        # as `benchmark cnn` trains spaCy's ner on the union: each devel doc scored on its own type
+        run_step(["train-student", str(union), "configs/stock_ner.cfg", "--no-teachers",
              "--output", str(union / "ner"), "--max-steps", str(steps), "--eval-frequency", "500",
              "--components.ner.scorer.@scorers", "spacy-taughtnet.ner_scorer.v1"])
-    times = {f"ner {c}": seconds(stock, f"teacher-{c}") for c in corpora}
-    times[f"beam_ner {corpora[0]}"] = seconds(beam, f"teacher-{corpora[0]}")
-    times[f"taughtnet_ner {corpora[0]} seed 1"] = seconds(seed, f"teacher-{corpora[0]}")
-    times["ner union"] = seconds(union, "ner")
-    times.update({f"taughtnet_ner {c}": seconds(run_root, f"teacher-{c}") for c in corpora})
+    times = {f"ner {c}": stage_seconds(stock, f"teacher-{c}") for c in corpora}
+    times[f"beam_ner {corpora[0]}"] = stage_seconds(beam, f"teacher-{corpora[0]}")
+    times[f"taughtnet_ner {corpora[0]} seed 1"] = stage_seconds(seed, f"teacher-{corpora[0]}")
+    times["ner union"] = stage_seconds(union, "ner")
+    times.update({f"taughtnet_ner {c}": stage_seconds(run_root, f"teacher-{c}") for c in corpora})
     return times
 
 
@@ -204,7 +186,7 @@ def devel_arms(run_root: Path, out: Path, corpora: List[str], joint: Optional[Pa
     tn = [f"taughtnet_ner {c}" for c in corpora]
     results = []
 
-    def measure(arm: str, system: str, make, on: Sequence[str] = corpora, alone: bool = False) -> None:
+    def arm_scores(arm: str, system: str, make, on: Sequence[str] = corpora, alone: bool = False) -> None:
         """alone: `make` gives the corpus's own teacher's rows, over its type only."""
         for corpus in on:
             start = time.perf_counter()
@@ -215,32 +197,32 @@ def devel_arms(run_root: Path, out: Path, corpora: List[str], joint: Optional[Pa
                   f"F1 {row['f1'] * 100:5.2f} logp {row['log_prob']:.4f} brier {row['brier']:.4f} "
                   f"({time.perf_counter() - start:.1f} s)", flush=True)
 
-    measure("i", "taughtnet_ner x3", lambda c: aggregated(tn, c))
-    measure("ii", f"ner x3 (one-hot, smoothing {DEFAULT_SMOOTHING:g})", lambda c: aggregated([f"ner {x}" for x in corpora], c))
+    arm_scores("i", "taughtnet_ner x3", lambda c: aggregated(tn, c))
+    arm_scores("ii", f"ner x3 (one-hot, smoothing {DEFAULT_SMOOTHING:g})", lambda c: aggregated([f"ner {x}" for x in corpora], c))
     # references: each corpus's own teacher, its rows alone (no other teacher's mass)
-    measure("i", "own taughtnet_ner alone (not aggregated)", lambda c: rows.get(f"taughtnet_ner {c}", c), alone=True)
-    measure("ii", "own ner alone (not aggregated)", lambda c: rows.get(f"ner {c}", c), alone=True)
+    arm_scores("i", "own taughtnet_ner alone (not aggregated)", lambda c: rows.get(f"taughtnet_ner {c}", c), alone=True)
+    arm_scores("ii", "own ner alone (not aggregated)", lambda c: rows.get(f"ner {c}", c), alone=True)
     others = tn[1:]
     for system in ("taughtnet_ner", "ner", "beam_ner"):
-        measure("iii", f"{types[first]}: {system}", lambda c, s=system: aggregated([f"{s} {first}", *others], c), on=[first])
+        arm_scores("iii", f"{types[first]}: {system}", lambda c, s=system: aggregated([f"{s} {first}", *others], c), on=[first])
     pair = [f"taughtnet_ner {first}", f"ner {first}", *others]
-    measure("iv", f"{types[first]}: taughtnet_ner alone", lambda c: aggregated(tn, c))
-    measure("iv", f"{types[first]}: ner alone", lambda c: aggregated([f"ner {first}", *others], c))
+    arm_scores("iv", f"{types[first]}: taughtnet_ner alone", lambda c: aggregated(tn, c))
+    arm_scores("iv", f"{types[first]}: ner alone", lambda c: aggregated([f"ner {first}", *others], c))
     for merge in ("mean", "product"):
-        measure("iv", f"{types[first]}: taughtnet_ner + ner, {merge}", lambda c, m=merge: aggregated(pair, c, m))
+        arm_scores("iv", f"{types[first]}: taughtnet_ner + ner, {merge}", lambda c, m=merge: aggregated(pair, c, m))
     seeds = [f"taughtnet_ner {first}", f"taughtnet_ner {first} seed 1", *others]
-    measure("iv", f"{types[first]}: taughtnet_ner seed 1 alone", lambda c: aggregated(seeds[1:], c))
+    arm_scores("iv", f"{types[first]}: taughtnet_ner seed 1 alone", lambda c: aggregated(seeds[1:], c))
     for merge in ("mean", "product"):
-        measure("iv", f"{types[first]}: taughtnet_ner seeds 0 + 1, {merge}", lambda c, m=merge: aggregated(seeds, c, m))
-    measure("v", "taughtnet_ner x3 (no multi-type teacher)", lambda c: aggregated(tn, c))
-    measure("v", "union ner alone", lambda c: aggregated(["ner union"], c))
-    measure("v", "taughtnet_ner x3 + union ner: multi-type rule", lambda c: aggregated([*tn, "ner union"], c))
-    measure("v", "taughtnet_ner x3 + union ner: naive split", lambda c: naive_split([rows.get(n, c) for n in tn], rows.get("ner union", c)))
+        arm_scores("iv", f"{types[first]}: taughtnet_ner seeds 0 + 1, {merge}", lambda c, m=merge: aggregated(seeds, c, m))
+    arm_scores("v", "taughtnet_ner x3 (no multi-type teacher)", lambda c: aggregated(tn, c))
+    arm_scores("v", "union ner alone", lambda c: aggregated(["ner union"], c))
+    arm_scores("v", "taughtnet_ner x3 + union ner: multi-type rule", lambda c: aggregated([*tn, "ner union"], c))
+    arm_scores("v", "taughtnet_ner x3 + union ner: naive split", lambda c: naive_split([rows.get(n, c) for n in tn], rows.get("ner union", c)))
     if joint is not None:
         rows.add("joint teacher", lambda: pipeline_teacher(joint, labels, "joint teacher"))
-        measure("v", "JOINT alone", lambda c: aggregated(["joint teacher"], c))
-        measure("v", "taughtnet_ner x3 + JOINT: multi-type rule", lambda c: aggregated([*tn, "joint teacher"], c))
-        measure("v", "taughtnet_ner x3 + JOINT: naive split",
+        arm_scores("v", "JOINT alone", lambda c: aggregated(["joint teacher"], c))
+        arm_scores("v", "taughtnet_ner x3 + JOINT: multi-type rule", lambda c: aggregated([*tn, "joint teacher"], c))
+        arm_scores("v", "taughtnet_ner x3 + JOINT: naive split",
                 lambda c: naive_split([rows.get(n, c) for n in tn], rows.get("joint teacher", c)))
     stats: Dict[str, Dict[str, Dict]] = {}
     for name in rows.teachers:
@@ -272,21 +254,39 @@ def students(run_root: Path, out: Path, corpora: List[str], steps: int) -> List[
     for arm, root in arms.items():
         layout = RunLayout(root)
         if not (layout.distributions("train") / "manifest.json").is_file():
-            run(["-m", "spacy_taughtnet", "distill-teachers", str(root), "--corpora", " ".join(corpora),
+            run_step(["distill-teachers", str(root), "--corpora", " ".join(corpora),
                  *(["--teachers", str(spec)] if root == out / "stock" else [])])
         if not layout.student_model.is_dir():
-            run(["-m", "spacy_taughtnet", "train-student", str(root), "configs/student.cfg", "--max-steps", str(steps)])
+            run_step(["train-student", str(root), "configs/student.cfg", "--max-steps", str(steps)])
         nlp = spacy.load(layout.student_model)
         for c in corpora:
             row = {"system": f"student of {arm}", **evaluate_corpus(nlp, layout.corpus(c, "test")), "corpus": c}
-            row["train_seconds"] = seconds(root, "student")
+            row["train_seconds"] = stage_seconds(root, "student")
             rows.append(row)
             print(f"{row['system']:36} {c:18} P {row['precision'] * 100:5.2f} R {row['recall'] * 100:5.2f} F1 {row['f1'] * 100:5.2f}", flush=True)
     return rows
 
 
-def pct(x: float) -> str:
-    return f"{x * 100:.2f}"
+def measure(run_root: Path, out: Path, corpora: List[str], steps: int, joint_teacher: Optional[Path],
+            student_steps: Optional[int]) -> Dict:
+    """Train the teachers, score every arm on devel and, with `student_steps`, train and test
+    the two students; the results as benchmarks/teachers.json holds them."""
+    start = time.perf_counter()
+    command = f"python -m spacy_taughtnet benchmark teachers RUN OUT --corpora \"{' '.join(corpora)}\" --steps {steps}"
+    if joint_teacher:
+        command += " --joint-teacher JOINT"
+    if student_steps:
+        command += f" --students --student-steps {student_steps}"
+    results = {"command": command + " --report", "corpora": corpora, "steps": steps, "cpus": os.cpu_count(),
+               "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    results["train_seconds"] = train(run_root, out, corpora, steps)
+    results["devel"], results["teachers_on_devel"] = devel_arms(run_root, out, corpora, joint_teacher)
+    results["joint_teacher"] = str(joint_teacher) if joint_teacher else None
+    if student_steps:
+        results["student_steps"] = student_steps
+        results["students"] = students(run_root, out, corpora, student_steps)
+    results["invocation_seconds"] = round(time.perf_counter() - start, 1)  # the last run only, when resumed
+    return results
 
 
 def teacher_cells(stats: Optional[Dict]) -> str:
@@ -296,16 +296,16 @@ def teacher_cells(stats: Optional[Dict]) -> str:
     return f"{stats['seconds']} / {stats['certain'] * 100:.1f}% / {two}"
 
 
-def report(results: Dict) -> str:
-    """benchmarks/teachers.md: the tables, each naming its command; the merge measured."""
+def section(results: Dict) -> List[str]:
+    """The markdown of benchmarks/teachers.json: the tables, each naming its command."""
     corpora, command = results["corpora"], results["command"]
     lines = [
-        "# Teachers beyond taughtnet_ner (issue 16)", "",
+        "## Teachers beyond taughtnet_ner (issue 16)", "",
         f"Every figure below comes from `{command}` ({results['cpus']} CPU cores shared with other work, "
-        "`OMP_NUM_THREADS=1`), raw numbers in `benchmarks/teachers.json`. RUN is a run folder of `prepare` and "
+        f"`OMP_NUM_THREADS={results['omp_num_threads']}`), raw numbers in `benchmarks/teachers.json`. RUN is a run folder of `prepare` and "
         "`train-teachers configs/teacher.cfg --max-steps " + str(results["steps"]) + "` on the three corpora (its "
         "taughtnet_ner teachers are reused; their training times are RUN's).", "",
-        "## Teachers trained", "",
+        "### Teachers trained", "",
         f"Same tok2vec (CNN, width 96, depth 4) and budget ({results['steps']} steps, the best devel checkpoint) for every "
         "teacher: `taughtnet_ner` (configs/teacher.cfg), spaCy's greedy `ner` and its `beam_ner` (beam width 32, "
         "spaCy's default) from configs/stock_ner.cfg; `ner union` is one stock `ner` trained on the union of the three "
@@ -313,7 +313,7 @@ def report(results: Dict) -> str:
         "each devel doc's own type.", "",
         "| teacher | training wall time (s) |", "|---|---|",
         *(f"| {name} | {s if s is not None else 'n/a'} |" for name, s in results["train_seconds"].items()), "",
-        "## Soft labels on devel (no student)", "",
+        "### Soft labels on devel (no student)", "",
         f"Each teacher over each devel split: seconds (one process, batches of {BATCH} docs); certain: the share of "
         "tokens where its top probability is >= 0.99; for a multi-type teacher, two types: the share where a second "
         "type holds more than 0.1 of its mass.", "",
@@ -340,7 +340,7 @@ def report(results: Dict) -> str:
         mine = [r for r in rows if r["arm"] in arms]
         on = [c for c in corpora if any(r["corpus"] == c for r in mine)]
         systems = list(dict.fromkeys(r["system"] for r in mine))
-        lines += [f"### {titles[key]}", "",
+        lines += [f"#### {titles[key]}", "",
                   "| system | " + " | ".join(f"{c} P / R / F1" for c in on) + " | " + " | ".join(f"{c} log p / Brier" for c in on)
                   + (" | macro F1 |" if len(on) > 1 else " |"),
                   "|---|" + "---|" * (2 * len(on) + (len(on) > 1))]
@@ -354,7 +354,7 @@ def report(results: Dict) -> str:
             lines.append(line + " |")
         lines.append("")
     if results.get("students"):
-        lines += ["## Students (test)", "",
+        lines += ["### Students (test)", "",
                   f"Students of configs/student.cfg trained {results['student_steps']} steps each (the default is 10000), "
                   "the same for both arms, on the union with each arm's distributions (`distill-teachers`, then "
                   "`train-student`); test split of each corpus on its own type.", "",
@@ -365,53 +365,6 @@ def report(results: Dict) -> str:
             lines.append(f"| {system} | " + " | ".join(
                 f"{pct(cells[c]['precision'])} / {pct(cells[c]['recall'])} / **{pct(cells[c]['f1'])}**" for c in corpora)
                 + f" | {pct(sum(cells[c]['f1'] for c in corpora) / len(corpora))} | {cells[corpora[0]]['train_seconds']} |")
-        lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="run folder with corpus/ and the taughtnet_ner teachers/")
-    parser.add_argument("out", type=Path, help="this benchmark's folder (teachers it trains, cached rows, results)")
-    parser.add_argument("--corpora", default="NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB",
-                        help="the corpora, in label order; the first also gets a beam_ner and the two-teacher arm")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps of each teacher (as RUN's)")
-    parser.add_argument("--joint-teacher", type=Path, help=(
-        "a probabilistic multi-type pipeline (labels: the corpora's types), e.g. a taughtnet_ner student, to "
-        "repeat arm (v) with: the union ner is one-hot, where the rule and the split barely differ"))
-    parser.add_argument("--students", action="store_true", help="also train and test the two students")
-    parser.add_argument("--student-steps", type=int, default=3000)
-    parser.add_argument("--report", action="store_true", help="write benchmarks/teachers.json and benchmarks/teachers.md")
-    args = parser.parse_args()
-    corpora = parse_corpora(args.corpora)
-    start = time.perf_counter()
-    command = f"python scripts/benchmark_teachers.py RUN OUT --corpora \"{' '.join(corpora)}\" --steps {args.steps}"
-    if args.joint_teacher:
-        command += " --joint-teacher JOINT"
-    if args.students:
-        command += f" --students --student-steps {args.student_steps}"
-    results = {"command": command + " --report", "corpora": corpora, "steps": args.steps, "cpus": os.cpu_count(),
-               "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
-    results["train_seconds"] = train(args.run, args.out, corpora, args.steps)
-    results["devel"], results["teachers_on_devel"] = devel_arms(args.run, args.out, corpora, args.joint_teacher)
-    results["joint_teacher"] = str(args.joint_teacher) if args.joint_teacher else None
-    if args.students:
-        results["student_steps"] = args.student_steps
-        results["students"] = students(args.run, args.out, corpora, args.student_steps)
-    results["invocation_seconds"] = round(time.perf_counter() - start, 1)  # the last run only, when resumed
-    with atomic_path(args.out / "results.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-    text = report(results)
-    print(text)
-    if args.report:
-        with atomic_path(PROJECT / "benchmarks" / "teachers.json") as tmp:
-            tmp.write_text(json.dumps(results, indent=2) + "\n")
-        path = PROJECT / "benchmarks" / "teachers.md"
-        old = path.read_text() if path.is_file() else ""
-        findings = old[old.index(FINDINGS):] if FINDINGS in old else ""
-        with atomic_path(path) as tmp:
-            tmp.write_text(text + findings)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,162 @@
+"""`python -m spacy_taughtnet benchmark COMMAND`: each measuring command writes its results to
+RESULTS/NAME.json and renders the page (BENCHMARKS.md) again from RESULTS; `report` renders
+the page alone. Run from the project folder (the commands read configs/). Each command imports
+its module when it runs: this one stays cheap to import."""
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    name="benchmark",
+    help="Benchmarks behind BENCHMARKS.md: each writes benchmarks/NAME.json and renders the page again.",
+    no_args_is_help=True,
+)
+
+RESULTS = typer.Option(Path("benchmarks"), help="Folder of the results files (NAME.json)")
+PAGE = typer.Option(Path("BENCHMARKS.md"), help="The page rendered from the results files")
+CORPORA = typer.Option(..., help="Corpus folder names, space- or comma-separated")
+BATCH_SIZE = typer.Option(256, help="Batch size of the throughput measurements")
+
+
+def _corpora(corpora: str) -> List[str]:
+    from ..workflow import parse_corpora
+
+    return parse_corpora(corpora)
+
+
+@app.command()
+def cnn(
+    root: Path = typer.Argument(..., help="Run folder of `spacy project run all`"),
+    corpora: str = CORPORA,
+    steps: int = typer.Option(10000, help="Training steps of each union-trained system"),
+    eval_frequency: int = typer.Option(500),
+    batch_size: int = BATCH_SIZE,
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """CNN default configs: teachers, students, naive union and spaCy's ner; speed, size, memory."""
+    from ..evaluate import format_table
+    from . import cnn as benchmark
+    from .report import publish
+    from .tables import print_targets
+
+    measured = benchmark.measure(root, _corpora(corpora), steps, eval_frequency, batch_size)
+    benchmark.chart(measured, results / "f1_by_corpus.png")
+    publish(measured, results / "cnn.json", page)
+    print(format_table(measured["rows"], ("system", "corpus", "precision", "recall", "f1")))
+    print_targets(benchmark.targets(measured))
+
+
+@app.command()
+def seeds(
+    roots: List[Path] = typer.Argument(..., help="Run folders, one per seed, evaluated (the first is timed for speed)"),
+    corpora: str = CORPORA,
+    commit: Optional[str] = typer.Option(None, help="The commit whose code trained the runs (default: HEAD)"),
+    batch_size: int = BATCH_SIZE,
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """The default `all` over several seeds: teachers and student per seed and on average, the targets."""
+    from . import seeds as benchmark
+    from .report import publish
+    from .tables import print_targets
+
+    measured = benchmark.measure(roots, _corpora(corpora), commit, batch_size)
+    publish(measured, results / "seeds.json", page)
+    print_targets(benchmark.targets(measured))
+
+
+@app.command()
+def transformers(
+    root: Path = typer.Argument(..., help="Run folder of `spacy project run all` with the transformer configs"),
+    corpora: str = CORPORA,
+    cnn_root: Optional[Path] = typer.Option(None, help="Run folder of the CNN default `all` run, for comparison"),
+    steps: int = typer.Option(10000, help="Training steps of each CNN student (the CNN default's)"),
+    eval_frequency: int = typer.Option(500),
+    batch_size: int = BATCH_SIZE,
+    speed_docs: int = typer.Option(1000, help="Words/s over the first N docs of each test split (0: all)"),
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """Transformer teachers and student against CNN students distilled from the same teachers."""
+    from ..evaluate import format_table
+    from . import transformers as benchmark
+    from .report import publish
+    from .tables import print_targets
+
+    measured = benchmark.measure(root, cnn_root, _corpora(corpora), steps, eval_frequency, batch_size, speed_docs)
+    publish(measured, results / "transformers.json", page)
+    print(format_table(measured["rows"], ("system", "corpus", "precision", "recall", "f1")))
+    print_targets(benchmark.targets(measured))
+
+
+@app.command()
+def teachers(
+    run: Path = typer.Argument(..., help="Run folder with corpus/ and the taughtnet_ner teachers/"),
+    out: Path = typer.Argument(..., help="This benchmark's folder (the teachers it trains, cached rows, OUT/results.json)"),
+    corpora: str = typer.Option("NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB",
+                                help="The corpora, in label order; the first also gets a beam_ner and the two-teacher arm"),
+    steps: int = typer.Option(3000, help="Training steps of each teacher (as RUN's)"),
+    joint_teacher: Optional[Path] = typer.Option(None, help=(
+        "A probabilistic multi-type pipeline (labels: the corpora's types), e.g. a taughtnet_ner student, to "
+        "repeat arm (v) with: the union ner is one-hot, where the rule and the split barely differ")),
+    students: bool = typer.Option(False, "--students", help="Also train and test the two students"),
+    student_steps: int = typer.Option(3000),
+    report: bool = typer.Option(False, "--report", help="Also write RESULTS/teachers.json and render the page"),
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """Teachers beyond taughtnet_ner: stock ner, beam_ner, two of one type merged, multi-type teachers."""
+    from . import teachers as benchmark
+    from .report import publish, write_results
+
+    measured = benchmark.measure(run, out, _corpora(corpora), steps, joint_teacher, student_steps if students else None)
+    write_results(measured, out / "results.json")
+    print("\n".join(benchmark.section(measured)))
+    if report:
+        publish(measured, results / "teachers.json", page)
+
+
+@app.command()
+def ray(
+    model: str = typer.Argument(..., help="Pipeline name or folder (e.g. training/student/model-best)"),
+    text_dir: Path = typer.Argument(..., help="Folder of transfer text *.txt.gz (e.g. ../shared/unlabeled)"),
+    docs: int = typer.Option(8000, help="Pseudo-abstracts to annotate (the 81,496 transfer sentences make 8,149)"),
+    model_description: str = typer.Option("a CNN student of `configs/student.cfg`", help="What MODEL is, for the page"),
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """`annotate` throughput and memory: the local backend (1 and 2 processes) against Ray (1 and 2 actors)."""
+    from . import ray_annotate as benchmark
+    from .report import publish
+
+    measured = benchmark.measure(model, text_dir, docs, model_description)
+    publish(measured, results / "ray.json", page)
+    print("\n".join(benchmark.section(measured)))
+
+
+@app.command("compare-ner")
+def compare_ner(
+    corpus: Path = typer.Argument(..., help="Corpus folder with train.tsv, devel.tsv, test.tsv"),
+    steps: int = typer.Option(3000),
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """Single-type NER on one corpus: taughtnet_ner against spaCy's stock ner, same tok2vec and budget."""
+    from ..evaluate import format_table
+    from . import compare_ner as benchmark
+    from .report import publish
+
+    measured = benchmark.measure(corpus, steps)
+    publish(measured, results / "compare_ner.json", page)
+    print(format_table(measured["rows"], benchmark.COLUMNS))
+
+
+@app.command()
+def report(results: Path = RESULTS, page: Path = PAGE) -> None:
+    """Render the page from the results files alone (runs no benchmark)."""
+    from .report import write_report
+
+    write_report(results, page)
+    typer.echo(f"{results}/*.json -> {page}")

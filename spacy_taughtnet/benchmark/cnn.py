@@ -1,0 +1,177 @@
+"""The CNN default configs: teachers, TaughtNet students (sum and softmax aggregation), the
+naive multi-type baseline and spaCy's stock `ner` on the union, on each corpus's test split;
+throughput, size and memory of the student against the teachers run one after another.
+
+Run after `spacy project run all`: it reuses that run's corpora, teachers, distributions and
+student, and trains the other systems under ROOT/benchmark/ with the same budget (each kept,
+so a rerun after a failure resumes where it stopped).
+"""
+import multiprocessing
+import platform
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..distributions import MANIFEST, TeacherDistributions
+from ..layout import RunLayout, best_model
+from .speed import (
+    SPEED_PASSES,
+    aggregation_seconds,
+    annotate_throughput,
+    size_mb,
+    throughput,
+)
+from .steps import run_step, stage_seconds
+from .tables import score_tables, summarise, target, target_lines, wall_time_lines
+
+SYSTEMS = ("teacher", "student_sum", "student_softmax", "naive", "spacy_ner")
+ANNOTATE_BATCH = 64
+
+
+def train_systems(
+    root: Path, corpora: List[str], steps: int, eval_frequency: int, init_tok2vec: Optional[Path]
+) -> Dict[str, Path]:
+    """The union-trained systems; the `all` run's student is one of the two students. They
+    train on the labelled union only, from `init_tok2vec` (the run's pretrained tok2vec, as
+    its teachers and student did; None: none)."""
+    layout = RunLayout(root)
+    all_normalize = TeacherDistributions(layout.distributions("train")).normalize
+    models = {f"student_{all_normalize}": layout.student_model}
+    budget = ["--max-steps", str(steps), "--eval-frequency", str(eval_frequency)]
+    if init_tok2vec:
+        budget += ["--init-tok2vec", str(init_tok2vec)]
+    other = "softmax" if all_normalize == "sum" else "sum"
+    distributions = layout.distributions(f"train_{other}")
+    if not (distributions / MANIFEST).is_file():
+        run_step(["distill-teachers", str(root), "--corpora", " ".join(corpora), "--normalize", other, "--output", str(distributions)])
+    models[f"student_{other}"] = best_model(layout.benchmark(f"student_{other}"))
+    if not models[f"student_{other}"].is_dir():
+        run_step(["train-student", str(root), "configs/student.cfg", "--distributions", str(distributions),
+                  "--output", str(layout.benchmark(f"student_{other}")), *budget])
+    models["naive"] = best_model(layout.benchmark("naive"))
+    if not models["naive"].is_dir():
+        run_step(["train-student", str(root), "configs/student.cfg", "--no-teachers", "--output", str(layout.benchmark("naive")), *budget])
+    models["spacy_ner"] = best_model(layout.benchmark("spacy_ner"))
+    if not models["spacy_ner"].is_dir():
+        # the same training step, with spaCy's stock ner config; selected on each devel
+        # doc's own type, as for the other systems
+        run_step(["train-student", str(root), "configs/stock_ner.cfg", "--no-teachers", "--output", str(layout.benchmark("spacy_ner")),
+                  *budget, "--components.ner.scorer.@scorers", "spacy-taughtnet.ner_scorer.v1"])
+    return models
+
+
+def measure(root: Path, corpora: List[str], steps: int, eval_frequency: int, batch_size: int) -> Dict:
+    """Train what is missing, score every system on each test split, time the student and
+    the teachers; the results as benchmarks/cnn.json holds them."""
+    import spacy
+
+    from ..evaluate import evaluate_corpus
+
+    start = time.perf_counter()
+    layout = RunLayout(root)
+    init_tok2vec = layout.pretrain_weights if layout.pretrain_weights.is_file() else None
+    models = train_systems(root, corpora, steps, eval_frequency, init_tok2vec)
+    tests = [layout.corpus(c, "test") for c in corpora]
+    teachers = layout.teacher_models(corpora)
+    rows = [{"system": "teacher", **evaluate_corpus(spacy.load(teacher), test), "corpus": corpus}
+            for corpus, teacher, test in zip(corpora, teachers, tests)]
+    for system in SYSTEMS[1:]:
+        nlp = spacy.load(models[system])
+        rows += [{"system": system, **evaluate_corpus(nlp, test), "corpus": corpus} for corpus, test in zip(corpora, tests)]
+    student = models["student_sum"]
+    speed = {"student": throughput([student], tests, batch_size), "teachers": throughput(teachers, tests, batch_size)}
+    stages = [f"teacher-{c}" for c in corpora] + ["distill-train", "student", "distill-train_softmax", "student_softmax", "naive", "spacy_ner"]
+    return {
+        "rows": rows,
+        "words_per_second": {k: v["words_per_second"] for k, v in speed.items()},
+        "peak_rss_mb": {k: v["peak_rss_mb"] for k, v in speed.items()},
+        "size_mb": {"student": size_mb([student]), "teachers": size_mb(teachers)},
+        "annotate": annotate_throughput(student, tests, ANNOTATE_BATCH, layout.benchmark_folder),
+        "aggregate_1M_tokens_3_teachers_seconds": aggregation_seconds(),
+        "wall_seconds": {stage: stage_seconds(root, stage) for stage in stages},
+        "benchmark_seconds": round(time.perf_counter() - start, 1),
+        "setup": {
+            "corpora": corpora, "steps_union_systems": steps, "eval_frequency": eval_frequency,
+            "batch_size": batch_size, "seed": 0,
+            "init_tok2vec": str(init_tok2vec) if init_tok2vec else None,
+            "machine": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "cpus": multiprocessing.cpu_count(),
+            "python": platform.python_version(), "spacy": spacy.__version__,
+            "command": f"python -m spacy_taughtnet benchmark cnn {root} --corpora \"{' '.join(corpora)}\"",
+        },
+    }
+
+
+def speedup(results: Dict) -> float:
+    return results["words_per_second"]["student"] / results["words_per_second"]["teachers"]
+
+
+def targets(results: Dict) -> List[Dict]:
+    scores = summarise(results["rows"], SYSTEMS)
+    f1 = scores["test_f1"]
+    out = []
+    for corpus in results["setup"]["corpora"]:
+        gap = (f1["student_sum"][corpus] - f1["teacher"][corpus]) * 100
+        out.append(target(f"student F1 >= teacher F1 - 0.5 on {corpus}", f"{gap:+.2f} points", gap >= -0.5))
+    gain = (scores["macro_f1"]["student_sum"] - scores["macro_f1"]["naive"]) * 100
+    out.append(target("student macro F1 >= naive macro F1 + 1.0", f"{gain:+.2f} points", gain >= 1.0))
+    out.append(target("student throughput >= 2.8x the three teachers", f"{speedup(results):.2f}x", speedup(results) >= 2.8))
+    return out
+
+
+def chart(results: Dict, path: Path) -> None:
+    """benchmarks/f1_by_corpus.png: test F1 by corpus and system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..atomic import atomic_path
+
+    corpora, f1 = results["setup"]["corpora"], summarise(results["rows"], SYSTEMS)["test_f1"]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / len(SYSTEMS)
+    for i, system in enumerate(SYSTEMS):
+        bars = ax.bar([x + i * width for x in range(len(corpora))], [f1[system][c] * 100 for c in corpora], width, label=system)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks([x + width * (len(SYSTEMS) - 1) / 2 for x in range(len(corpora))], corpora)
+    ax.set_ylabel("test F1 (seqeval, own type)")
+    ax.set_ylim(40, 105)
+    fig.legend(*ax.get_legend_handles_labels(), ncol=len(SYSTEMS), fontsize=8, loc="lower center")
+    ax.set_title("Entity-level F1 by corpus and system (CPU default configs)")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+
+
+def section(results: Dict) -> List[str]:
+    """The markdown of benchmarks/cnn.json."""
+    setup, corpora = results["setup"], results["setup"]["corpora"]
+    speed, annotate = results["words_per_second"], results["annotate"]
+    lines = [
+        "## CNN default configs on the CPU",
+        "",
+        f"Produced by `{setup['command']}` after `spacy project run all`",
+        f"(CPU default configs, {setup['cpus']} CPU cores, {setup['machine']}); every figure is in `benchmarks/cnn.json`.",
+        "student_softmax, naive and spacy_ner train on the labelled union only"
+        + (f", from the run's pretrained tok2vec (`{setup['init_tok2vec']}`)." if setup["init_tok2vec"] else "."),
+        "",
+        *score_tables(results["rows"], corpora, {system: system for system in SYSTEMS}),
+        "", "![F1 by corpus and system](benchmarks/f1_by_corpus.png)", "",
+        *target_lines(targets(results)),
+        "", "### Speed, size, memory", "",
+        f"The three test splits together, one process, batch size {setup['batch_size']}, each model's fastest of {SPEED_PASSES} passes:", "",
+        "| | words/s | size on disk (MB) | peak RSS (MB) |", "|---|---|---|---|",
+        f"| student (one pipeline, all types) | {speed['student']:.0f} | {results['size_mb']['student']:.1f} | {results['peak_rss_mb']['student']:.0f} |",
+        f"| three teachers, one after another | {speed['teachers']:.0f} | {results['size_mb']['teachers']:.1f} | {results['peak_rss_mb']['teachers']:.0f} |",
+        "", f"Speed-up: {speedup(results):.2f}x.", "",
+        "### `annotate` throughput", "",
+        f"`python -m spacy_taughtnet annotate` with the student on the three test splits as plain text "
+        f"({annotate['docs']} documents, {annotate['words']} words), JSONL out, batch size {ANNOTATE_BATCH}:", "",
+        "| processes | docs/s | words/s |", "|---|---|---|",
+        *(f"| {n} | {annotate[n]['docs_per_second']:.0f} | {annotate[n]['words_per_second']:.0f} |" for n in ("1", "2")),
+        "", f"Scaling from 1 to 2 processes: {annotate['2']['docs_per_second'] / annotate['1']['docs_per_second']:.2f}x.", "",
+        f"`aggregate_distributions` on 1,000,000 tokens from 3 teachers: {results['aggregate_1M_tokens_3_teachers_seconds']:.2f} s (best of 3).", "",
+        *wall_time_lines(results["wall_seconds"]),
+    ]
+    return lines

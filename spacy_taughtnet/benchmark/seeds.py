@@ -1,0 +1,140 @@
+"""The default workflow over several seeds (the whole `all`, teachers included): per-seed and
+mean test F1 of each corpus's teacher and of the student, macro F1, the accuracy targets, the
+student's speed against its teachers and the workflow's wall time.
+
+Each ROOT is the run folder of one seed, evaluated (`evaluate-all`: ROOT/metrics/).
+"""
+import json
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from ..errors import ConfigError
+from ..layout import RunLayout
+from .speed import SPEED_PASSES, throughput
+from .tables import pct, target, target_lines
+
+# the stages of `all` that pretrain, train or distill, as timed in ROOT/timings/ (pretrain and
+# distill-transfer: only in a run with pretraining and transfer text)
+STAGES = ("teacher-{corpus}", "distill-train", "student")
+OPTIONAL_STAGES = ("pretrain", "distill-transfer")
+# test_f1's systems: the student's figures on its type's spans, and on doc.ents
+SYSTEMS = ("teacher", "student", "student_doc_ents")
+
+
+def seed_rows(root: Path, corpora: Sequence[str]) -> Dict[str, Dict[str, Dict]]:
+    """{"teacher"|"student": {corpus: evaluation row}} of one run folder."""
+    layout = RunLayout(root)
+    rows = {}
+    for group in ("teacher", "student"):
+        path = layout.metrics(f"{group}s" if group == "teacher" else group)
+        if not path.is_file():
+            raise ConfigError(f"{path}: missing; run `python -m spacy_taughtnet evaluate-all {root} --corpora ...` first")
+        found = {row["corpus"]: row for row in json.loads(path.read_text())}
+        missing = [c for c in corpora if c not in found]
+        if missing:
+            raise ConfigError(f"{path}: no row for {missing}")
+        rows[group] = {c: found[c] for c in corpora}
+    return rows
+
+
+def wall_minutes(root: Path, corpora: Sequence[str]) -> Optional[float]:
+    """Minutes of the timed stages of `all` (None: one of STAGES was not timed)."""
+    layout, seconds = RunLayout(root), 0.0
+    for stage in STAGES:
+        for name in ([stage.format(corpus=c) for c in corpora] if "{corpus}" in stage else [stage]):
+            path = layout.timings(name)
+            if not path.is_file():
+                return None
+            seconds += json.loads(path.read_text())["seconds"]
+    for stage in OPTIONAL_STAGES:
+        if layout.timings(stage).is_file():
+            seconds += json.loads(layout.timings(stage).read_text())["seconds"]
+    return seconds / 60
+
+
+def seeds_f1(roots: Sequence[Path], corpora: Sequence[str]) -> Dict[str, Dict[str, List[float]]]:
+    """F1 per system, corpus and seed; a per-type student's doc.ents figures as student_doc_ents."""
+    runs = [seed_rows(root, corpora) for root in roots]
+    return {
+        "teacher": {c: [run["teacher"][c]["f1"] for run in runs] for c in corpora},
+        "student": {c: [run["student"][c]["f1"] for run in runs] for c in corpora},
+        "student_doc_ents": {c: [run["student"][c].get("doc_ents", run["student"][c])["f1"] for run in runs] for c in corpora},
+    }
+
+
+def measure(roots: Sequence[Path], corpora: Sequence[str], commit: Optional[str], batch_size: int) -> Dict:
+    """Each seed's figures, and the speed of the first seed's student and teachers; the
+    results as benchmarks/seeds.json holds them."""
+    test_f1 = seeds_f1(roots, corpora)
+    first = RunLayout(roots[0])
+    tests = [first.corpus(c, "test") for c in corpora]
+    speed = {"student": throughput([first.student_model], tests, batch_size),
+             "teachers": throughput(first.teacher_models(corpora), tests, batch_size)}
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    command = f"python -m spacy_taughtnet benchmark seeds {' '.join(map(str, roots))} --corpora \"{' '.join(corpora)}\""
+    return {
+        "command": command + (f" --commit {commit}" if commit else ""),
+        "commit": commit or head, "tabulated_at": head, "roots": [str(r) for r in roots],
+        "corpora": list(corpora), "batch_size": batch_size, "test_f1": test_f1,
+        "words_per_second": {k: v["words_per_second"] for k, v in speed.items()},
+        "wall_minutes": [wall_minutes(root, corpora) for root in roots],
+    }
+
+
+def summary(results: Dict) -> Dict:
+    """Mean F1 over the seeds per system and corpus ("mean"), and their macro F1 ("macro")."""
+    mean = {system: {c: statistics.fmean(v) for c, v in results["test_f1"][system].items()} for system in SYSTEMS}
+    return {"mean": mean, "macro": {system: statistics.fmean(mean[system].values()) for system in SYSTEMS}}
+
+
+def targets(results: Dict) -> List[Dict]:
+    scores, n_seeds = summary(results), len(results["roots"])
+    mean, macro = scores["mean"], scores["macro"]
+    out = []
+    for c in results["corpora"]:
+        gap = (mean["student"][c] - mean["teacher"][c]) * 100
+        out.append(target(f"student F1 >= its teacher's on {c} (mean of {n_seeds} seeds)", f"{gap:+.2f} points", gap >= 0))
+    gain = (macro["student"] - macro["teacher"]) * 100
+    out.append(target("student macro F1 >= teachers' macro F1 + 0.5", f"{gain:+.2f} points", gain >= 0.5))
+    wps = results["words_per_second"]
+    speedup = wps["student"] / wps["teachers"]
+    out.append(target("student >= 20k words/s in one CPU process", f"{wps['student']:,.0f} words/s", wps["student"] >= 20000))
+    out.append(target("student >= 2.8x the three teachers", f"{speedup:.2f}x", speedup >= 2.8))
+    if None not in results["wall_minutes"]:
+        slowest = max(results["wall_minutes"])
+        out.append(target("pretrain + teachers + distill + student of `all` within 90 minutes", f"{slowest:.0f} min (slowest seed)", slowest <= 90))
+    return out
+
+
+def section(results: Dict) -> List[str]:
+    """The markdown of benchmarks/seeds.json."""
+    scores, n_seeds, f1 = summary(results), len(results["roots"]), results["test_f1"]
+    mean, macro = scores["mean"], scores["macro"]
+    lines = [
+        f"## The default student over {n_seeds} seeds", "",
+        f"Command: `{results['command']}`, after `all` once per seed (each a whole run: pretraining, teachers, distributions, "
+        f"student; trained by commit {results['commit']}, tabulated at {results['tabulated_at']}); every figure is in "
+        "`benchmarks/seeds.json`. Test F1 (%), mean over the seeds, then each seed's; the student's "
+        "figure for a corpus is its prediction for that corpus's type (the type's head, `doc.spans`), "
+        "its `doc.ents` (overlaps across types resolved) in the last column.", "",
+        "| corpus | teacher | student | student - teacher | teacher per seed | student per seed | student doc.ents |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in results["corpora"]:
+        lines.append(
+            f"| {c} | {pct(mean['teacher'][c])} | **{pct(mean['student'][c])}** | {(mean['student'][c] - mean['teacher'][c]) * 100:+.2f} | "
+            f"{' / '.join(map(pct, f1['teacher'][c]))} | {' / '.join(map(pct, f1['student'][c]))} | {pct(mean['student_doc_ents'][c])} |"
+        )
+    lines.append(f"| macro | {pct(macro['teacher'])} | **{pct(macro['student'])}** | {(macro['student'] - macro['teacher']) * 100:+.2f} "
+                 f"| | | {pct(macro['student_doc_ents'])} |")
+    wps = results["words_per_second"]
+    lines += [
+        "", f"Speed (test splits, batch {results['batch_size']}, one process each, fresh processes, each model's fastest of "
+        f"{SPEED_PASSES} passes): student {wps['student']:,.0f} words/s, the three teachers one after another {wps['teachers']:,.0f} words/s.",
+        "Wall time of (pretrain +) teachers + distill (+ distill-transfer) + student per seed (min): "
+        + ", ".join("n/a" if m is None else f"{m:.0f}" for m in results["wall_minutes"]) + ".",
+        "", *target_lines(targets(results)),
+    ]
+    return lines

@@ -1,0 +1,271 @@
+"""The benchmark subpackage on tiny inputs: the page rendered from given results files (and the
+committed page from the committed files), the seeds table's means and targets from per-seed
+figures and run folders, the speed measurement on a tiny pipeline, the Ray benchmark's input."""
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from helpers import FIXTURES, cli
+
+from spacy_taughtnet.benchmark import (
+    cnn,
+    compare_ner,
+    ray_annotate,
+    seeds,
+    transformers,
+)
+from spacy_taughtnet.benchmark.report import INTRO, render, write_report
+from spacy_taughtnet.benchmark.speed import (
+    size_mb,
+    throughput,
+    time_pipelines,
+    vm_hwm_mb,
+)
+from spacy_taughtnet.benchmark.teachers import score, sharpness
+from spacy_taughtnet.corpora import read_docbin
+from spacy_taughtnet.errors import ConfigError
+from spacy_taughtnet.scorer import bio_tags
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = {
+    "command": 'python -m spacy_taughtnet benchmark seeds r0 r1 --corpora "A B"',
+    "commit": "abc1234", "tabulated_at": "def5678", "roots": ["r0", "r1"], "corpora": ["A", "B"], "batch_size": 256,
+    "test_f1": {
+        "teacher": {"A": [0.80, 0.82], "B": [0.70, 0.70]},
+        "student": {"A": [0.81, 0.79], "B": [0.72, 0.74]},
+        "student_doc_ents": {"A": [0.79, 0.77], "B": [0.71, 0.73]},
+    },
+    "words_per_second": {"student": 30000.0, "teachers": 10000.0},
+    "wall_minutes": [50.0, 95.4],
+}
+
+
+def results_folder(folder: Path, **files) -> Path:
+    folder.mkdir(exist_ok=True)
+    for name, results in files.items():
+        (folder / f"{name}.json").write_text(json.dumps(results), encoding="utf8")
+    return folder
+
+
+def test_the_committed_page_is_the_rendering_of_the_committed_results():
+    """BENCHMARKS.md and benchmarks/*.json cannot drift: rerun `benchmark report` after editing the JSON."""
+    assert render(ROOT / "benchmarks") == (ROOT / "BENCHMARKS.md").read_text(encoding="utf8")
+
+
+def test_seeds_means_macro_and_targets_from_per_seed_figures():
+    summary = seeds.summary(SEEDS)
+    assert summary["mean"]["teacher"] == pytest.approx({"A": 0.81, "B": 0.70})
+    assert summary["mean"]["student"] == pytest.approx({"A": 0.80, "B": 0.73})
+    assert summary["mean"]["student_doc_ents"] == pytest.approx({"A": 0.78, "B": 0.72})
+    assert summary["macro"] == pytest.approx({"teacher": 0.755, "student": 0.765, "student_doc_ents": 0.75})
+    assert [(t["measured"], t["pass"]) for t in seeds.targets(SEEDS)] == [
+        ("-1.00 points", False), ("+3.00 points", True), ("+1.00 points", True),
+        ("30,000 words/s", True), ("3.00x", True), ("95 min (slowest seed)", False)]
+
+
+def test_seeds_section_lines():
+    lines = seeds.section(SEEDS)
+    assert lines[0] == "## The default student over 2 seeds"
+    assert "| A | 81.00 | **80.00** | -1.00 | 80.00 / 82.00 | 81.00 / 79.00 | 78.00 |" in lines
+    assert "| B | 70.00 | **73.00** | +3.00 | 70.00 / 70.00 | 72.00 / 74.00 | 72.00 |" in lines
+    assert "| macro | 75.50 | **76.50** | +1.00 | | | 75.00 |" in lines
+    assert "Wall time of (pretrain +) teachers + distill (+ distill-transfer) + student per seed (min): 50, 95." in lines
+    assert "- **MISS** pretrain + teachers + distill + student of `all` within 90 minutes: 95 min (slowest seed)" in lines
+
+
+def write_run(root: Path, rows: dict, timings: dict) -> Path:
+    for group, group_rows in rows.items():
+        path = root / "metrics" / f"{group}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(group_rows))
+    for stage, seconds in timings.items():
+        path = root / "timings" / f"{stage}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"seconds": seconds}))
+    return root
+
+
+def test_seeds_figures_from_run_folders(tmp_path):
+    """Per-seed F1 from each run's metrics; a student without doc_ents figures (joint heads)
+    counts its own; wall minutes add the optional stages a run has, n/a without a stage."""
+    timings = {"teacher-A": 60, "teacher-B": 60, "distill-train": 120, "student": 300, "pretrain": 60}
+    first = write_run(tmp_path / "r0", {
+        "teachers": [{"corpus": "B", "f1": 0.7}, {"corpus": "A", "f1": 0.8}],
+        "student": [{"corpus": "A", "f1": 0.81, "doc_ents": {"f1": 0.79}}, {"corpus": "B", "f1": 0.72}],
+    }, timings)
+    second = write_run(tmp_path / "r1", {
+        "teachers": [{"corpus": "A", "f1": 0.82}, {"corpus": "B", "f1": 0.71}],
+        "student": [{"corpus": "A", "f1": 0.79, "doc_ents": {"f1": 0.77}}, {"corpus": "B", "f1": 0.74, "doc_ents": {"f1": 0.73}}],
+    }, {"teacher-A": 60})
+    assert seeds.seeds_f1([first, second], ["A", "B"]) == {
+        "teacher": {"A": [0.8, 0.82], "B": [0.7, 0.71]},
+        "student": {"A": [0.81, 0.79], "B": [0.72, 0.74]},
+        "student_doc_ents": {"A": [0.79, 0.77], "B": [0.72, 0.73]},
+    }
+    assert seeds.wall_minutes(first, ["A", "B"]) == 10.0
+    assert seeds.wall_minutes(second, ["A", "B"]) is None
+    with pytest.raises(ConfigError, match=r"no row for \['C'\]"):
+        seeds.seeds_f1([first], ["A", "C"])
+    with pytest.raises(ConfigError, match="teachers.json: missing; run `python -m spacy_taughtnet evaluate-all"):
+        seeds.seeds_f1([tmp_path / "r2"], ["A"])
+
+
+def evaluation_rows(f1: dict) -> list:
+    """Rows of evaluate_corpus for {system: {corpus: f1}}; precision and recall are f1 +- 0.05."""
+    return [{"system": system, "corpus": corpus, "f1": value, "precision": value + 0.05, "recall": value - 0.05}
+            for system, by_corpus in f1.items() for corpus, value in by_corpus.items()]
+
+
+def test_cnn_section_and_targets_from_given_results():
+    f1 = {"teacher": {"A": 0.80, "B": 0.70}, "student_sum": {"A": 0.80, "B": 0.69}, "student_softmax": {"A": 0.79, "B": 0.69},
+          "naive": {"A": 0.78, "B": 0.69}, "spacy_ner": {"A": 0.70, "B": 0.60}}
+    results = {
+        "rows": evaluation_rows(f1),
+        "words_per_second": {"student": 30000.0, "teachers": 10000.0}, "peak_rss_mb": {"student": 900.4, "teachers": 1000.0},
+        "size_mb": {"student": 7.56, "teachers": 19.3},
+        "annotate": {"1": {"docs_per_second": 1000.0, "words_per_second": 27000.0}, "2": {"docs_per_second": 500.0, "words_per_second": 13500.0},
+                     "docs": 100, "words": 2700},
+        "aggregate_1M_tokens_3_teachers_seconds": 0.361, "wall_seconds": {"teacher-A": 10.5, "naive": None},
+        "setup": {"corpora": ["A", "B"], "batch_size": 256, "cpus": 2, "machine": "Linux", "init_tok2vec": None,
+                  "command": 'python -m spacy_taughtnet benchmark cnn training --corpora "A B"'},
+    }
+    lines = cnn.section(results)
+    assert "| teacher | 80.00 | 70.00 | 75.00 |" in lines and "| naive | 78.00 | 69.00 | 73.50 |" in lines
+    assert "| student_sum | 85.0 / 75.0 | 74.0 / 64.0 |" in lines
+    assert "| student (one pipeline, all types) | 30000 | 7.6 | 900 |" in lines and "Speed-up: 3.00x." in lines
+    assert "Scaling from 1 to 2 processes: 0.50x." in lines and "| naive | n/a |" in lines
+    assert [(t["measured"], t["pass"]) for t in cnn.targets(results)] == [
+        ("+0.00 points", True), ("-1.00 points", False), ("+1.00 points", True), ("3.00x", True)]
+
+
+def test_transformers_targets_from_given_results():
+    f1 = {"trf_student": {"A": 0.75}, "cnn_student_from_trf": {"A": 0.74}, "cnn_student_from_trf_depth2": {"A": 0.72}}
+    results = {"rows": evaluation_rows(f1), "setup": {"cpus": 2},
+               "words_per_second": {"trf_student": 1000.0, "cnn_student_from_trf": 9000.0, "cnn_student_from_trf_depth2": 12000.0},
+               "words_per_second_one_thread": {"trf_student": 500.0, "cnn_student_from_trf": 8000.0, "cnn_student_from_trf_depth2": 6000.0}}
+    assert [(t["measured"], t["pass"]) for t in transformers.targets(results)] == [
+        ("9.0x", False), ("16.0x", True), ("-1.00 points", True), ("12.0x", True), ("12.0x", True), ("-3.00 points", False)]
+
+
+def ray_run(memory: bool) -> dict:
+    peaks = {"local, 1 process": {"process": [900.0]}, "local, --n-process 2": {"process": [575.0], "worker": [746.0, 748.0]},
+             "Ray, 1 actor": {"process": [590.0], "actor": [944.0]}, "Ray, 2 actors": {"process": [591.0], "actor": [927.3, 926.5]}}
+    docs_per_s = {"local, 1 process": 70.0, "local, --n-process 2": 105.0, "Ray, 1 actor": 90.0, "Ray, 2 actors": 140.0}
+    return {
+        "command": "python -m spacy_taughtnet benchmark ray MODEL TRANSFER_TEXT --docs 8000", "machine": "2 CPU cores",
+        "model": "a CNN student", "docs": 8000, "words": 2326036, "ray_startup_s": 25.1, "local_startup_s": 9.7,
+        "systems": {name: {"seconds": 8000 / rate, "docs_per_s": rate, "words_per_s": 290 * rate, "identical": True,
+                           **({"peak_rss_mb": peaks[name]} if memory else {})} for name, rate in docs_per_s.items()},
+    }
+
+
+def test_ray_section_with_memory_in_the_run():
+    lines = ray_annotate.section(ray_run(memory=True))
+    assert "| system | wall time (s) | docs/s | words/s | records identical to local | peak memory (MB) |" in lines
+    assert "| Ray, 2 actors | 57.1 | 140 | 40,600 | yes | process 591; actors 927, 926 |" in lines
+    assert "- PASS: Ray with 2 actors at 1.33x the better local run (target >= 0.9x)." in lines
+    assert any(line.startswith("- PASS: memory per actor at most 944 MB, 1.05x the 900 MB of one local process") for line in lines)
+    assert any("70 docs/s per core gives 143 core-hours, so 0.9 hours on 10 nodes of 16 cores." in line for line in lines)
+    assert "### Memory run" not in lines
+
+
+def test_ray_section_with_a_separate_memory_run():
+    results = {**ray_run(memory=False), "memory_run": {**ray_run(memory=True), "command": "python ... --docs 3000"}}
+    lines = ray_annotate.section(results)
+    assert "| local, 1 process | 114.3 | 70 | 20,300 | yes |" in lines
+    memory = lines[lines.index("### Memory run"):]
+    assert memory[4].startswith("Command: `python ... --docs 3000`, on 2 CPU cores.")
+    assert "| local, --n-process 2 | 76.2 | 105 | 30,450 | yes | process 575; workers 746, 748 |" in memory
+    assert any(line.endswith("Measured in the memory run below.") for line in lines[:lines.index("### Memory run")])
+
+
+def test_compare_ner_section():
+    results = {"command": "python -m spacy_taughtnet benchmark compare-ner assets/X --steps 30", "steps": 30, "rows": [
+        {"model": "taughtnet_ner", "corpus": "X", "precision": 0.8256, "recall": 0.7792, "f1": 0.8017, "words_per_second": 26744, "train_seconds": 365.9}]}
+    assert "| `taughtnet_ner` | 82.56 | 77.92 | 80.17 | 26,744 | 366 |" in compare_ner.section(results)
+
+
+def test_page_from_the_files_there_in_section_order_with_notes(tmp_path):
+    compare = {"command": "C", "steps": 3, "rows": [{"model": "m", "corpus": "X", "precision": 0.5, "recall": 0.5, "f1": 0.5,
+                                                       "words_per_second": 10, "train_seconds": 1.0}], "notes": ["One note."]}
+    folder = results_folder(tmp_path / "results", compare_ner=compare, seeds=SEEDS)
+    page = render(folder)
+    seeds_text, compare_text = "\n".join(seeds.section(SEEDS)), "\n".join(compare_ner.section(compare))
+    assert page == f"{INTRO}\n\n{seeds_text}\n\n{compare_text}\n\n### Notes\n\n- One note.\n"
+
+
+def test_report_command_writes_the_page(tmp_path):
+    folder = results_folder(tmp_path / "results", seeds=SEEDS)
+    result = cli("benchmark", "report", "--results", folder, "--page", tmp_path / "PAGE.md")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "PAGE.md").read_text(encoding="utf8") == render(folder)
+    write_report(folder, tmp_path / "again.md")
+    assert (tmp_path / "again.md").read_bytes() == (tmp_path / "PAGE.md").read_bytes()
+
+
+def test_time_pipelines_counts_the_words_it_ran(teachers, docbins):
+    docbin = docbins["Toy-disease-IOB"]["test"]
+    result = time_pipelines([str(teachers["Disease"]), str(teachers["Chemical"])], [str(docbin)], 8, limit=5, repeats=1)
+    assert result["words"] == sum(len(doc) for doc in read_docbin(docbin, spacy.blank("en").vocab)[:5]) > 0
+    assert result["seconds"] > 0 and result["words_per_second"] == pytest.approx(result["words"] / result["seconds"])
+
+
+@pytest.mark.slow
+def test_throughput_in_a_fresh_process(teachers, docbins):
+    docbin = docbins["Toy-disease-IOB"]["test"]
+    result = throughput([teachers["Disease"]], [docbin], 8, repeats=1)
+    assert result["words"] == time_pipelines([str(teachers["Disease"])], [str(docbin)], 8, repeats=1)["words"]
+    assert result["words_per_second"] > 0 and result["peak_rss_mb"] > 50  # a process that loaded spaCy
+
+
+def test_size_and_peak_memory(tmp_path):
+    (tmp_path / "model" / "ner").mkdir(parents=True)
+    (tmp_path / "model" / "ner" / "weights").write_bytes(b"x" * 2**19)
+    (tmp_path / "model" / "config.cfg").write_bytes(b"x" * 2**19)
+    assert size_mb([tmp_path / "model"]) == 1.0
+    assert vm_hwm_mb() > 0 and vm_hwm_mb(10**9) is None
+
+
+def test_ray_benchmark_input_is_consecutive_sentences(tmp_path):
+    text_dir = tmp_path / "text"
+    text_dir.mkdir()
+    (text_dir / "Toy.txt.gz").write_bytes((FIXTURES / "transfer" / "Toy.txt.gz").read_bytes())
+    with gzip.open(text_dir / "Toy.txt.gz", "rt", encoding="utf8") as f:
+        sentences = f.read().splitlines()
+    words = ray_annotate.write_abstracts(text_dir, tmp_path / "in.jsonl", 3, per_doc=2)
+    records = [json.loads(line) for line in (tmp_path / "in.jsonl").read_text().splitlines()]
+    assert records == [{"id": f"Toy-{i}", "text": f"{sentences[2 * i]} {sentences[2 * i + 1]}"} for i in range(3)]
+    assert words == sum(len(s.split()) for s in sentences[:6])
+    with pytest.raises(ValueError, match="only 30 pseudo-abstracts of 2 sentences, 31 asked"):
+        ray_annotate.write_abstracts(text_dir, tmp_path / "more.jsonl", 31, per_doc=2)
+
+
+def test_teacher_sharpness():
+    rows = numpy.array([[0.995, 0.005, 0.0, 0.0, 0.0], [0.5, 0.3, 0.1, 0.05, 0.05]])
+    assert sharpness(rows) == {"certain": 0.5, "two_types": 0.5}
+    assert sharpness(numpy.array([[0.2, 0.3, 0.5]])) == {"certain": 0.0, "two_types": None}
+
+
+def test_gold_rows_score_perfectly(docbins):
+    """Rows that put all mass on the gold tag decode to the gold spans and are perfectly calibrated."""
+    docs = read_docbin(docbins["Toy-disease-IOB"]["devel"], spacy.blank("en").vocab)
+    column = {"B": 0, "I": 1, "O": 2}
+    rows = numpy.eye(3)[[column[tag[0]] for doc in docs for tag in bio_tags(doc, types=["Disease"])]]
+    assert rows[:, 0].sum() > 0
+    scores = score(rows, ["Disease"], docs, "Disease")
+    assert (scores["precision"], scores["recall"], scores["f1"], scores["log_prob"], scores["brier"]) == (1.0, 1.0, 1.0, 0.0, 0.0)
+
+
+@pytest.mark.slow
+def test_the_command_line_does_not_import_the_benchmarks():
+    """`python -m spacy_taughtnet` registers the benchmark commands without importing them,
+    matplotlib or Ray."""
+    heavy = ("matplotlib", "ray", "spacy_taughtnet.benchmark.cnn", "spacy_taughtnet.benchmark.report")
+    code = f"import sys, spacy_taughtnet.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
