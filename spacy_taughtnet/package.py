@@ -1,10 +1,10 @@
 """The installable model: its model card (meta.json and README) and the two wheels it needs.
 
-`build_wheels` writes, into one flat folder, the plugin's wheel (built from its source
-checkout) and the model's wheel (`spacy package`), whose requirements pin the plugin to its
-minor version (versions.plugin_requirement): `pip install --find-links FOLDER en_NAME` then installs the model anywhere.
-`install_and_score` installs the model from that folder, into a fresh venv or the running
-environment, and scores it per corpus from another directory, as a user would load it.
+`build_plugin_wheel` and `build_model_wheel` write, into one flat folder, the plugin's wheel
+(built from its source checkout) and the model's wheel (`spacy package`), whose requirements
+pin the plugin to its minor version (versions.plugin_requirement): `pip install --find-links
+FOLDER en_NAME` then installs the model anywhere. Installing it to check it is developer
+tooling, outside the package: scripts/check_package.py.
 """
 import json
 import os
@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
@@ -224,11 +223,12 @@ def model_card(
         else:
             card.pop(key, None)
     requirement = plugin_requirement(version)
-    card["requirements"] = [r for r in meta.get("requirements", []) if not _is_plugin(r)] + [requirement]
+    card["requirements"] = [r for r in meta.get("requirements", []) if not is_plugin_requirement(r)] + [requirement]
     return card
 
 
-def _is_plugin(requirement: str) -> bool:
+def is_plugin_requirement(requirement: str) -> bool:
+    """Whether a requirement line names this plugin (any spelling of its distribution name)."""
     name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
     return re.sub(r"[-_.]+", "-", name).lower() == PLUGIN
 
@@ -350,95 +350,6 @@ def wheel_requirements(wheel: Path) -> List[str]:
         (metadata,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
         text = zf.read(metadata).decode("utf8")
     return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
-
-
-# Run by the environment under test, from another directory: the installed model and plugin
-# only. Prints `spacy info NAME` (the model card as users see it), then the scores as JSON.
-SCORE_INSTALLED = """
-import json, sys
-import spacy
-import spacy_taughtnet
-from spacy.cli.info import info
-from spacy_taughtnet.evaluate import evaluate_corpus
-info(sys.argv[1], silent=False)
-nlp = spacy.load(sys.argv[1])
-rows = [evaluate_corpus(nlp, path) for path in json.loads(sys.argv[2])]
-print(json.dumps({"plugin_version": spacy_taughtnet.__version__, "plugin_file": spacy_taughtnet.__file__,
-                  "model_path": str(nlp.path), "labels": list(nlp.get_pipe("ner").labels), "rows": rows}))
-"""
-
-
-def install_and_score(
-    wheel_dir: Path,
-    name: str,
-    tests: Sequence[Path],
-    *,
-    fresh: bool = True,
-    preinstall: Sequence[str] = ("torch==2.13.0",),
-    venv: Optional[Path] = None,
-) -> Dict:
-    """Install the model `name` with `pip install --find-links WHEEL_DIR NAME` and score it on
-    each test DocBin in a new interpreter started in the filesystem root.
-
-    fresh: into a new venv (at `venv`, else a temporary one, removed after), after
-    `preinstall`; its other requirements come from the package index. Otherwise into the
-    running environment, from the wheel folder only (`--no-index`), which must already hold
-    a plugin version the model accepts. Returns the scores and the seconds taken."""
-    wheel_dir, tests = Path(wheel_dir).resolve(), [str(Path(t).resolve()) for t in tests]
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        if fresh:
-            venv = Path(venv) if venv else Path(tmp) / "venv"
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-            python = str(venv / "bin" / "python")
-            if preinstall:
-                _pip(python, "install", *preinstall)
-            _pip(python, "install", "--find-links", str(wheel_dir), name)
-            _pip(python, "check")
-        else:
-            python = sys.executable
-            _check_running_plugin(wheel_dir, name)
-            _pip(python, "uninstall", "--yes", name)
-            _pip(python, "install", "--no-index", "--find-links", str(wheel_dir), name)
-        installed = time.perf_counter()
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        result = subprocess.run([python, "-c", SCORE_INSTALLED, name, json.dumps(tests)], cwd="/", env=env,
-                                check=True, stdout=subprocess.PIPE, text=True)
-    info, scores = result.stdout.strip().rsplit("\n", 1)
-    out = json.loads(scores)
-    out.update(python=python, spacy_info=info, install_seconds=installed - start,
-               seconds=time.perf_counter() - start)
-    return out
-
-
-def _pip(python: str, *args: str) -> None:
-    print("$ pip " + " ".join(args), flush=True)
-    subprocess.run([python, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"], check=True)
-
-
-def _check_running_plugin(wheel_dir: Path, name: str) -> None:
-    """Refuse to install into the running environment a model whose plugin pin its installed
-    plugin does not meet: pip would replace that plugin (an editable checkout) with the wheel."""
-    from importlib.metadata import version as installed_version
-
-    from packaging.requirements import Requirement
-
-    wheel = model_wheel(wheel_dir, name)
-    (pin,) = [Requirement(r) for r in wheel_requirements(wheel) if _is_plugin(r)]
-    have = installed_version(PLUGIN)
-    if not pin.specifier.contains(have, prereleases=True):
-        raise ConfigError(f"{wheel.name} requires {pin}, this environment has {PLUGIN} {have}: check it in a fresh venv")
-
-
-def model_wheel(wheel_dir: Path, name: str, version: Optional[str] = None) -> Path:
-    """The newest wheel of the model `name` (or of that version) in the flat folder."""
-    from packaging.version import Version
-
-    pattern = f"{re.sub('_+', '_', name)}-{version or '*'}-py3-none-any.whl"
-    wheels = sorted(Path(wheel_dir).glob(pattern), key=lambda p: Version(p.name.split("-")[1]))
-    if not wheels:
-        raise ConfigError(f"{wheel_dir}: no wheel {pattern}; run `spacy project run package` first")
-    return wheels[-1]
 
 
 def read_rows(path: Union[str, Path]) -> List[Dict]:
