@@ -241,7 +241,7 @@ def test_ray_benchmark_input_is_consecutive_sentences(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "in.jsonl").read_text().splitlines()]
     assert records == [{"id": f"Toy-{i}", "text": f"{sentences[2 * i]} {sentences[2 * i + 1]}"} for i in range(3)]
     assert words == sum(len(s.split()) for s in sentences[:6])
-    with pytest.raises(ValueError, match="only 30 pseudo-abstracts of 2 sentences, 31 asked"):
+    with pytest.raises(ConfigError, match="only 30 pseudo-abstracts of 2 sentences, 31 asked"):
         ray_annotate.write_abstracts(text_dir, tmp_path / "more.jsonl", 31, per_doc=2)
 
 

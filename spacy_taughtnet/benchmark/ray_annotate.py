@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from ..errors import ConfigError
 from .speed import vm_hwm_mb
 
 SYSTEMS = {
@@ -50,7 +51,7 @@ def write_abstracts(text_dir: Path, path: Path, n_docs: int, per_doc: int = SENT
                         docs, sentences = docs + 1, []
                         if docs == n_docs:
                             return words
-    raise ValueError(f"{text_dir}: only {docs} pseudo-abstracts of {per_doc} sentences, {n_docs} asked")
+    raise ConfigError(f"{text_dir}: only {docs} pseudo-abstracts of {per_doc} sentences, {n_docs} asked")
 
 
 def helper_processes(parent: int) -> Dict[int, str]:
