@@ -1,6 +1,7 @@
 """Command line: `python -m spacy_taughtnet COMMAND` (also the `spacy-taughtnet` script)."""
 import functools
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -382,6 +383,7 @@ def annotate(
     check_backend(backend)
     if backend == "ray" and n_process != 1:
         raise ConfigError("--n-process is for --backend local; with --backend ray use --num-actors")
+    terminate = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a job scheduler's stop: as Ctrl-C
     try:
         if backend == "ray":
             from .annotate.ray_backend import annotate_ray
@@ -403,6 +405,9 @@ def annotate(
                 if overwrite else f"{output_path} holds whole records only; rerun the same command to resume")
         typer.secho(f"Interrupted: {then}", err=True)
         raise typer.Exit(130)
+    finally:
+        if terminate is not None:  # None: a handler set outside Python, which cannot be put back
+            signal.signal(signal.SIGTERM, terminate)
     skipped = f", {summary.bad_lines} bad input lines skipped" if summary.bad_lines else ""
     typer.echo(f"{input_path} -> {output_path}: {summary.written} docs written, {summary.resumed} already there{skipped}", err=True)
 

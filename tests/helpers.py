@@ -4,6 +4,7 @@ import gzip
 import json
 import random
 import shutil
+import time
 import zipfile
 from pathlib import Path
 from typing import List, Sequence
@@ -156,3 +157,34 @@ def wheel_metadata(dest: Path, package: str, version: str = "0.1.0") -> str:
     wheel = dest / "packages" / "wheels" / f"{package}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as zf:
         return zf.read(f"{package}-{version}.dist-info/METADATA").decode()
+
+
+def children_of(pid: int) -> List[int]:
+    """Live (not zombie) child processes of pid, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) == pid and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def gone_soon(pids: List[int], timeout: float = 5) -> bool:
+    """Whether none of `pids` is alive within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(alive(pid) for pid in pids)

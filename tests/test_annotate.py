@@ -424,14 +424,14 @@ def test_long_documents_are_annotated_in_bounded_pieces(nlp):
 def test_chunk_text():
     text = "First line .\nA sentence . Another one ! " + "word " * 50 + "x" * 300
     for max_chars in (1, 7, 40, 100, 1000):
-        pieces = chunk_text(text, max_chars)
+        pieces = list(chunk_text(text, max_chars))
         assert "".join(p for _, p in pieces) == text
         assert all(len(p) <= max_chars for _, p in pieces)
         assert all(text[off:off + len(p)] == p for off, p in pieces)
-    assert chunk_text("", 10) == [(0, "")]
-    assert chunk_text("short", 10) == [(0, "short")]
+    assert list(chunk_text("", 10)) == [(0, "")]
+    assert list(chunk_text("short", 10)) == [(0, "short")]
     # A line break in the second half of the window first ...
-    assert chunk_text("a" * 30 + "\nb c. d e " + "f " * 20, 40)[0] == (0, "a" * 30 + "\n")
+    assert next(chunk_text("a" * 30 + "\nb c. d e " + "f " * 20, 40)) == (0, "a" * 30 + "\n")
     # ... then a sentence end, then whitespace, and a hard cut only without whitespace.
     pieces = [p for _, p in chunk_text("word " * 4 + "End. " + "longer" * 4 + " " + "x" * 70, 30)]
     assert pieces == ["word word word word End. ", "longer" * 4 + " ", "x" * 30, "x" * 30, "x" * 10]

@@ -16,15 +16,22 @@ import resource
 import signal
 import sys
 import time
+import tracemalloc
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import pytest
 import spacy
-from helpers import cli, train_model, write_input
+from helpers import alive, children_of, cli, gone_soon, train_model, write_input
 
-from spacy_taughtnet.annotate import detect_format, read_records
+from spacy_taughtnet.annotate import (
+    Record,
+    annotate_records,
+    detect_format,
+    read_records,
+)
 from spacy_taughtnet.annotate import resume as annotate_resume
 from spacy_taughtnet.cli import app
 from spacy_taughtnet.errors import AnnotateError
@@ -63,6 +70,7 @@ def _run_cli(args: List[str], stderr_path: str, file_size_limit: Optional[int]) 
     if file_size_limit is not None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the failing write returns an error instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a shell, also where a background pytest ignores it
     fd = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 2)
     sys.stdout = open(os.devnull, "w")
@@ -118,27 +126,12 @@ def records_in(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-def children_of(pid: int) -> List[int]:
-    """Live (not zombie) child processes of pid, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # ended meanwhile
-                continue
-            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-            if int(ppid) == pid and state != "Z":
-                found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
+def blocked_on_a_pipe(pid: int) -> bool:
+    """Whether process `pid` waits to write to a full pipe."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_write")
     except OSError:
         return False
-    return state != "Z"
 
 
 @pytest.mark.parametrize("point", ["output locked", "manifest written", "early", "late"])
@@ -231,42 +224,41 @@ def test_a_second_run_on_the_same_output_fails_fast(tmp_path, model_path, source
     assert out.read_bytes() == clean.read_bytes()
 
 
-def test_workers_die_with_their_parent(tmp_path, model_path, source):
-    out = tmp_path / "out.jsonl"
-    run = Annotate(model_path, source, out, "--n-process", "2", "--batch-size", "8")
-    workers: List[int] = []
+@contextmanager
+def two_workers(run: Annotate) -> Iterator[List[int]]:
+    """The two worker processes of a run of --n-process 2, once it has written a record;
+    killed at the end if they are still there, whatever failed."""
+    wait_for(lambda: records_in(run.out) >= 1, run)
+    workers = children_of(run.pid)
     try:
-        wait_for(lambda: records_in(out) >= 1, run)
-        workers = children_of(run.pid)
         assert len(workers) == 2
-        run.kill()
-        deadline = time.monotonic() + 5
-        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not any(alive(pid) for pid in workers)
-    finally:  # never leave workers behind, whatever failed
+        yield workers
+    finally:
         for pid in workers:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def wait_or_fail(run: Annotate, what: str, timeout: float = 30) -> None:
+    if run.wait(timeout) is None:
+        run.kill()
+        pytest.fail(f"annotate hung {what}")
+
+
+def test_workers_die_with_their_parent(tmp_path, model_path, source):
+    run = Annotate(model_path, source, tmp_path / "out.jsonl", "--n-process", "2", "--batch-size", "8")
+    with two_workers(run) as workers:
+        run.kill()
+        assert gone_soon(workers)
 
 
 @pytest.mark.parametrize("worker", [0, 1])
 def test_a_dead_worker_fails_the_run(tmp_path, model_path, source, clean, worker):
     out = tmp_path / "out.jsonl"
     run = Annotate(model_path, source, out, "--n-process", "2", "--batch-size", "8")
-    workers: List[int] = []
-    try:
-        wait_for(lambda: records_in(out) >= 1, run)
-        workers = children_of(run.pid)
-        assert len(workers) == 2
+    with two_workers(run) as workers:
         os.kill(workers[worker], signal.SIGKILL)
-        if run.wait(timeout=30) is None:
-            run.kill()
-            pytest.fail("annotate hung after one of its workers died")
-    finally:
-        for pid in workers:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        wait_or_fail(run, "after one of its workers died")
     stderr = run.stderr()
     assert run.poll() == 1, stderr
     error = [line for line in stderr.splitlines() if line.startswith("Error:")]
@@ -531,3 +523,51 @@ def test_a_full_disk_names_the_file(tmp_path, model_path, source, clean, full):
     result = cli("annotate", model_path, source, out, "--no-progress")  # the space is back: nothing lost
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == clean.read_bytes()
+
+
+# ----------------------------------------------------------------------------- stop signals, worker processes, memory
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_to_the_driver_alone_ends_the_run(tmp_path, model_path, source, clean, signum):
+    """SIGINT to the driver alone (`kill -INT`; Ctrl-C signals the workers too) hung for good:
+    spaCy, stopped by the KeyboardInterrupt, joined workers blocked on full result pipes.
+    SIGTERM (a job scheduler's stop) ended the driver with no word."""
+    out = tmp_path / "out.jsonl"
+    run = Annotate(model_path, source, out, "--n-process", "2")
+    with two_workers(run) as workers:
+        os.kill(run.pid, signal.SIGSTOP)  # until a worker waits on its full result pipe
+        try:
+            wait_for(lambda: any(blocked_on_a_pipe(pid) for pid in workers), run)
+            os.kill(run.pid, signum)
+        finally:
+            os.kill(run.pid, signal.SIGCONT)
+        wait_or_fail(run, f"after {signal.Signals(signum).name}")
+        assert gone_soon(workers)
+    assert run.poll() == 130, run.stderr()
+    assert run.stderr().splitlines() == [f"Interrupted: {out} holds whole records only; rerun the same command to resume"]
+    assert 0 < records_in(out) < N_DOCS
+    result = cli("annotate", model_path, source, out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == clean.read_bytes()
+
+
+def test_a_long_document_is_annotated_in_bounded_memory():
+    """All the pieces of a long document were cut and listed at once: one more copy of its
+    text (issue 26: a 20 MB document peaked at 1.67 GB). They are cut as the pipeline takes
+    them now: beyond its entities, annotating a document holds a few batches of pieces,
+    whatever its length; the entities are those of the whole text in one Doc."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "Chemical", "pattern": "aspirin"}])
+    filler = "Patients with breast cancer received no treatment ; renal failure in mice .\n" * 130
+    text = "".join(f"{filler}Case {i} took aspirin .\n" for i in range(400))  # 4 MB, 400 entities
+    tracemalloc.start()
+    try:
+        ((_, entities),) = annotate_records(nlp, [Record(id=1, text=text, line=1)], batch_size=4, chunk_chars=500)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(text) / 4, f"{peak / 1e6:.2f} MB for a {len(text) / 1e6:.2f} MB text"
+    nlp.max_length = len(text)  # the whole text in one Doc
+    whole = [(ent.start_char, ent.end_char, ent.label_) for ent in nlp(text).ents]
+    assert len(whole) == 400 and [(e["start"], e["end"], e["label"]) for e in entities] == whole

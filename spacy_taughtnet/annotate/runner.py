@@ -16,7 +16,7 @@ import sys
 import time
 from collections import deque
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import (
     Any,
@@ -66,14 +66,13 @@ DEFAULT_CHUNK_CHARS = 5000
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
 
 
-def chunk_text(text: str, max_chars: int) -> List[Tuple[int, str]]:
+def chunk_text(text: str, max_chars: int) -> Iterator[Tuple[int, str]]:
     """(offset, piece) pieces of a text, each at most max_chars long, which put back
-    together make the text. A cut falls in the second half of a piece's window: after its
-    last line break, else after its last sentence end, else after its last whitespace,
-    else (no whitespace at all) at the window's end."""
+    together make the text, one at a time. A cut falls in the second half of a piece's
+    window: after its last line break, else after its last sentence end, else after its last
+    whitespace, else (no whitespace at all) at the window's end."""
     if max_chars < 1:
         raise ValueError(f"max_chars must be positive, got {max_chars}")
-    pieces = []
     start = 0
     while len(text) - start > max_chars:
         hi = start + max_chars
@@ -86,10 +85,9 @@ def chunk_text(text: str, max_chars: int) -> List[Tuple[int, str]]:
             cut = max(text.rfind(" ", lo, hi), text.rfind("\t", lo, hi)) + 1
         if not cut:
             cut = next((i + 1 for i in range(hi - 1, lo - 1, -1) if text[i].isspace()), hi)
-        pieces.append((start, text[start:cut]))
+        yield start, text[start:cut]
         start = cut
-    pieces.append((start, text[start:]))
-    return pieces
+    yield start, text[start:]
 
 
 def span_scores(doc: Any) -> Dict[Tuple[int, int, str], float]:
@@ -106,6 +104,16 @@ def span_scores(doc: Any) -> Dict[Tuple[int, int, str], float]:
     return scores
 
 
+@dataclass
+class _Pending:
+    """A record of annotate_records whose entities are not all back from the pipeline."""
+
+    record: Record
+    entities: List[Entity] = field(default_factory=list)
+    out: int = 0  # pieces sent to the pipeline and not yet back
+    all_sent: bool = False
+
+
 def annotate_records(
     nlp: Any,
     records: Iterable[Record],
@@ -115,41 +123,45 @@ def annotate_records(
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
 ) -> Iterator[Tuple[Record, List[Entity]]]:
     """(record, entities) for each record, in input order. Texts longer than chunk_chars
-    (or nlp.max_length) are annotated piece by piece (see chunk_text); whitespace-only
-    texts and pieces are not sent to the pipeline. With n_process != 1 the workers die with
-    this process, and a dead worker raises WorkerError (see workers.py)."""
+    (or nlp.max_length) are annotated piece by piece (see chunk_text): the pieces are cut as
+    the pipeline takes them and only their entities are kept, so a document's length adds
+    its entities, and no more, to the memory. Whitespace-only texts and pieces are not sent
+    to the pipeline. With n_process != 1 the workers die with this process, and a dead
+    worker raises WorkerError (see workers.py)."""
     chunk_chars = min(chunk_chars, nlp.max_length)
-    pending: deque = deque()  # [record, pieces not yet annotated, entities], in input order
-    offsets: deque = deque()  # offset of each piece sent to the pipeline, in order
+    pending: deque = deque()  # _Pending of each record not yet yielded, in input order
+    sent: deque = deque()  # (its _Pending, its offset) of each piece sent to the pipeline, in order
 
     def texts() -> Iterator[str]:
         for record in records:
-            pieces = [(off, piece) for off, piece in chunk_text(record.text, chunk_chars) if piece.strip()]
-            pending.append([record, len(pieces), []])
-            for off, piece in pieces:
-                offsets.append(off)
-                yield piece
+            entry = _Pending(record)
+            pending.append(entry)
+            for offset, piece in chunk_text(record.text, chunk_chars):
+                if piece.strip():
+                    entry.out += 1
+                    sent.append((entry, offset))
+                    yield piece
+            entry.all_sent = True
 
     def finished() -> Iterator[Tuple[Record, List[Entity]]]:
-        while pending and pending[0][1] == 0:
-            record, _, entities = pending.popleft()
-            yield record, entities
+        while pending and pending[0].all_sent and not pending[0].out:
+            entry = pending.popleft()
+            yield entry.record, entry.entities
 
     guard = WorkerGuard() if n_process != 1 else None
     with guard or nullcontext():
         try:
             for doc in nlp.pipe(texts(), batch_size=batch_size, n_process=n_process):
-                yield from finished()
-                entry, offset = pending[0], offsets.popleft()
-                text = entry[0].text
+                entry, offset = sent.popleft()
+                text = entry.record.text
                 scores = span_scores(doc)
                 for ent in doc.ents:
                     start, end = ent.start_char + offset, ent.end_char + offset
                     confidence = scores.get((ent.start_char, ent.end_char, ent.label_))
-                    entry[2].append(
+                    entry.entities.append(
                         {"start": start, "end": end, "label": ent.label_, "text": text[start:end], "confidence": confidence}
                     )
-                entry[1] -= 1
+                entry.out -= 1
                 yield from finished()
         except (EOFError, OSError) as err:  # spaCy reading the result pipe of a worker that is gone
             if guard is None:

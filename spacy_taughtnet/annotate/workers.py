@@ -12,6 +12,12 @@ every worker's result pipe, so the parent, reading the dead worker's pipe, would
 wait for ever; once they are gone that read fails (EOFError) and `failure` names the dead
 worker.
 
+While a guard is active in the main thread, SIGINT and SIGTERM, if this process handles them
+in Python (SIGINT raises KeyboardInterrupt), first kill the workers, then run that handler:
+otherwise nlp.pipe, stopped by the handler's exception, would join workers blocked on full
+result pipes that the others still hold open, and wait for ever. (Without a Python handler
+the signal ends this process, and the kernel the workers.)
+
 This needs Linux and multiprocessing's "fork" start method (Linux's default up to Python
 3.13); elsewhere the guard does nothing and nlp.pipe behaves as spaCy's own.
 """
@@ -23,13 +29,14 @@ import signal
 import struct
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import WorkerError
 
 _PR_SET_PDEATHSIG = 1
 _POLL_SECONDS = 0.1
 _PID = struct.Struct("i")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _active: Optional["WorkerGuard"] = None  # the guard whose hook runs in forked children
 _hook_registered = False
@@ -79,7 +86,9 @@ class WorkerGuard:
         self._prctl: Optional[Callable[..., int]] = None
         self._read = self._write = -1
         self._stop = threading.Event()
+        self._stopping = False  # a stop signal came: kill every worker, also one enrolled later
         self._thread: Optional[threading.Thread] = None
+        self._handlers: Dict[int, Any] = {}  # the Python handlers of the stop signals replaced
 
     def __enter__(self) -> "WorkerGuard":
         global _active, _hook_registered
@@ -94,6 +103,12 @@ class WorkerGuard:
         self._read, self._write = os.pipe()
         self._thread = threading.Thread(target=self._watch, name="annotate-worker-watchdog", daemon=True)
         self._thread.start()
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            for signum in _STOP_SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    self._handlers[signum] = handler
+                    signal.signal(signum, self._on_stop_signal)
         _active = self
         return self
 
@@ -102,6 +117,8 @@ class WorkerGuard:
         if not self.enabled:
             return
         _active = None
+        for signum, handler in self._handlers.items():
+            signal.signal(signum, handler)
         self._stop.set()
         self._thread.join()
         os.close(self._read)
@@ -115,6 +132,11 @@ class WorkerGuard:
             return WorkerError(f"the worker processes of --n-process {n_process} ended before sending all their results ({type(err).__name__}: {err})")
         pid, how = self.dead
         return WorkerError(f"worker process {pid} of --n-process {n_process} died ({how}: the out-of-memory killer, or another process?)")
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        self._stopping = True
+        self._kill_workers()
+        self._handlers[signum](signum, frame)
 
     def _enrol_this_worker(self) -> None:  # in the child, right after the fork
         self._prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -132,11 +154,17 @@ class WorkerGuard:
                 whole = len(pending) - len(pending) % _PID.size
                 self._workers.extend(pid for (pid,) in _PID.iter_unpack(pending[:whole]))
                 pending = pending[whole:]
+            if self._stopping:
+                self._kill_workers()
+                continue
             for pid in self._workers:
                 how = _how_it_ended(pid)
                 if how is not None:
                     self.dead = (pid, how)
-                    for other in self._workers:
-                        if other != pid and _running(other):
-                            os.kill(other, signal.SIGKILL)
+                    self._kill_workers()
                     return
+
+    def _kill_workers(self) -> None:
+        for pid in list(self._workers):  # a copy: the watchdog thread may add to the list meanwhile
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
