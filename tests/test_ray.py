@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 from tqdm import tqdm
@@ -14,7 +14,16 @@ from tqdm import tqdm
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
 
-from helpers import PUBMED_XML, cli, gzipped, train_model, write_input  # noqa: E402
+from helpers import (  # noqa: E402
+    PUBMED_XML,
+    alive,
+    children_of,
+    cli,
+    gone_soon,
+    gzipped,
+    train_model,
+    write_input,
+)
 from ray_helpers import actor_killed_mid_run, actor_pids, actors_gone  # noqa: E402
 
 from spacy_taughtnet.annotate import InputFiles, ray_backend  # noqa: E402
@@ -129,20 +138,39 @@ def test_folder_and_glob_of_shards(cluster, model_path, tmp_path):
     assert out.read_bytes() == expected
 
 
+def processes_under(pid: int) -> Dict[int, str]:
+    """pid -> name (its command's first word, without the folder) of each live descendant of `pid`."""
+    found = {}
+    for child in children_of(pid):
+        try:
+            found[child] = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0].decode().rsplit("/", 1)[-1]
+        except OSError:  # ended meanwhile
+            continue
+        found.update(processes_under(child))
+    return found
+
+
+def killed_after_parts(args: List[str], out: Path, log: Path, parts: int) -> Dict[int, str]:
+    """Run `annotate ARGS` writing the folder of parts `out`, and SIGKILL it once `parts`
+    parts are there; the processes under it then (processes_under)."""
+    with log.open("wb") as to_log:
+        driver = subprocess.Popen([sys.executable, "-m", "spacy_taughtnet", "annotate", *args], stdout=to_log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while len(parts_of(out)) < parts if out.is_dir() else True:
+            assert driver.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"not {parts} parts written in 120 s"
+            time.sleep(0.02)
+        under = processes_under(driver.pid)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    return under
+
+
 def test_rerun_after_killed_driver(cluster, model_path, long_input, tmp_path):
     source, expected = long_input
     out = tmp_path / "parts"
-    args = [sys.executable, "-m", "spacy_taughtnet", "annotate", str(model_path), str(source), str(out),
-            *RAY_ARGS, "--shard-records", "100", "--address", cluster]
-    with open(tmp_path / "driver.log", "wb") as log:
-        driver = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while len(parts_of(out)) < 3 if out.is_dir() else True:
-            assert driver.poll() is None, (tmp_path / "driver.log").read_text()
-            assert time.monotonic() < deadline, "no part written in 120 s"
-            time.sleep(0.02)
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
+    args = [str(model_path), str(source), str(out), *RAY_ARGS, "--shard-records", "100", "--address", cluster]
+    killed_after_parts(args, out, tmp_path / "driver.log", 3)
     # its actors die with it, and a part one of them was writing may still land (whole) meanwhile
     actors_gone("ShardAnnotator")
     before = parts_of(out)
@@ -155,6 +183,17 @@ def test_rerun_after_killed_driver(cluster, model_path, long_input, tmp_path):
     assert {name: after[name] for name in before} == before  # the parts already there were not rewritten
     assert len(after) == 20 and not list(out.glob(".*.tmp"))
     assert b"".join((out / name).read_bytes() for name in sorted(after)) == expected
+
+
+def test_a_killed_driver_takes_its_local_ray_along(model_path, long_input, tmp_path, monkeypatch):
+    """A driver that started a local Ray (no --address), SIGKILLed, left Ray's agents (started
+    by its raylet) for a minute, waiting for the dead GCS; its local Ray goes with it now."""
+    source, _ = long_input
+    out = tmp_path / "parts"
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    local_ray = killed_after_parts([str(model_path), str(source), str(out), *RAY_ARGS, "--shard-records", "100"], out, tmp_path / "driver.log", 1)
+    assert {"raylet", "gcs_server"} <= set(local_ray.values()), local_ray
+    assert gone_soon(list(local_ray), timeout=10), {pid: name for pid, name in local_ray.items() if alive(pid)}
 
 
 def test_killed_actor(cluster, model_path, long_input, tmp_path):

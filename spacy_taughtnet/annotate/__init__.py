@@ -4,8 +4,9 @@
                   files (a folder, a glob), output writers, format detection
   resume.py       the files beside an output: its lock, its manifest, the input digest, resume checks
   runner.py       loading the pipeline, the nlp.pipe loop, long documents in pieces, annotate_file
-  workers.py      nlp.pipe worker processes that die with their parent
+  workers.py      nlp.pipe worker processes that die with their parent, or when it gets SIGINT or SIGTERM
   ray_backend.py  --backend ray: shards written by Ray actors (imported only when asked for)
+  ray_reaper.py   run beside a local Ray: kills what is left of it once its driver is done or dead
 
 Resuming: the output is appended one whole record at a time. A run that finds an output
 already there checks, with the manifest beside it, that it was written by the same model

@@ -26,8 +26,10 @@ actors_to_start, run_on_actors and first_line serve the teachers' pass on Ray to
 import os
 import re
 import socket
+import subprocess
 import sys
-from contextlib import contextmanager
+import uuid
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -80,6 +82,7 @@ DEFAULT_SHARD_RECORDS = 1000
 # An actor that dies (a killed process, a lost node) is restarted this many times, and the
 # shard it was writing is retried on it; beyond that the run fails and a rerun resumes it.
 MAX_RESTARTS = 4
+_LOCAL_RAY_MARK = "SPACY_TAUGHTNET_LOCAL_RAY"  # how the variable that marks a local Ray's processes begins
 _OUTPUT_SUFFIXES = {".jsonl", ".pubtator"}
 
 
@@ -165,24 +168,46 @@ def check_reachable(address: Optional[str]) -> None:
 
 @contextmanager
 def connected(address: Optional[str]) -> Iterator[None]:
-    """Connected to the Ray cluster at `address`, or to a local Ray started here (no address)
-    and stopped at the end, unless this process is connected already."""
+    """Connected to the Ray cluster at `address`, or to a local Ray started here (no address),
+    stopped at the end and killed with this process (local_ray_reaped), unless this process
+    is connected already."""
     if ray.is_initialized():
         yield
         return
-    try:
-        if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as err:
-        where = f"the Ray cluster at {address!r}" if address else "a local Ray"
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise AnnotateError(f"cannot connect to {where}: {first}") from None
+    with nullcontext() if address else local_ray_reaped():
+        try:
+            if address:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            where = f"the Ray cluster at {address!r}" if address else "a local Ray"
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise AnnotateError(f"cannot connect to {where}: {first}") from None
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+@contextmanager
+def local_ray_reaped() -> Iterator[None]:
+    """Around the start and the run of a local Ray: the processes this one starts meanwhile
+    carry an environment variable of a name of their own, by which ray_reaper.py, started
+    here, finds the local Ray, and kills what is left of it once this process is done, or
+    dead."""
+    name = f"{_LOCAL_RAY_MARK}_{uuid.uuid4().hex}"
+    reaper = subprocess.Popen(
+        [sys.executable, "-I", str(Path(__file__).with_name("ray_reaper.py")), f"{name}=1"],
+        stdin=subprocess.PIPE, start_new_session=True,  # not stopped by a Ctrl-C to this process's group
+    )
+    os.environ[name] = "1"
     try:
         yield
     finally:
-        ray.shutdown()
+        del os.environ[name]
+        reaper.stdin.close()
+        reaper.wait()
 
 
 def actors_to_start(options: RayOptions) -> int:
