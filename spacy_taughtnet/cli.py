@@ -423,9 +423,10 @@ def render(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on"),
 ) -> None:
     """Write an HTML page (displaCy) of the pipeline's entities on sample texts."""
-    from .annotate import detect_format, load_pipeline, raise_bad, read_records
+    from .annotate import load_pipeline
     from .atomic import atomic_path
     from .errors import AnnotateError
+    from .formats import detect_format, raise_bad, read_records
     from .render import check_not_input, render_html
 
     def log_bad(err: Exception) -> None:

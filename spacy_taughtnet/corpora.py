@@ -4,8 +4,6 @@ Each doc records in `doc.user_data` the corpus it came from (CORPUS_KEY) and the
 entity type that corpus annotates (TYPE_KEY). In the union, a doc's gold entities are
 complete for its own type only; the other types are unknown there.
 """
-import codecs
-import gzip
 import warnings
 from contextlib import closing
 from pathlib import Path
@@ -25,39 +23,12 @@ from spacy.vocab import Vocab
 
 from .atomic import atomic_path
 from .errors import CorpusError, TaughtNetWarning, UnknownEntityTypeError
+from .formats import text_lines
 
 CORPUS_KEY = "taughtnet_corpus"
 TYPE_KEY = "taughtnet_type"
 # A document boundary in CoNLL-style files, not a token of the text.
 DOCSTART = "-DOCSTART-"
-
-
-def text_lines(path: Union[str, Path]) -> Iterator[Tuple[int, str]]:
-    """(line number, line) of a UTF-8 text file (gzipped if named *.gz), without its line
-    break or a leading BOM. A line that is not UTF-8, or that cannot be read (a .gz cut
-    short or corrupt, a disk error), is a CorpusError naming the file and the line."""
-    from .annotate.formats import READ_ERRORS  # here: the package's import stays light
-
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusError(f"{path}: file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
-    lineno = 0
-    try:
-        with opener(path, "rb") as lines:
-            for lineno, raw in enumerate(lines, start=1):
-                if lineno == 1 and raw.startswith(codecs.BOM_UTF8):  # written by some Windows editors
-                    raw = raw[len(codecs.BOM_UTF8) :]
-                try:
-                    line = raw.decode("utf8")
-                except UnicodeDecodeError as err:
-                    raise CorpusError(
-                        f"{path}:{lineno}: not valid UTF-8 (byte {err.start + 1} of the line); "
-                        "re-encode the file as UTF-8"
-                    ) from None
-                yield lineno, line.rstrip("\r\n")
-    except READ_ERRORS as err:
-        raise CorpusError(f"{path}:{lineno + 1}: cannot read line {lineno + 1} or any after it: {err}") from None
 
 
 class TokenLine(NamedTuple):
@@ -72,7 +43,7 @@ def iob_sentences(path: Union[str, Path]) -> Iterator[List[TokenLine]]:
     """The sentences (blocks between blank lines) of an IOB TSV file, as their token lines;
     `-DOCSTART-` lines are skipped. A line with an empty token is a CorpusError."""
     sentence: List[TokenLine] = []
-    for lineno, line in text_lines(path):
+    for lineno, line in text_lines(path, error=CorpusError):
         if not line.strip():
             if sentence:
                 yield sentence

@@ -6,9 +6,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable
 
-from .annotate.formats import Record
 from .annotate.runner import DEFAULT_CHUNK_CHARS, annotate_records
 from .errors import AnnotateError
+from .formats import Record
 
 # Documents on the page unless told otherwise.
 DEFAULT_LIMIT = 20

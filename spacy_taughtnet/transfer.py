@@ -20,8 +20,9 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .atomic import atomic_path
-from .corpora import CORPUS_KEY, iob_words, text_lines
+from .corpora import CORPUS_KEY, iob_words
 from .errors import CorpusError
+from .formats import read_records, text_lines
 
 # The corpus name recorded on transfer docs is "transfer:<source>" (they have no entity type).
 TRANSFER_PREFIX = "transfer:"
@@ -32,7 +33,7 @@ Sentences = Iterable[List[str]]
 def text_sentences(path: Union[str, Path]) -> Iterator[List[str]]:
     """The token lists of pre-tokenised transfer text (one sentence a line, tokens separated
     by single spaces; `.gz` or plain)."""
-    for lineno, line in text_lines(path):
+    for lineno, line in text_lines(path, error=CorpusError):
         if not line.strip():
             continue
         words = line.split(" ")
@@ -44,8 +45,6 @@ def text_sentences(path: Union[str, Path]) -> Iterator[List[str]]:
 def document_sentences(path: Union[str, Path], fmt: str, tokenizer) -> Iterator[List[str]]:
     """A user's own documents (text: one a line; JSONL: {"id", "text"}; PubTator), each
     tokenised by `tokenizer` into one token list (whitespace tokens dropped)."""
-    from .annotate.formats import read_records
-
     for record in read_records(path, fmt):
         words = [token.text for token in tokenizer(record.text) if not token.is_space]
         if words:

@@ -358,7 +358,7 @@ def prepare_transfer(
     `texts` (text, JSONL or PubTator, tokenised by spaCy). Sentences of any split of `corpora`
     (ASSETS/<corpus>/*.tsv) are dropped, as are duplicates. limit: at most N docs per source.
     Returns the sentence and token counts per source."""
-    from .annotate.formats import detect_format
+    from .formats import detect_format
     from .transfer import (
         build_transfer_text,
         document_sentences,

@@ -13,17 +13,12 @@ import pytest
 import spacy
 from helpers import SAMPLES, cli, joined, train_model, write_input
 
-from spacy_taughtnet.annotate import (
-    Record,
-    annotate_records,
-    chunk_text,
-    detect_format,
-    read_records,
-)
+from spacy_taughtnet.annotate import annotate_records, chunk_text
 from spacy_taughtnet.annotate import resume as annotate_resume
 from spacy_taughtnet.annotate import runner as annotate_runner
 from spacy_taughtnet.displacy import COLORS, FALLBACK_PALETTE, color_for
 from spacy_taughtnet.errors import AnnotateError, BadRecordError
+from spacy_taughtnet.formats import Record, detect_format, read_records, scan_output
 
 LABELS = {"Disease", "Chemical", "GENE", "Species"}
 TEXTS = [joined(t, a) for t, a in SAMPLES]
@@ -232,6 +227,28 @@ def test_resume_refuses_a_corrupt_output(tmp_path, model_path):
     out.write_bytes(lines[0] + lines[2])  # a record lost from the middle
     result = cli("annotate", model_path, src, out, "--no-progress")
     assert result.exit_code == 1 and f"{out}:2: the existing output does not continue the input" in result.stderr
+
+
+def test_scan_output_reads_pubtator_as_annotate_writes_it(tmp_path):
+    """PubTator's one parser, strict on annotate's own output: each whole document with where
+    it ends, a trailing partial one left out, and a document not as format_record writes it
+    refused at its line."""
+    out = tmp_path / "out.pubtator"
+    first = "1|t|Aspirin .\n1|a|\n1\t0\t7\tAspirin\tChemical\n\n"
+    second = "2|t|BRCA1\n2|a|in mice\n\n"
+    out.write_text(first + second + "3|t|cut", encoding="utf8")
+    scanned = [(done.id, done.text, done.line, end) for done, end in scan_output(out, "pubtator")]
+    assert scanned == [("1", "Aspirin .", 1, len(first)), ("2", "BRCA1 in mice", 5, len(first + second))]
+    for content, line, reason in [
+        ("1|t|Aspirin .\n1\t0\t7\tAspirin\tChemical\n1|a|\n\n", 2, "an annotation line before the abstract line of PMID 1"),
+        ("1|t|Aspirin .\n1|a|\n2|t|BRCA1\n2|a|\n\n", 3, "no blank line before the title line of PMID 2"),
+        ("1|t|Aspirin .\n1|a|\n\n\n", 4, "a blank line outside a document"),
+        ("1|t|Aspirin .\n\n", 2, "the document of PMID 1 has no abstract line"),
+    ]:
+        out.write_text(content, encoding="utf8")
+        with pytest.raises(AnnotateError) as err:
+            list(scan_output(out, "pubtator"))
+        assert str(err.value).startswith(f"{out}:{line}: the existing output is not a pubtator file written by annotate ({reason}")
 
 
 # ----------------------------------------------------------------------------- INPUT: a folder or a glob of shards

@@ -26,15 +26,11 @@ import pytest
 import spacy
 from helpers import alive, children_of, cli, gone_soon, train_model, write_input
 
-from spacy_taughtnet.annotate import (
-    Record,
-    annotate_records,
-    detect_format,
-    read_records,
-)
+from spacy_taughtnet.annotate import annotate_records
 from spacy_taughtnet.annotate import resume as annotate_resume
 from spacy_taughtnet.cli import app
 from spacy_taughtnet.errors import AnnotateError
+from spacy_taughtnet.formats import Record, detect_format, read_records
 
 pytestmark = pytest.mark.slow  # fault injection: killed runs and reruns
 N_DOCS = 1000  # about a second of annotation for the small model

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from helpers import PUBMED_XML, cli, gzipped, train_model
 
-from spacy_taughtnet.annotate import InputFiles, detect_format, read_records
 from spacy_taughtnet.errors import AnnotateError
+from spacy_taughtnet.formats import InputFiles, detect_format, read_records
 
 EXPECTED = [
     ("1000001", "Cisplatin induced renal failure in mice .", "Patients with breast cancer received aspirin ."),

@@ -26,9 +26,10 @@ from helpers import (  # noqa: E402
 )
 from ray_helpers import actor_killed_mid_run, actor_pids, actors_gone  # noqa: E402
 
-from spacy_taughtnet.annotate import InputFiles, ray_backend  # noqa: E402
+from spacy_taughtnet.annotate import ray_backend  # noqa: E402
 from spacy_taughtnet.annotate.ray_backend import RayOptions, run_on_actors  # noqa: E402
 from spacy_taughtnet.errors import AnnotateError, ConfigError  # noqa: E402
+from spacy_taughtnet.formats import InputFiles  # noqa: E402
 
 N_SMALL = 50
 N_LONG = 2000  # 20 shards of 100: about 2 s of annotation, so a kill lands mid-run

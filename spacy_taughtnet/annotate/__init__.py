@@ -1,7 +1,6 @@
-"""Annotate documents with a pipeline: the `annotate` command's engine.
+"""Annotate documents with a pipeline: the `annotate` command's engine. The formats it reads
+and writes are the package's formats.py.
 
-  formats.py      input readers (text, JSONL, PubTator, PubMed XML), an input of several
-                  files (a folder, a glob), output writers, format detection
   resume.py       the files beside an output: its lock, its manifest, the input digest, resume checks
   runner.py       loading the pipeline, the nlp.pipe loop, long documents in pieces, annotate_file
   workers.py      nlp.pipe worker processes that die with their parent, or when it gets SIGINT or SIGTERM
@@ -15,19 +14,6 @@ records of the input, truncates a trailing partial record left by a crash, and a
 only the rest. Anything else is refused; --overwrite starts afresh (the old output stays
 until the new one is complete).
 """
-from .formats import (
-    INPUT_FORMATS,
-    OUTPUT_FORMATS,
-    Entity,
-    InputFiles,
-    Record,
-    check_record,
-    detect_format,
-    format_record,
-    ignore_bad,
-    raise_bad,
-    read_records,
-)
 from .runner import (
     DEFAULT_CHUNK_CHARS,
     AnnotateSummary,
@@ -38,21 +24,10 @@ from .runner import (
 )
 
 __all__ = [
-    "INPUT_FORMATS",
-    "OUTPUT_FORMATS",
     "DEFAULT_CHUNK_CHARS",
-    "Entity",
-    "InputFiles",
-    "Record",
     "AnnotateSummary",
     "annotate_file",
     "annotate_records",
-    "check_record",
     "chunk_text",
-    "detect_format",
-    "format_record",
-    "ignore_bad",
     "load_pipeline",
-    "raise_bad",
-    "read_records",
 ]

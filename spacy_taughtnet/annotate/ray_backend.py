@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 
 from ..atomic import atomic_path
 from ..errors import AnnotateError, BadRecordError, ConfigError
-from .formats import (
+from ..formats import (
     InputFiles,
     Record,
     detect_format,

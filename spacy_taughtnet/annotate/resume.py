@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..atomic import atomic_path
 from ..errors import AnnotateError, OutputLockedError, ResumeError
-from .formats import Record, pubtator_clean, scan_output
+from ..formats import Record, pubtator_clean, scan_output
 
 MANIFEST_VERSION = 1
 BLOCK_RECORDS = 1000

@@ -32,7 +32,7 @@ from typing import (
 )
 
 from ..errors import AnnotateError, BadRecordError, ResumeError, WorkerError
-from .formats import (
+from ..formats import (
     Entity,
     FileExtent,
     InputFiles,

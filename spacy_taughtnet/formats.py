@@ -1,5 +1,6 @@
-"""Input and output formats of `annotate`: readers, writers, and the reader of its own
-output (to resume it).
+"""The document formats that `annotate` reads and writes (`render` and `prepare-transfer
+--text` read them too): readers, writers, the reader of annotate's own output (to resume
+it), and the one line reader of the package's text files (text_lines).
 
 Input formats:
   text      one document per line; its id is the line number (1-based). A blank or
@@ -16,7 +17,7 @@ Input formats:
             joined by a space, inline markup such as <i> kept as its text). A record's "line"
             is its article's number in the file. DeleteCitation and book articles are skipped.
 
-Any input file may be gzipped (`.gz`, detected by its first bytes).
+Any input file may be gzipped (detected by its first bytes; a file named `.gz` must be).
 
 INPUT is a file, a folder (its files with a known input extension, hidden files left out) or
 a glob pattern (`data/pubmed*.xml.gz`), its files taken in sorted order and read one after
@@ -34,6 +35,7 @@ Output formats:
 Offsets are character offsets (Unicode code points, Python string indices, as in spaCy),
 end exclusive: text[start:end] is the entity's text.
 """
+import codecs
 import fnmatch
 import glob
 import gzip
@@ -45,9 +47,21 @@ import zlib
 from dataclasses import dataclass
 from itertools import islice, takewhile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+)
 
-from ..errors import AnnotateError, BadRecordError
+from .errors import AnnotateError, BadRecordError, TaughtNetError
 
 INPUT_FORMATS = ("text", "jsonl", "pubtator", "pubmed")
 OUTPUT_FORMATS = ("jsonl", "pubtator")
@@ -145,10 +159,11 @@ def _format_of(path: Path, *, output: bool = False) -> Optional[str]:
 
 
 def open_input(path: Path) -> Any:
-    """An input file opened for reading bytes, decompressed if it is gzipped."""
+    """An input file opened for reading bytes, decompressed if it is gzipped (it starts with
+    gzip's magic bytes, or is named `.gz`: then one that is not gzip fails as it is read)."""
     with path.open("rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gzipped else path.open("rb")
+    return gzip.open(path, "rb") if gzipped or path.suffix.lower() == ".gz" else path.open("rb")
 
 
 # What reading an opened input raises when its bytes cannot be read: a gzip file cut short
@@ -156,57 +171,57 @@ def open_input(path: Path) -> Any:
 READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
-def _numbered_lines(path: Path) -> Iterator[Tuple[int, bytes]]:
-    """(line number, line) for each line of an input file, as bytes; a failure to read
-    raises an AnnotateError naming the first line that could not be read."""
+def text_lines(
+    path: Union[str, Path], *, error: Type[TaughtNetError] = AnnotateError, on_bad: Optional[OnBad] = None,
+    numbering: Optional[Numbering] = None,
+) -> Iterator[Tuple[int, str]]:
+    """(line number, line) for each line of a UTF-8 text file (gzipped or not, see
+    open_input), without its line break or, on the first line, a BOM.
+
+    Lines end at '\\n' only (a '\\r' before it is dropped), so other control characters,
+    and Unicode line separators, stay inside their line. A missing file, or a line that
+    cannot be read (a .gz cut short or corrupt, a disk error), raises `error` naming the file
+    (and line); a line that is not valid UTF-8 goes to on_bad as a BadRecordError, or without
+    on_bad raises `error` naming the file and line. `numbering.lines`, if given, counts every
+    line read, whole or bad."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: file not found")
     number = 0
     with open_input(path) as f:
         try:
             for number, raw in enumerate(f, 1):
-                yield number, raw
+                if numbering is not None:
+                    numbering.lines = number
+                if raw.endswith(b"\n"):
+                    raw = raw[:-1]
+                if raw.endswith(b"\r"):
+                    raw = raw[:-1]
+                if number == 1 and raw.startswith(codecs.BOM_UTF8):  # written by some Windows editors
+                    raw = raw[len(codecs.BOM_UTF8):]
+                try:
+                    line = raw.decode("utf8")
+                except UnicodeDecodeError as err:
+                    reason = (f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} of the line); "
+                              "convert the file to UTF-8, e.g. with iconv")
+                    if on_bad is None:
+                        raise error(f"{path}:{number}: {reason}") from None
+                    on_bad(BadRecordError(path, number, reason))
+                    continue
+                yield number, line
         except READ_ERRORS as err:
-            raise AnnotateError(f"{path}:{number + 1}: cannot read line {number + 1} or any after it: {err}") from None
-
-
-def _lines(path: Path, on_bad: OnBad, numbering: Numbering) -> Iterator[Tuple[int, str]]:
-    """(line number, line) for each line of a UTF-8 file, without its line break; every line
-    read, whole or bad, is counted in `numbering.lines`.
-
-    Lines end at '\\n' only (a '\\r' before it is dropped), so other control characters,
-    and Unicode line separators, stay inside their line. A line that is not valid UTF-8
-    goes to on_bad."""
-    for number, raw in _numbered_lines(path):
-        numbering.lines = number
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            line = raw.decode("utf8")
-        except UnicodeDecodeError as err:
-            on_bad(
-                BadRecordError(
-                    path,
-                    number,
-                    f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
-                    "of the line); convert the file to UTF-8, e.g. with iconv",
-                )
-            )
-            continue
-        yield number, line
+            raise error(f"{path}:{number + 1}: cannot read line {number + 1} or any after it: {err}") from None
 
 
 def read_text(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
     numbering = numbering or Numbering()
-    for number, line in _lines(path, on_bad, numbering):
+    for number, line in text_lines(path, on_bad=on_bad, numbering=numbering):
         yield Record(id=numbering.before + number, text=line, line=number)
 
 
 def read_jsonl(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
     numbering = numbering or Numbering()
-    for number, line in _lines(path, on_bad, numbering):
+    for number, line in text_lines(path, on_bad=on_bad, numbering=numbering):
         if not line.strip():
             continue
         try:
@@ -232,7 +247,17 @@ def read_jsonl(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Number
         yield Record(id=doc_id, text=text, line=number)
 
 
-def read_pubtator(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
+def parse_pubtator(
+    lines: Iterable[Tuple[int, str]], path: Path, on_bad: OnBad, *, strict: bool = False
+) -> Iterator[Tuple[Record, bool]]:
+    """The documents of PubTator lines ((number, line), without line breaks), each with
+    whether a blank line ended it (not the next title line, or the end of the lines).
+
+    A document is `PMID|t|title`, `PMID|a|abstract`, annotation lines `PMID<TAB>...`
+    (not read), then a blank line; its text is the title and the abstract joined by one space.
+    A line that does not fit goes to on_bad. strict (annotate's own output, as format_record
+    writes it): so does a document whose abstract line does not follow its title line, or
+    that no blank line ends, and a blank line outside a document."""
     current: Optional[Record] = None
 
     def finish(doc: Record) -> Record:
@@ -240,39 +265,51 @@ def read_pubtator(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Num
         doc.text = f"{title} {abstract}" if abstract else title
         return doc
 
-    for number, line in _lines(path, on_bad, numbering or Numbering()):
+    def bad(number: int, reason: str) -> None:
+        on_bad(BadRecordError(path, number, reason))
+
+    for number, line in lines:
         if not line.strip():
             if current is not None:
-                yield finish(current)
+                if strict and current.abstract is None:
+                    bad(number, f"the document of PMID {current.id} has no abstract line ({current.id}|a|...)")
+                yield finish(current), True
                 current = None
+            elif strict:
+                bad(number, "a blank line outside a document")
             continue
         match = _PUBTATOR_TEXT_LINE.match(line)
         if match:
             pmid, kind, content = match.groups()
             if kind == "t":
                 if current is not None:  # no blank line between two documents
-                    yield finish(current)
+                    if strict:
+                        bad(number, f"no blank line before the title line of PMID {pmid}")
+                    yield finish(current), False
                 current = Record(id=pmid, text="", line=number, title=content)
             elif current is None or current.id != pmid:
-                on_bad(BadRecordError(path, number, f"abstract line of PMID {pmid} without its title line ({pmid}|t|...) before it"))
+                bad(number, f"abstract line of PMID {pmid} without its title line ({pmid}|t|...) before it")
             elif current.abstract is not None:
-                on_bad(BadRecordError(path, number, f"a second abstract line for PMID {pmid}"))
+                bad(number, f"a second abstract line for PMID {pmid}")
             else:
                 current.abstract = content
             continue
         if "\t" in line:
             pmid = line.split("\t", 1)[0]
             if current is not None and pmid == current.id:
-                continue  # an annotation or relation line of the input: ignored
-            on_bad(BadRecordError(path, number, f"annotation line of PMID {pmid} outside that PMID's document"))
+                if strict and current.abstract is None:
+                    bad(number, f"an annotation line before the abstract line of PMID {pmid}")
+                continue  # an annotation or relation line of the input: not read
+            bad(number, f"annotation line of PMID {pmid} outside that PMID's document")
             continue
-        on_bad(
-            BadRecordError(
-                path, number, f"not a PubTator line (expected PMID|t|title, PMID|a|abstract or PMID<TAB>...): {line[:60]!r}"
-            )
-        )
+        bad(number, f"not a PubTator line (expected PMID|t|title, PMID|a|abstract or PMID<TAB>...): {line[:60]!r}")
     if current is not None:
-        yield finish(current)
+        yield finish(current), False
+
+
+def read_pubtator(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:
+    for record, _ in parse_pubtator(text_lines(path, on_bad=on_bad, numbering=numbering), path, on_bad):
+        yield record
 
 
 def _all_text(element: Optional[ET.Element]) -> str:
@@ -486,29 +523,25 @@ def scan_output(path: Path, fmt: str) -> Iterator[Tuple[DoneRecord, int]]:
                 text = obj.get("text")
                 yield DoneRecord(str(obj["id"]), text if isinstance(text, str) else None, number), offset
             return
-        block: List[str] = []
-        first_line = 1
-        for number, raw in enumerate(f, 1):
-            offset += len(raw)
-            if not raw.endswith(b"\n"):
-                return
-            try:
-                line = raw[:-1].decode("utf8")
-            except UnicodeDecodeError:
-                raise corrupt(number, "not valid UTF-8") from None
-            if line:
-                if not block:
-                    first_line = number
-                block.append(line)
-                continue
-            if len(block) < 2:
-                raise corrupt(first_line if block else number, "a document needs its t and a lines")
-            title, abstract = (_PUBTATOR_TEXT_LINE.match(x) for x in block[:2])
-            if not title or not abstract or title.group(2) != "t" or abstract.group(2) != "a" or title.group(1) != abstract.group(1):
-                raise corrupt(first_line, "a document starts with PMID|t|title and PMID|a|abstract")
-            pmid = title.group(1)
-            if any(x.split("\t", 1)[0] != pmid for x in block[2:]):
-                raise corrupt(first_line, f"an annotation line of another PMID in the document of {pmid}")
-            joined = f"{title.group(3)} {abstract.group(3)}" if abstract.group(3) else title.group(3)
-            yield DoneRecord(pmid, joined, first_line), offset
-            block = []
+
+        def lines() -> Iterator[Tuple[int, str]]:
+            """The output's complete lines; `offset`: where the last one yielded ends."""
+            nonlocal offset
+            for number, raw in enumerate(f, 1):
+                if not raw.endswith(b"\n"):
+                    return  # the last line of a partial record
+                offset += len(raw)
+                try:
+                    line = raw[:-1].decode("utf8")
+                except UnicodeDecodeError:
+                    raise corrupt(number, "not valid UTF-8") from None
+                yield number, line
+
+        def refuse(err: BadRecordError) -> None:
+            raise corrupt(err.line, err.reason)
+
+        # parse_pubtator yields a document on reading the blank line that ends it: `offset` is its end
+        for record, ended in parse_pubtator(lines(), path, refuse, strict=True):
+            if not ended:
+                return  # a trailing partial record
+            yield DoneRecord(str(record.id), record.text, record.line), offset
