@@ -34,6 +34,7 @@ from thinc.types import Floats2d
 
 from .about import __version__
 from .corpora import doc_entity_type
+from .errors import ConfigError
 from .heads import TEACHER_LABELS_KEY, make_heads
 from .loss import DistillationLoss
 from .model import check_listener_input
@@ -43,7 +44,8 @@ from .versions import check_saved_version
 CONFIDENCE_ATTR = "taughtnet_confidence"
 # Settings of the factory kept in `cfg`: a loaded pipe takes them from its (possibly
 # overridden) config, not from the saved cfg.
-FACTORY_SETTINGS = ("overwrite", "spans_key", "set_ents")
+FACTORY_SETTINGS = ("overwrite", "spans_key", "set_ents", "overlaps")
+OVERLAPS = ("confidence", "viterbi")
 
 if not Span.has_extension(CONFIDENCE_ATTR):
     Span.set_extension(CONFIDENCE_ATTR, default=None)
@@ -78,6 +80,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "overwrite": False,
         "spans_key": "taughtnet",
         "set_ents": True,
+        "overlaps": "confidence",
         "heads": "joint",
         "scorer": {"@scorers": "spacy-taughtnet.ner_scorer.v1"},
     },
@@ -91,6 +94,7 @@ def make_taughtnet_ner(
     overwrite: bool,
     spans_key: Optional[str],
     set_ents: bool,
+    overlaps: str,
     heads: str,
     scorer: Optional[Callable],
 ) -> "TaughtNetNER":
@@ -109,17 +113,21 @@ def make_taughtnet_ner(
         None: no span group.
     set_ents: write the predictions to doc.ents (as `overwrite` says); False leaves
         doc.ents alone (read the span group instead).
+    overlaps: how doc.ents is chosen where per-type heads predict overlapping spans:
+        "confidence" keeps the more confident span; "viterbi" decodes doc.ents with one
+        constrained Viterbi over every type's tags (the heads' product; heads.py). The span
+        group keeps each type's own predictions either way. Joint heads never overlap.
     heads: "joint" (one softmax over all types) or "per_type" (one per type; heads.py). A
         per-type student learns from the per-type columns of the teacher distributions and
         is scored, on a doc of one type, by its span group.
     scorer: scoring method (spacy-taughtnet.ner_scorer.v1).
 
-    overwrite, spans_key and set_ents are kept in the pipe's cfg and follow the config
+    overwrite, spans_key, set_ents and overlaps are kept in the pipe's cfg and follow the config
     it is loaded with: `spacy.load(path, config={"components": {"ner": {"set_ents": False}}})`.
     """
     return TaughtNetNER(
         nlp.vocab, model, name, loss=loss, overwrite=overwrite, spans_key=spans_key,
-        set_ents=set_ents, heads=heads, scorer=scorer,
+        set_ents=set_ents, overlaps=overlaps, heads=heads, scorer=scorer,
     )
 
 
@@ -143,10 +151,13 @@ class TaughtNetNER(TrainablePipe):
         overwrite: bool = False,
         spans_key: Optional[str] = "taughtnet",
         set_ents: bool = True,
+        overlaps: str = "confidence",
         heads: str = "joint",
         scorer: Optional[Callable] = score_entities,
     ) -> None:
         self.strategy = make_heads(heads, name)
+        if overlaps not in OVERLAPS:
+            raise ConfigError(f"{name}: overlaps must be one of {OVERLAPS}, got {overlaps!r}")
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -157,6 +168,7 @@ class TaughtNetNER(TrainablePipe):
             "overwrite": overwrite,
             "spans_key": spans_key,
             "set_ents": set_ents,
+            "overlaps": overlaps,
             "heads": heads,
             "plugin_version": __version__,
         }
@@ -238,10 +250,17 @@ class TaughtNetNER(TrainablePipe):
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         """Each predicted entity and its confidence go to doc.spans[spans_key] (unless
         None) and, with set_ents, to doc.ents (see `overwrite`; of predictions that overlap
-        each other, which only heads with `types_overlap` make, the more confident is kept)."""
+        each other, which only heads with `types_overlap` make, the more confident is kept,
+        or with overlaps "viterbi" those of one Viterbi over every type)."""
         docs = list(docs)
         spans_key, set_ents, overwrite = self.cfg["spans_key"], self.cfg["set_ents"], self.cfg["overwrite"]
-        for doc, found in zip(docs, self.strategy.decode(docs, self._numpy(scores), self.labels)):
+        scores = self._numpy(scores)
+        found_ents = (
+            self.strategy.decode_ents(docs, scores, self.labels)
+            if set_ents and self.cfg["overlaps"] == "viterbi" and self.strategy.types_overlap
+            else None
+        )
+        for d, (doc, found) in enumerate(zip(docs, self.strategy.decode(docs, scores, self.labels))):
             predicted = [span for span, _ in found]
             confidences = [confidence for _, confidence in found]
             if spans_key is not None:
@@ -251,6 +270,8 @@ class TaughtNetNER(TrainablePipe):
                 )
             if not set_ents:
                 continue
+            if found_ents is not None:
+                found = found_ents[d]
             taken = set() if overwrite else {i for e in doc.ents for i in range(e.start, e.end)}
             new_ents = []
             # most confident first (a stable sort: equal ones stay in document order)

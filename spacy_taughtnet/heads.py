@@ -119,7 +119,13 @@ class Heads(ABC):
         """Each doc's predicted entities with their confidence (the geometric mean probability
         of their tokens' tags), ordered by start, end and type; constrained Viterbi, so every
         entity is well formed."""
-        sequences = self._sequences(scores, labels)
+        return self._spans(docs, self._sequences(scores, labels))
+
+    def decode_ents(self, docs: List[Doc], scores: List[numpy.ndarray], labels: Sequence[str]) -> List[List[Tuple[Span, float]]]:
+        """Each doc's entities as `decode` gives them, where they never overlap."""
+        return self.decode(docs, scores, labels)
+
+    def _spans(self, docs: List[Doc], sequences: List[Decoding]) -> List[List[Tuple[Span, float]]]:
         paths = constrained_viterbi([log_probs for _, log_probs, _ in sequences])
         found: List[List[Tuple[Span, float]]] = [[] for _ in docs]
         for (d, log_probs, types), path in zip(sequences, paths):
@@ -322,6 +328,22 @@ class PerTypeHeads(Heads):
         # every (doc, type) pair is one sequence: one Viterbi call for the batch
         per_doc = self._log_probs(scores, labels)
         return [(d, lps[:, j], (label,)) for j, label in enumerate(labels) for d, lps in enumerate(per_doc)]
+
+    def decode_ents(self, docs: List[Doc], scores: List[numpy.ndarray], labels: Sequence[str]) -> List[List[Tuple[Span, float]]]:
+        """Non-overlapping entities from one constrained Viterbi over the global BILUO tags.
+
+        The heads are taken as independent experts: a token's global tag X-t scores
+        log p_t(X) + sum over the other types s of log p_s(O-s), and O scores the sum of every
+        log p_s(O-s) (their product, renormalised per token), so two types claiming one span
+        are weighed against each other inside one best path instead of span by span."""
+        sequences = []
+        for d, log_probs in enumerate(self._log_probs(scores, labels)):
+            outside = log_probs[:, :, 4]  # (n_tokens, k)
+            others = outside.sum(axis=1, keepdims=True) - outside
+            tagged = log_probs[:, :, :4] + others[:, :, None]  # (n_tokens, k, 4): B, I, L, U of each type
+            joint = numpy.concatenate([tagged.reshape(len(log_probs), -1), outside.sum(axis=1, keepdims=True)], axis=1)
+            sequences.append((d, _log_softmax(joint), tuple(labels)))
+        return self._spans(docs, sequences)
 
     def predict_proba(self, scores: List[numpy.ndarray], labels: Sequence[str]) -> List[numpy.ndarray]:
         """The heads combined as teachers are (aggregate.py, normalised by the sum)."""

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from helpers import FIXTURES, cli
+from helpers import FIXTURES, SMALL_MODEL, cli, gold_examples, seeded_blank
 
 from spacy_taughtnet.benchmark import (
     cnn,
     compare_ner,
+    overlaps,
     ray_annotate,
     seeds,
     transformers,
@@ -188,6 +189,39 @@ def test_compare_ner_section():
     results = {"command": "python -m spacy_taughtnet benchmark compare-ner assets/X --steps 30", "steps": 30, "rows": [
         {"model": "taughtnet_ner", "corpus": "X", "precision": 0.8256, "recall": 0.7792, "f1": 0.8017, "words_per_second": 26744, "train_seconds": 365.9}]}
     assert "| `taughtnet_ner` | 82.56 | 77.92 | 80.17 | 26,744 | 366 |" in compare_ner.section(results)
+
+
+def test_overlaps_scores_doc_ents_under_each_rule(tmp_path, docbins):
+    """Each rule's doc.ents figures are evaluate_corpus's with the pipe loaded under that rule;
+    the span group's are the same under both; the section tables them with a macro column."""
+    from spacy_taughtnet.evaluate import evaluate_corpus
+
+    corpora = ["Toy-disease-IOB", "Toy-chem-IOB"]
+    nlp = seeded_blank(0)
+    nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL, "heads": "per_type"})
+    egs = gold_examples(nlp, [doc for c in corpora for doc in read_docbin(docbins[c]["train"], nlp.vocab)])
+    optimizer = nlp.initialize(lambda: egs)
+    for _ in range(15):
+        nlp.update(egs, sgd=optimizer)
+    (tmp_path / "student").mkdir()
+    nlp.to_disk(tmp_path / "student" / "model-best")
+    for corpus in corpora:
+        (tmp_path / "corpus" / corpus).mkdir(parents=True)
+        (tmp_path / "corpus" / corpus / "dev.spacy").write_bytes(docbins[corpus]["devel"].read_bytes())
+    measured = overlaps.measure(tmp_path, corpora)
+    assert [(row["rule"], row["corpus"]) for row in measured["rows"]] == [(r, c) for r in overlaps.RULES for c in corpora]
+    for row in measured["rows"]:
+        loaded = spacy.load(tmp_path / "student" / "model-best", config={"components": {"ner": {"overlaps": row["rule"]}}})
+        direct = evaluate_corpus(loaded, tmp_path / "corpus" / row["corpus"] / "dev.spacy")
+        assert row["doc_ents"]["f1"] == direct["doc_ents"]["f1"] and row["spans"]["f1"] == direct["f1"]
+    confidence, viterbi = measured["rows"][:2], measured["rows"][2:]
+    assert [r["spans"] for r in confidence] == [r["spans"] for r in viterbi]
+    assert any(r["spans"]["f1"] > 0 for r in confidence)
+    lines = overlaps.section(measured)
+    assert lines[4] == "| `doc.ents` F1 | Toy-disease-IOB | Toy-chem-IOB | macro |"
+    macro = (viterbi[0]["doc_ents"]["f1"] + viterbi[1]["doc_ents"]["f1"]) / 2
+    assert lines[7].startswith("| `viterbi` | ") and lines[7].endswith(f" | {macro * 100:.2f} |")
+    assert lines[8].startswith("| span group | ")
 
 
 def test_page_from_the_files_there_in_section_order_with_notes(tmp_path):

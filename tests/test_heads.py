@@ -11,7 +11,7 @@ from spacy.training import Example
 
 from spacy_taughtnet.aggregate import aggregate_distributions
 from spacy_taughtnet.corpora import TYPE_KEY
-from spacy_taughtnet.decoding import biluo_targets
+from spacy_taughtnet.decoding import biluo_targets, tags_to_spans
 from spacy_taughtnet.errors import ConfigError
 from spacy_taughtnet.heads import (
     TEACHER_LABELS_KEY,
@@ -149,6 +149,37 @@ def test_learns_every_type_and_resolves_overlaps(tmp_path):
     assert group.attrs["scores"][1] > group.attrs["scores"][0]
 
 
+def test_overlaps_viterbi_sets_the_ents_of_one_global_path(tmp_path):
+    """With overlaps "viterbi" doc.ents is decode_ents's path, a setting of the config the pipe
+    is loaded with; the span group keeps every type's spans, and where the rules differ, the
+    default ("confidence") keeps the more confident span. A bad value is refused."""
+    nlp = spacy.blank("en")
+    per_type_pipe(nlp)
+    nlp.initialize(lambda: examples(nlp, 3))
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model", config={"components": {"ner": {"overlaps": "viterbi"}}})
+    ner = loaded.get_pipe("ner")
+    assert ner.cfg["overlaps"] == "viterbi"
+    doc = Doc(loaded.vocab, words="a b c d".split())
+    scores = numpy.full((4, 15), -5.0, dtype="float32")
+    scores[:, 4::5] = 3.0
+    scores[1, 3] = 8.0  # U-Disease on "b": sure
+    scores[1, 5], scores[2, 7] = 6.0, 6.0  # B-Chemical, L-Chemical on "b c"
+    (expected,) = ner.strategy.decode_ents([doc], [scores], ner.labels)
+    ner.set_annotations([doc], [scores])
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(s.start, s.end, s.label_) for s, _ in expected]
+    # "b" as Disease is the more confident span, but "b c" as Chemical costs the Disease head
+    # less on "b" than "b" as Disease costs the Chemical head on "b" and "c"
+    assert [(e.text, e.label_) for e in doc.ents] == [("b c", "Chemical")]
+    assert [(s.text, s.label_) for s in doc.spans["taughtnet"]] == [("b", "Disease"), ("b c", "Chemical")]
+    ner.cfg["overlaps"] = "confidence"
+    doc = Doc(loaded.vocab, words="a b c d".split())
+    ner.set_annotations([doc], [scores])
+    assert [(e.text, e.label_) for e in doc.ents] == [("b", "Disease")]
+    with pytest.raises(ConfigError, match="overlaps must be one of"):
+        per_type_pipe(spacy.blank("en"), overlaps="vote")
+
+
 def test_a_doc_of_one_type_is_scored_by_its_heads_span_group():
     """doc.ents gave "b" up to the more confident Chemical span; the Disease head found it."""
     nlp = spacy.blank("en")
@@ -281,6 +312,54 @@ def test_decoding_one_softmax_or_one_per_type():
     for (span, confidence), column in zip(found, (3, 8)):
         head = per_type[1, column - 3 : column + 2].astype("float64")
         assert confidence == pytest.approx(numpy.exp(per_type[1, column] - numpy.log(numpy.exp(head).sum())), rel=1e-6)
+
+
+def _valid_biluo(path, k):
+    """Whether a global BILUO tag id sequence (4k+1 tags, O last) is well formed."""
+    open_type = None
+    for tag in path:
+        prefix, t = ("O", None) if tag == 4 * k else ("BILU"[tag % 4], tag // 4)
+        if (prefix in "IL") != (open_type is not None) or (prefix in "IL" and t != open_type):
+            return False
+        open_type = t if prefix in "BI" else None
+    return open_type is None
+
+
+def test_per_type_ents_are_the_best_global_path_of_the_heads_product():
+    """decode_ents is the best well-formed global BILUO path (over every path of a 3-token doc)
+    when each global tag scores its head's log-probability plus the others' O; its entities never
+    overlap, and where per-type decoding gives one token two types, the path weighs them."""
+    nlp = spacy.blank("en")
+    doc = Doc(nlp.vocab, words=["a", "b", "c"])
+    labels = ("Chemical", "Disease")
+    rng = numpy.random.default_rng(0)
+    heads = PerTypeHeads("ner")
+    for trial in range(20):
+        scores = rng.normal(0, 2, (3, 10)).astype("float32")
+        if trial == 0:  # both heads sure of "b"
+            scores[:, 4::5] = 3.0
+            scores[1, 3], scores[1, 8] = 6.0, 5.0
+        log_probs = scores.astype("float64").reshape(3, 2, 5)
+        log_probs -= numpy.log(numpy.exp(log_probs).sum(axis=2, keepdims=True))
+        best, best_score = None, -numpy.inf
+        for path in numpy.ndindex(9, 9, 9):
+            if not _valid_biluo(path, 2):
+                continue
+            total = 0.0
+            for i, tag in enumerate(path):
+                total += sum(
+                    log_probs[i, t, tag % 4] if tag < 8 and tag // 4 == t else log_probs[i, t, 4] for t in range(2)
+                )
+            if total > best_score:
+                best, best_score = path, total
+        expected = [(s, e, lab) for s, e, lab in tags_to_spans(numpy.array(best), labels)]
+        (found,) = heads.decode_ents([doc], [scores], labels)
+        assert [(s.start, s.end, s.label_) for s, _ in found] == expected
+        assert all(0.0 < confidence <= 1.0 for _, confidence in found)
+        if trial == 0:
+            (both,) = heads.decode([doc], [scores], labels)
+            assert [(s.start, s.end, s.label_) for s, _ in both] == [(1, 2, "Chemical"), (1, 2, "Disease")]
+            assert expected == [(1, 2, "Chemical")]
 
 
 @pytest.mark.parametrize("heads", ["joint", "per_type"])

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from ..cli_errors import user_errors
+
 app = typer.Typer(
     name="benchmark",
     help="Benchmarks behind BENCHMARKS.md: each writes benchmarks/NAME.json and renders the page again.",
@@ -26,6 +28,7 @@ def _corpora(corpora: str) -> List[str]:
 
 
 @app.command()
+@user_errors
 def cnn(
     root: Path = typer.Argument(..., help="Run folder of `spacy project run all`"),
     corpora: str = CORPORA,
@@ -49,6 +52,7 @@ def cnn(
 
 
 @app.command()
+@user_errors
 def seeds(
     roots: List[Path] = typer.Argument(..., help="Run folders, one per seed, evaluated (the first is timed for speed)"),
     corpora: str = CORPORA,
@@ -68,6 +72,7 @@ def seeds(
 
 
 @app.command()
+@user_errors
 def transformers(
     root: Path = typer.Argument(..., help="Run folder of `spacy project run all` with the transformer configs"),
     corpora: str = CORPORA,
@@ -92,6 +97,7 @@ def transformers(
 
 
 @app.command()
+@user_errors
 def teachers(
     run: Path = typer.Argument(..., help="Run folder with corpus/ and the taughtnet_ner teachers/"),
     out: Path = typer.Argument(..., help="This benchmark's folder (the teachers it trains, cached rows, OUT/results.json)"),
@@ -119,6 +125,7 @@ def teachers(
 
 
 @app.command()
+@user_errors
 def ray(
     model: str = typer.Argument(..., help="Pipeline name or folder (e.g. training/student/model-best)"),
     text_dir: Path = typer.Argument(..., help="Folder of transfer text *.txt.gz (e.g. ../shared/unlabeled)"),
@@ -137,6 +144,7 @@ def ray(
 
 
 @app.command("compare-ner")
+@user_errors
 def compare_ner(
     corpus: Path = typer.Argument(..., help="Corpus folder with train.tsv, devel.tsv, test.tsv"),
     steps: int = typer.Option(3000),
@@ -154,6 +162,25 @@ def compare_ner(
 
 
 @app.command()
+@user_errors
+def overlaps(
+    root: Path = typer.Argument(..., help="Run folder of `spacy project run all` whose student has per-type heads"),
+    corpora: str = CORPORA,
+    split: str = typer.Option("dev", help="The split scored: dev (choose on devel) or test"),
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """How doc.ents is chosen where per-type heads overlap: each `overlaps` rule on the same student."""
+    from . import overlaps as benchmark
+    from .report import publish
+
+    measured = benchmark.measure(root, _corpora(corpora), split)
+    publish(measured, results / "overlaps.json", page)
+    print("\n".join(benchmark.section(measured)))
+
+
+@app.command()
+@user_errors
 def report(results: Path = RESULTS, page: Path = PAGE) -> None:
     """Render the page from the results files alone (runs no benchmark)."""
     from .report import write_report
