@@ -1,19 +1,19 @@
 """Command line: `python -m spacy_taughtnet COMMAND` (also the `spacy-taughtnet` script)."""
-import functools
 import json
 import signal
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 import typer
 
 from .aggregate import DEFAULT_MERGE, DEFAULT_NORMALIZE
 from .annotate.runner import DEFAULT_CHUNK_CHARS
 from .benchmark.cli import app as benchmark_app
+from .cli_errors import user_errors
 from .distill import DEFAULT_BATCH_SIZE
 from .distributions import SHARD_DOCS
-from .errors import ConfigError, TaughtNetError
+from .errors import ConfigError
 from .render import DEFAULT_LIMIT
 
 app = typer.Typer(
@@ -24,21 +24,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(benchmark_app, name="benchmark")
-
-
-def user_errors(command: Callable) -> Callable:
-    """Run a command, turning a TaughtNetError or OSError (a file that cannot be read or
-    written, a full disk) into one red line on stderr and exit code 1."""
-
-    @functools.wraps(command)
-    def run(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (TaughtNetError, OSError) as err:
-            typer.secho(f"Error: {err}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1)
-
-    return run
 
 
 # Commands that run `spacy train` take its extra `--section.key value` config overrides

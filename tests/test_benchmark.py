@@ -242,6 +242,12 @@ def test_report_command_writes_the_page(tmp_path):
     assert (tmp_path / "again.md").read_bytes() == (tmp_path / "PAGE.md").read_bytes()
 
 
+def test_a_user_error_is_one_line_and_exit_code_1(tmp_path):
+    """As every command of the package (cli_errors.user_errors): no traceback."""
+    result = cli("benchmark", "seeds", tmp_path / "run", "--corpora", ",")
+    assert result.exit_code == 1 and result.stderr == "Error: no corpora given\n" and result.stdout == ""
+
+
 def test_time_pipelines_counts_the_words_it_ran(teachers, docbins):
     docbin = docbins["Toy-disease-IOB"]["test"]
     result = time_pipelines([str(teachers["Disease"]), str(teachers["Chemical"])], [str(docbin)], 8, limit=5, repeats=1)
