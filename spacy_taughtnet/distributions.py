@@ -23,7 +23,7 @@ manifest.json holds:
     teachers     [{"path", "label", "settings", "sha256"}], one per teacher and label it gives;
                  settings: how (teachers.Teacher.settings, and the merge of several teachers
                  of one type; empty for a lone taughtnet_ner teacher); sha256 by
-                 `pipeline_digest` (paths relative to the distributions folder)
+                 digests.pipeline_digest (paths relative to the distributions folder)
     inputs       sha256 of the keys above: a shard made from other inputs is never reused
     shards       [{"name", "docs": [start, end], "n_tokens", "sha256": {"probs.npy", "lengths.npy"}}]
 
@@ -41,7 +41,6 @@ recorded digests with the DocBin and the teachers as they are now; a shard's pro
 checked against its sha256 the first time a doc of it is read, and each doc's rows are checked
 (count, values) when read.
 """
-import hashlib
 import json
 import os
 from bisect import bisect_right
@@ -52,6 +51,7 @@ import numpy
 from numpy.lib import format as npy_format
 
 from .atomic import atomic_path, remove_path, remove_stale_temporaries, replace_dir
+from .digests import file_digest, json_digest, pipeline_digest
 from .errors import DistributionsError
 
 FORMAT = "spacy-taughtnet.distributions.v1"
@@ -64,34 +64,6 @@ SHARD_DOCS = 10_000
 SUM_TOLERANCE = 1e-2
 
 PathLike = Union[str, Path]
-
-
-# ---------------------------------------------------------------- digests
-
-
-def file_sha256(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def pipeline_digest(path: PathLike) -> str:
-    """sha256 over a spaCy pipeline folder's config.cfg and the files of its components'
-    folders (named by the config's [nlp] pipeline), sorted by path: stable when the folder is
-    copied or its meta.json edited, changed when it is retrained."""
-    from thinc.api import Config
-
-    path = Path(path)
-    config = Config().from_disk(path / "config.cfg", interpolate=False)
-    files = [path / "config.cfg"]
-    for name in config["nlp"]["pipeline"]:
-        files += sorted(f for f in (path / name).rglob("*") if f.is_file())
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f"{f.relative_to(path).as_posix()}\0{file_sha256(f)}\n".encode("utf8"))
-    return digest.hexdigest()
 
 
 def relative_path(path: PathLike, folder: PathLike) -> str:
@@ -158,13 +130,13 @@ def distributions_header(
         "n_docs": len(lengths),
         "n_tokens": int(numpy.sum(lengths, dtype=numpy.int64)),
         "shard_docs": shard_docs,
-        "docbin": {"path": relative_path(docbin, output), "size": Path(docbin).stat().st_size, "sha256": file_sha256(docbin)},
+        "docbin": {"path": relative_path(docbin, output), "size": Path(docbin).stat().st_size, "sha256": file_digest(docbin)},
         "teachers": [
             {"path": relative_path(p, output), "label": label, "settings": dict(settings), "sha256": pipeline_digest(p)}
             for p, label, settings in teachers
         ],
     }
-    header["inputs"] = hashlib.sha256(json.dumps(header, sort_keys=True).encode("utf8")).hexdigest()
+    header["inputs"] = json_digest(header)
     return header
 
 
@@ -244,7 +216,7 @@ def write_shard(
             "name": target.name,
             "docs": [start, end],
             "n_tokens": n_tokens,
-            "sha256": {name: file_sha256(tmp / name) for name in (PROBS, LENGTHS)},
+            "sha256": {name: file_digest(tmp / name) for name in (PROBS, LENGTHS)},
         }
         _write_json(tmp / SHARD_META, {**entry, "inputs": header["inputs"]})
     return entry
@@ -276,7 +248,7 @@ def finalise_distributions(folder: PathLike, output: PathLike, header: Dict, len
         if entry is None:
             raise DistributionsError(f"{where}: shard missing or made from other inputs; write it before finalising")
         for name, expected in entry["sha256"].items():
-            if file_sha256(where / name) != expected:
+            if file_digest(where / name) != expected:
                 raise DistributionsError(f"{where / name}: changed since it was written (sha256); write the shard again")
         if not numpy.array_equal(numpy.load(where / LENGTHS), lengths[start:end]):
             raise DistributionsError(f"{where / LENGTHS}: the token counts differ from those of docs [{start}, {end})")
@@ -413,7 +385,7 @@ class TeacherDistributions:
             start, end = entry["docs"]
             _check_npy(where / LENGTHS, (end - start,), numpy.int64)
             _check_npy(where / PROBS, (entry["n_tokens"], n_cols), numpy.float16)
-            if file_sha256(where / LENGTHS) != entry["sha256"][LENGTHS]:
+            if file_digest(where / LENGTHS) != entry["sha256"][LENGTHS]:
                 raise DistributionsError(f"{where / LENGTHS}: changed since it was written (sha256 differs from {MANIFEST}); rerun distill")
             shard_lengths = numpy.load(where / LENGTHS)
             if int(shard_lengths.sum()) != entry["n_tokens"]:
@@ -428,7 +400,7 @@ class TeacherDistributions:
         """Refuse a DocBin other than the one the rows were made from (size, then sha256)."""
         docbin, recorded = Path(docbin), self.manifest["docbin"]
         size = docbin.stat().st_size
-        if size != recorded["size"] or file_sha256(docbin) != recorded["sha256"]:
+        if size != recorded["size"] or file_digest(docbin) != recorded["sha256"]:
             raise DistributionsError(
                 f"{self.path}: made from {os.path.normpath(self.path / recorded['path'])} ({recorded['size']} bytes, sha256 "
                 f"{recorded['sha256'][:12]}...), but {docbin} differs ({size} bytes): the corpus "
@@ -453,7 +425,7 @@ class TeacherDistributions:
         if k not in self._probs:
             entry = self.manifest["shards"][k]
             path = self.path / entry["name"] / PROBS
-            if file_sha256(path) != entry["sha256"][PROBS]:
+            if file_digest(path) != entry["sha256"][PROBS]:
                 raise DistributionsError(
                     f"{path}: changed since it was written (sha256 differs from {MANIFEST}), so its "
                     "rows may not match their docs; rerun distill"

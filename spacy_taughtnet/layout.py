@@ -13,7 +13,7 @@ For corpora C1..Ck (folder names of IOB TSV corpora, in global label order):
     ROOT/distributions/transfer               the teachers' distributions of those docs
     ROOT/pretrain/tok2vec.bin                 pretrained tok2vec weights (init_tok2vec of the
                                               teachers and the student; pretrain.py)
-    ROOT/pretrain/pretrain.json               their record: inputs, seed, epochs, words, losses
+    ROOT/pretrain/pretrain.json               their record: inputs_digest, seed, epochs, words, losses
     ROOT/student/model-best                   the student
     ROOT/metrics/{teachers,student}.json      per-corpus test scores
     ROOT/timings/<stage>.json                 wall time of each training/distillation stage

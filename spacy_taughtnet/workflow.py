@@ -1,6 +1,5 @@
 """The steps of the TaughtNet workflow over a list of corpora (called by project.yml); the
 run folder's layout is layout.py's."""
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ import spacy
 from .aggregate import DEFAULT_NORMALIZE
 from .atomic import atomic_path, remove_stale_temporaries
 from .corpora import TYPE_KEY, build_union, iob_words, read_iob, write_docbin
+from .digests import inputs_digest
 from .distill import DEFAULT_BATCH_SIZE
 from .distributions import SHARD_DOCS
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from .teachers import TeachersSpec
 
 SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
+# Beside a teacher: the digests.inputs_digest it was trained from. weasel's project.lock
+# skips a whole command only; this skips each teacher whose inputs are unchanged. A teacher
+# stamped by an older rule (inputs.md5) has no such file and is trained once more.
+TEACHER_STAMP = "inputs.sha256"
 # Where annotate and distill-teachers run: this process, or Ray actors.
 BACKENDS = ("local", "ray")
 
@@ -86,13 +90,6 @@ def prepare_corpora(assets: Path, root: Path, corpora: Sequence[str], *, limit: 
             write_docbin(docs, staged.union(split))
             print(f"global {split}: {len(docs)} docs, types {types}")
     return types
-
-
-def _fingerprint(paths: Sequence[Path], extra: Dict) -> str:
-    digest = hashlib.md5(json.dumps(extra, sort_keys=True).encode("utf8"))
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def record_timing(root: Path, stage: str, seconds: float) -> None:
@@ -173,9 +170,9 @@ def train_teachers(
         for path in (train_data, dev_data):
             if not path.is_file():
                 raise CorpusError(f"{path}: missing; run the prepare step first")
-        fingerprint = _fingerprint([config, train_data, dev_data, *([weights] if weights else [])], {**overrides, **seeds})
-        stamp = output / "inputs.md5"
-        if stamp.is_file() and stamp.read_text().strip() == fingerprint:
+        digest = inputs_digest([config, train_data, dev_data, *([weights] if weights else [])], {**overrides, **seeds})
+        stamp = output / TEACHER_STAMP
+        if stamp.is_file() and stamp.read_text().strip() == digest:
             print(f"teacher {output.name}: up to date ({output})")
             continue
         if not checked:
@@ -186,7 +183,7 @@ def train_teachers(
         start = time.perf_counter()
         with atomic_path(output, is_dir=True) as tmp:
             train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **seeds, **paths})
-            (tmp / "inputs.md5").write_text(fingerprint + "\n")
+            (tmp / TEACHER_STAMP).write_text(digest + "\n")
         record_timing(root, f"teacher-{output.name}", time.perf_counter() - start)
 
 
@@ -286,18 +283,18 @@ def pretrain_tok2vec(
         if not path.is_file():
             step = "prepare-transfer" if path == layout.transfer_docs else "prepare"
             raise CorpusError(f"{path}: missing; run the {step} step first")
-    fingerprint = _fingerprint([config, *docbins], overrides)
+    digest = inputs_digest([config, *docbins], overrides)
     record_path = output / PRETRAIN_RECORD
     if record_path.is_file() and (output / PRETRAIN_WEIGHTS).is_file():
         record = json.loads(record_path.read_text(encoding="utf8"))
-        if record.get("inputs") == fingerprint:
+        if record.get("inputs_digest") == digest:
             print(f"pretrain: up to date ({output})")
             return record
     paths = {"paths.train": str(docbins[0]), "paths.transfer": str(docbins[1]) if transfer else None}
     print(f"pretrain: {' + '.join(map(str, docbins))} -> {output / PRETRAIN_WEIGHTS}")
     with atomic_path(output, is_dir=True) as tmp:
         record = run_pretraining(config, {**overrides, **paths}, tmp)
-        record.update(docbins=[str(path) for path in docbins], inputs=fingerprint)
+        record.update(docbins=[str(path) for path in docbins], inputs_digest=digest)
         (tmp / PRETRAIN_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf8")
     record_timing(root, "pretrain", record["seconds"])
     return record

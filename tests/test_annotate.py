@@ -16,6 +16,7 @@ from helpers import SAMPLES, cli, joined, train_model, write_input
 from spacy_taughtnet.annotate import annotate_records, chunk_text
 from spacy_taughtnet.annotate import resume as annotate_resume
 from spacy_taughtnet.annotate import runner as annotate_runner
+from spacy_taughtnet.digests import pipeline_digest
 from spacy_taughtnet.displacy import COLORS, FALLBACK_PALETTE, color_for
 from spacy_taughtnet.errors import AnnotateError, BadRecordError
 from spacy_taughtnet.formats import Record, detect_format, read_records, scan_output
@@ -717,6 +718,24 @@ def test_resume_refuses_another_model(tmp_path, model_path, nlp):
         assert out.read_bytes() == cut
     result = cli("annotate", model_path, src, out, "--no-progress")  # the same model resumes
     assert result.exit_code == 0 and "Resuming: 2 of 6" in result.stderr
+
+
+def test_resume_refuses_a_manifest_of_the_old_model_digest(tmp_path, model_path):
+    """Version 1 manifests digested the model's files by another rule: not resumed, and
+    --overwrite starts afresh."""
+    src = write_input(tmp_path / "in.jsonl", "jsonl")
+    out = tmp_path / "out.jsonl"
+    interrupted_run(model_path, src, out, keep=2)
+    manifest_path = tmp_path / "out.jsonl.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["model"]["pipeline_sha256"] == pipeline_digest(model_path)  # the distributions' rule
+    manifest["annotate_manifest"] = 1
+    manifest["model"]["files_sha256"] = manifest["model"].pop("pipeline_sha256")
+    manifest_path.write_text(json.dumps(manifest))
+    result = cli("annotate", model_path, src, out, "--no-progress")
+    assert result.exit_code == 1 and "written by an older spacy-taughtnet" in result.stderr and "--overwrite" in result.stderr
+    result = cli("annotate", model_path, src, out, "--no-progress", "--overwrite")
+    assert result.exit_code == 0 and len(read_output(out, "jsonl")) == 6
 
 
 def test_resume_refuses_an_output_without_manifest(tmp_path, model_path):

@@ -23,8 +23,9 @@ from spacy_taughtnet.corpora import (
     read_docbin,
     write_docbin,
 )
+from spacy_taughtnet.digests import pipeline_digest
 from spacy_taughtnet.distill import dump_distributions
-from spacy_taughtnet.distributions import TeacherDistributions, pipeline_digest
+from spacy_taughtnet.distributions import TeacherDistributions
 from spacy_taughtnet.errors import TeacherError
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.scorer import bio_tags

@@ -14,6 +14,7 @@ from spacy.util import registry
 
 from spacy_taughtnet import distributions as distributions_module
 from spacy_taughtnet.corpora import CORPUS_KEY, TYPE_KEY, read_iob, write_docbin
+from spacy_taughtnet.digests import pipeline_digest
 from spacy_taughtnet.distributions import (
     MANIFEST,
     PROBS,
@@ -23,7 +24,6 @@ from spacy_taughtnet.distributions import (
     distributions_header,
     finalise_distributions,
     invalid_row,
-    pipeline_digest,
     shard_ranges,
     staging_path,
     write_distributions,

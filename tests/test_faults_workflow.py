@@ -8,6 +8,8 @@ line, in a fresh Python process; either patches os.replace (every atomic write e
 to SIGKILL itself at its n-th call. After a kill the output must be the old one,
 intact, or absent, never half; the rerun removes what the killed run left.
 """
+import hashlib
+import json
 import multiprocessing
 import os
 import shutil
@@ -23,19 +25,25 @@ from helpers import CORPORA, random_distributions
 from spacy.util import registry
 from typer.testing import CliRunner
 
+from spacy_taughtnet import digests
 from spacy_taughtnet import distributions as distributions_module
 from spacy_taughtnet.cli import app
 from spacy_taughtnet.corpora import read_docbin, write_docbin
+from spacy_taughtnet.digests import file_digest, inputs_digest
 from spacy_taughtnet.distill import dump_distributions
 from spacy_taughtnet.distributions import (
     TeacherDistributions,
-    file_sha256,
     staging_path,
     write_distributions,
 )
 from spacy_taughtnet.errors import ConfigError, DistributionsError
 from spacy_taughtnet.teachers import read_spec
-from spacy_taughtnet.workflow import prepare_corpora
+from spacy_taughtnet.workflow import (
+    TEACHER_STAMP,
+    prepare_corpora,
+    pretrain_tok2vec,
+    train_teachers,
+)
 
 pytestmark = pytest.mark.slow  # fault injection: killed runs and reruns
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,20 +167,61 @@ def test_prepare_cli_killed_then_rerun(tmp_path, capsys):
 def test_teachers_step_removes_what_a_killed_training_left(tmp_path, capsys):
     """A teacher killed after its new folder was renamed in, before the old one was deleted:
     the teacher is up to date and not retrained, its leftover goes at the next start."""
-    from spacy_taughtnet.workflow import _fingerprint, train_teachers
-
     root = tmp_path / "run"
     prepare_corpora(CORPORA, root, ["Toy-chem-IOB"], limit=5)
     config = ROOT / "configs" / "teacher.cfg"
     teacher = root / "teachers" / "Toy-chem-IOB"
     teacher.mkdir(parents=True)
     corpus = root / "corpus" / "Toy-chem-IOB"
-    (teacher / "inputs.md5").write_text(_fingerprint([config, corpus / "train.spacy", corpus / "dev.spacy"], {}) + "\n")
+    (teacher / TEACHER_STAMP).write_text(inputs_digest([config, corpus / "train.spacy", corpus / "dev.spacy"], {}) + "\n")
     leftover = root / "teachers" / ".Toy-chem-IOB.k9x2abcd.tmp"
     (leftover / "Toy-chem-IOB" / "model-best").mkdir(parents=True)
     train_teachers(root, ["Toy-chem-IOB"], config)
     assert "teacher Toy-chem-IOB: up to date" in capsys.readouterr().out
     assert sorted(p.name for p in (root / "teachers").iterdir()) == ["Toy-chem-IOB"]
+
+
+def old_md5_stamp(paths, settings):
+    """The stamp of releases before digests.py: md5 of the settings' JSON, then the files' bytes."""
+    stamp = hashlib.md5(json.dumps(settings, sort_keys=True).encode("utf8"))
+    for path in paths:
+        stamp.update(Path(path).read_bytes())
+    return stamp.hexdigest()
+
+
+def test_an_old_md5_stamp_reruns_a_step_once(tmp_path, monkeypatch, capsys):
+    """A teacher stamped inputs.md5, and a pretrain.json with an md5 "inputs", by the old rule:
+    each step runs again once (nothing says their inputs are unchanged), then is up to date."""
+    import spacy.cli.train
+
+    from spacy_taughtnet import pretrain
+
+    root = tmp_path / "run"
+    prepare_corpora(CORPORA, root, ["Toy-chem-IOB"], limit=5)
+    trained = []
+    monkeypatch.setattr(spacy.cli.train, "train", lambda config, output, **kwargs: trained.append(output))
+    config = ROOT / "configs" / "teacher.cfg"
+    teacher = root / "teachers" / "Toy-chem-IOB"
+    teacher.mkdir(parents=True)
+    corpus = root / "corpus" / "Toy-chem-IOB"
+    (teacher / "inputs.md5").write_text(old_md5_stamp([config, corpus / "train.spacy", corpus / "dev.spacy"], {}) + "\n")
+    for _ in range(2):
+        train_teachers(root, ["Toy-chem-IOB"], config)
+    assert len(trained) == 1 and "teacher Toy-chem-IOB: up to date" in capsys.readouterr().out
+    assert sorted(p.name for p in teacher.iterdir()) == [TEACHER_STAMP]
+
+    pretrain_cfg = ROOT / "configs" / "pretrain.cfg"
+    runs = []
+    monkeypatch.setattr(pretrain, "run_pretraining", lambda config, overrides, output: (
+        runs.append(output), (output / "tok2vec.bin").write_bytes(b"weights"), {"seconds": 0.0})[-1])
+    output = root / "pretrain"
+    output.mkdir()
+    (output / "tok2vec.bin").write_bytes(b"weights")
+    docbin = root / "corpus" / "global" / "train.spacy"
+    (output / "pretrain.json").write_text(json.dumps({"inputs": old_md5_stamp([pretrain_cfg, docbin], {})}))
+    for _ in range(2):
+        pretrain_tok2vec(root, pretrain_cfg, transfer=False)
+    assert len(runs) == 1 and "pretrain: up to date" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- distributions written, killed
@@ -344,7 +393,7 @@ def test_bad_values_with_forged_digests(run_copy, value, reason):
     numpy.save(shard / "probs.npy", rows)
     manifest_path = run_copy / "dist" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["shards"][1]["sha256"]["probs.npy"] = file_sha256(shard / "probs.npy")
+    manifest["shards"][1]["sha256"]["probs.npy"] = file_digest(shard / "probs.npy")
     manifest_path.write_text(json.dumps(manifest))
     message = refused(run_copy)
     assert str(shard / "probs.npy") in message and "doc 5, token 1" in message and reason in message
@@ -423,8 +472,9 @@ def test_lengths_changed(run_copy):
 
 def test_the_reader_checks_digests_once(run_copy, monkeypatch):
     hashed = []
-    real = distributions_module.file_sha256
-    monkeypatch.setattr(distributions_module, "file_sha256", lambda path: (hashed.append(Path(path).name), real(path))[1])
+    real = digests.file_digest
+    for module in (digests, distributions_module):  # pipeline_digest hashes the teachers' files in digests
+        monkeypatch.setattr(module, "file_digest", lambda path: (hashed.append(Path(path).name), real(path))[1])
     reader = registry.resolve({"c": {"@readers": "spacy-taughtnet.Corpus.v1", "path": str(run_copy / "train.spacy"),
                                      "distributions": str(run_copy / "dist")}})["c"]
     nlp = spacy.blank("en")

@@ -50,7 +50,7 @@ from .resume import (
     check_resumable,
     finish_interrupted_swap,
     load_manifest,
-    model_fingerprint,
+    model_digest,
     resume_output,
     swap_in,
     write_manifest,
@@ -345,8 +345,8 @@ def annotate_ray(
         digested = digest_input(inputs, in_fmt, out_fmt, log_bad if skip_bad else raise_bad)
         digest = digested.digest
         options = {"input_format": in_fmt, "output_format": out_fmt, "include_text": include_text, "chunk_chars": min(chunk_chars, nlp.max_length)}
-        manifest = input_manifest(model_fingerprint(nlp), options, inputs, digested)
-        del nlp  # the actors load their own; this one served the fingerprint only
+        manifest = input_manifest(model_digest(nlp), options, inputs, digested)
+        del nlp  # the actors load their own; this one served the model digest only
         if not as_folder:
             finish_interrupted_swap(files)
             if output_path.exists() and output_path.stat().st_size > 0 and not overwrite:

@@ -9,8 +9,8 @@ the same files beside it. Beside OUTPUT:
                         output file itself, from the start if it exists, else from when the run
                         creates it (before its first record): a hard link can only be made to
                         a file that exists, and a run through one takes the same flock.
-  OUTPUT.manifest.json  what wrote the output: the model (name, version, a hash of its config
-                        and one of its files), the options that change the output, and a
+  OUTPUT.manifest.json  what wrote the output: the model (name, version, a sha256 of its config
+                        and its pipeline digest), the options that change the output, and a
                         digest of the input (written atomically before the first record).
   .OUTPUT.overwrite.tmp the output of an --overwrite run, moved onto OUTPUT when complete.
 
@@ -30,10 +30,13 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..atomic import atomic_path
+from ..digests import pipeline_digest
 from ..errors import AnnotateError, OutputLockedError, ResumeError
 from ..formats import Record, pubtator_clean, scan_output
 
-MANIFEST_VERSION = 1
+# 2: the model's files digested by digests.pipeline_digest ("pipeline_sha256"). Version 1
+# digested every file of the model's folder, a rule no longer computed: its outputs are not resumed.
+MANIFEST_VERSION = 2
 BLOCK_RECORDS = 1000
 START_AFRESH = "pass --overwrite to start afresh (the old output stays until the new one is complete)"
 
@@ -183,24 +186,15 @@ class InputDigest:
         return {"path": str(path), "records": self.records, "block_records": self.block_records, "blocks": self.blocks}
 
 
-def model_fingerprint(nlp: Any) -> Dict[str, Optional[str]]:
-    """The model's package name and version, a sha256 of its config and one of the files of
-    the folder it was loaded from (None for a pipeline not loaded from disk)."""
-    files_sha256 = None
-    if nlp.path is not None:
-        digest = hashlib.sha256()
-        root = Path(nlp.path)
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\0".encode("utf8"))
-            with path.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-        files_sha256 = digest.hexdigest()
+def model_digest(nlp: Any) -> Dict[str, Optional[str]]:
+    """The model's package name and version, a sha256 of its config and its pipeline digest
+    (digests.pipeline_digest of the folder it was loaded from; None for a pipeline not loaded
+    from disk)."""
     return {
         "name": f"{nlp.lang}_{nlp.meta.get('name', '')}",
         "version": str(nlp.meta.get("version", "")),
         "config_sha256": hashlib.sha256(nlp.config.to_str().encode("utf8")).hexdigest(),
-        "files_sha256": files_sha256,
+        "pipeline_sha256": pipeline_digest(nlp.path) if nlp.path is not None else None,
     }
 
 
@@ -228,6 +222,11 @@ def load_manifest(files: OutputFiles) -> Dict[str, Any]:
         manifest = json.loads(files.manifest.read_text(encoding="utf8"))
     except (ValueError, RecursionError) as err:
         raise invalid(f"not JSON: {err}") from None
+    if isinstance(manifest, dict) and manifest.get("annotate_manifest") == 1:
+        raise ResumeError(
+            f"cannot resume {files.output}: {files.manifest} was written by an older spacy-taughtnet, whose digest "
+            f"of the model cannot be checked; {START_AFRESH}"
+        )
     if not isinstance(manifest, dict) or manifest.get("annotate_manifest") != MANIFEST_VERSION:
         raise invalid(f"no \"annotate_manifest\": {MANIFEST_VERSION}")
     model, options, source = manifest.get("model"), manifest.get("options"), manifest.get("input")
@@ -262,7 +261,7 @@ def _difference(old: Dict[str, Any], new: Dict[str, Any], digest: InputDigest) -
             return f"the model differs from the one of the run being resumed: {key} {now[key]} (was {was.get(key)})"
     if was.get("config_sha256") != now["config_sha256"]:
         return f"the model differs from the one of the run being resumed: its config differs ({now['name']} {now['version']})"
-    if was.get("files_sha256") != now["files_sha256"]:
+    if was.get("pipeline_sha256") != now["pipeline_sha256"]:
         return f"the model differs from the one of the run being resumed: its files differ ({now['name']} {now['version']})"
     options = []
     for key in sorted(set(old["options"]) | set(new["options"])):

@@ -53,7 +53,7 @@ from .resume import (
     finish_interrupted_swap,
     load_manifest,
     make_manifest,
-    model_fingerprint,
+    model_digest,
     resume_output,
     swap_in,
     write_manifest,
@@ -387,7 +387,7 @@ def annotate_file(
             "include_text": include_text,
             "chunk_chars": min(chunk_chars, nlp.max_length),
         }
-        manifest = input_manifest(model_fingerprint(nlp), options, inputs, digested)
+        manifest = input_manifest(model_digest(nlp), options, inputs, digested)
         records = digested_records(inputs, in_fmt, out_fmt, digested)
         staged = overwrite and existing
         n_done = discarded = 0
