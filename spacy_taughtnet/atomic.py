@@ -32,6 +32,14 @@ def stale_temporaries(path: Union[str, Path]) -> List[Path]:
     return sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name))
 
 
+def is_same_file(output: Union[str, Path], input_path: Union[str, Path]) -> bool:
+    """Whether writing `output` would write over `input_path`: the same path once resolved
+    (`..`, symlinks, a folder not made yet) or the same file by another name (a hard link)."""
+    if os.path.realpath(output) == os.path.realpath(input_path):
+        return True
+    return os.path.exists(output) and os.path.exists(input_path) and os.path.samefile(output, input_path)
+
+
 def remove_stale_temporaries(path: Union[str, Path]) -> None:
     for stale in stale_temporaries(path):
         remove_path(stale)

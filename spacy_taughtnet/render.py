@@ -1,12 +1,12 @@
 """The `render` command's page: a pipeline's entities on sample documents, drawn by displaCy
 with the colours of displacy.py."""
-import os
 from html import escape
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable
 
 from .annotate.runner import DEFAULT_CHUNK_CHARS, annotate_records
+from .atomic import is_same_file
 from .errors import AnnotateError
 from .formats import Record
 
@@ -15,9 +15,8 @@ DEFAULT_LIMIT = 20
 
 
 def check_not_input(output: Path, input_path: Path) -> None:
-    """Raise if writing `output` would replace the input: the same path once resolved (`..`,
-    symlinks, a folder not made yet) or the same file by another name (a hard link)."""
-    if os.path.realpath(output) == os.path.realpath(input_path) or (output.exists() and os.path.samefile(output, input_path)):
+    """Raise if writing `output` would replace the input (atomic.is_same_file)."""
+    if is_same_file(output, input_path):
         raise AnnotateError(f"{output}: the output is the input {input_path}; give another output path")
 
 

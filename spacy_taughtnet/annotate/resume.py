@@ -29,7 +29,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, is_same_file
 from ..digests import pipeline_digest
 from ..errors import AnnotateError, OutputLockedError, ResumeError
 from ..formats import Record, pubtator_clean, scan_output
@@ -65,10 +65,10 @@ class OutputFiles:
     def check_not_input(self, input_path: Path) -> None:
         """Raise if the output, or a file written beside it, is the input (the same file by
         any name: a symlink, `..`, a hard link). Call it once the output's folder exists."""
-        if self.output.exists() and os.path.samefile(self.output, input_path):
+        if is_same_file(self.output, input_path):
             raise AnnotateError(f"{self.output}: the output is the input {input_path}; give another output path")
         for path in (self.manifest, self.lock, self.staged):
-            if path.exists() and os.path.samefile(path, input_path):
+            if is_same_file(path, input_path):
                 raise AnnotateError(
                     f"{path}: annotate keeps this file beside the output {self.output}, but it is the input; "
                     "give another output path or rename the input"
