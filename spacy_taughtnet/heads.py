@@ -372,6 +372,19 @@ def make_heads(name: str, pipe_name: str) -> Heads:
     return HEADS[name](pipe_name)
 
 
+def example_labels(examples: Iterator[Example]) -> List[str]:
+    """The labels examples imply: the label order of the first one's teacher distributions,
+    else the sorted entity types of them all (their entities and their docs' types)."""
+    types = set()
+    for eg in examples:
+        if TEACHER_LABELS_KEY in eg.reference.user_data:
+            return list(eg.reference.user_data[TEACHER_LABELS_KEY])
+        types.update(ent.label_ for ent in eg.reference.ents)
+        if doc_entity_type(eg.reference):
+            types.add(doc_entity_type(eg.reference))
+    return sorted(types)
+
+
 def _log_softmax(scores: numpy.ndarray) -> numpy.ndarray:
     shifted = scores - scores.max(axis=1, keepdims=True)
     return shifted - numpy.log(numpy.exp(shifted).sum(axis=1, keepdims=True))
