@@ -1,8 +1,10 @@
 """Build the installable model and the plugin it needs, as two wheels in one flat folder.
 
-The model's wheel (`spacy package`) carries its model card (meta.json and README: corpora,
-licence, method, per-corpus test scores from the evaluate-all step, training command) and
-requires spacy-taughtnet of the same minor version; the plugin's wheel is built from the
+The model's wheel (`spacy package`) carries the trained pipeline made self-contained (its
+`taughtnet_ner` pipe with its own copy of the tok2vec it listened to in training, so that it
+can be sourced into any pipeline; the same weights, the same scores), its model card (meta.json
+and README: corpora, licence, method, per-corpus test scores from the evaluate-all step,
+training command) and requires spacy-taughtnet of the same minor version; the plugin's wheel is built from the
 source checkout of the spacy_taughtnet this interpreter imports (or --plugin-source).
 Then `pip install --find-links WHEELS en_NAME` installs the model on any machine.
 """

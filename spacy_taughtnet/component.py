@@ -29,14 +29,15 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Model
+from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from .about import __version__
+from .corpora import doc_entity_type
 from .errors import ConfigError
-from .heads import TEACHER_LABELS_KEY, example_labels, make_heads
+from .heads import TEACHER_LABELS_KEY, make_heads
+from .listeners import ListeningPipe
 from .loss import DistillationLoss
-from .model import DEFAULT_MODEL, check_listener_input, set_tag_count
 from .scorer import score_entities
 from .versions import check_saved_version
 
@@ -48,6 +49,26 @@ OVERLAPS = ("confidence", "viterbi")
 
 if not Span.has_extension(CONFIDENCE_ATTR):
     Span.set_extension(CONFIDENCE_ATTR, default=None)
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-taughtnet.TokenTagger.v1"
+hidden_width = 128
+window_size = 1
+maxout_pieces = 2
+dropout = 0.1
+
+[model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 
 @Language.factory(
@@ -104,13 +125,15 @@ def make_taughtnet_ner(
     overwrite, spans_key, set_ents and overlaps are kept in the pipe's cfg and follow the config
     it is loaded with: `spacy.load(path, config={"components": {"ner": {"set_ents": False}}})`.
     """
-    return TaughtNetNER(
+    pipe = TaughtNetNER(
         nlp.vocab, model, name, loss=loss, overwrite=overwrite, spans_key=spans_key,
         set_ents=set_ents, overlaps=overlaps, heads=heads, scorer=scorer,
     )
+    pipe.remember_upstream(nlp)
+    return pipe
 
 
-class TaughtNetNER(TrainablePipe):
+class TaughtNetNER(ListeningPipe, TrainablePipe):
     """Token-level BILUO tagger with constrained Viterbi decoding, so the entities it
     sets are always well formed. Its probabilities, and the teacher distributions it
     learns from, are over the BIO columns (B-e1, I-e1, ..., B-ek, I-ek, O), or over each
@@ -207,7 +230,7 @@ class TaughtNetNER(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [self.model.ops.alloc2f(len(doc), len(self.model_tag_names)) for doc in docs]
-        check_listener_input(self.model, docs, self.name)
+        self.check_listening(docs)
         return self.model.predict(docs)
 
     def predict_proba(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
@@ -298,12 +321,15 @@ class TaughtNetNER(TrainablePipe):
         before its first example)."""
         if not callable(get_examples):
             raise TypeError(Errors.E930.format(method="TaughtNetNER.initialize", obj=type(get_examples)))
+        self.warn_if_trained()
+        if nlp is not None:
+            self.remember_upstream(nlp)
         sample = list(islice(get_examples(), 10))
         if not sample:
             raise ValueError(f"{self.name}: initialize got no examples")
         validate_examples(sample, "TaughtNetNER.initialize")
         if labels is None and not self.labels:
-            labels = example_labels(get_examples())
+            labels = self._labels_from(get_examples())
         for label in labels or ():
             self.add_label(label)
         if not self.labels:
@@ -314,7 +340,14 @@ class TaughtNetNER(TrainablePipe):
         for eg in sample:
             if TEACHER_LABELS_KEY in eg.reference.user_data:
                 self.strategy.teacher_columns(eg.reference.user_data[TEACHER_LABELS_KEY], self.labels)
-        set_tag_count(self.model, len(self.model_tag_names), self.labels, self.name)
+        output_layer = self.model.get_ref("output_layer")
+        n_tags = len(self.model_tag_names)
+        if output_layer.has_dim("nO") and output_layer.get_dim("nO") != n_tags:
+            raise ValueError(
+                f"{self.name}: the model has {output_layer.get_dim('nO')} outputs, but the "
+                f"labels {list(self.labels)} need {n_tags}"
+            )
+        output_layer.set_dim("nO", n_tags)
         self.model.initialize(X=[eg.predicted for eg in sample])
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "TaughtNetNER":
@@ -343,4 +376,15 @@ class TaughtNetNER(TrainablePipe):
         settings = {key: self.cfg[key] for key in FACTORY_SETTINGS}
         yield
         self.cfg.update(settings, plugin_version=__version__)
+
+    @staticmethod
+    def _labels_from(examples: Iterable[Example]) -> List[str]:
+        types = set()
+        for eg in examples:
+            if TEACHER_LABELS_KEY in eg.reference.user_data:
+                return list(eg.reference.user_data[TEACHER_LABELS_KEY])
+            types.update(ent.label_ for ent in eg.reference.ents)
+            if doc_entity_type(eg.reference):
+                types.add(doc_entity_type(eg.reference))
+        return sorted(types)
 

@@ -1,34 +1,10 @@
 """The token-level tagging architecture behind `taughtnet_ner`: tok2vec -> tag logits."""
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
-from spacy.pipeline.tok2vec import Tok2VecListener
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Config, Linear, Maxout, Model, chain, expand_window, with_array
+from thinc.api import Linear, Maxout, Model, chain, expand_window, with_array
 from thinc.types import Floats2d
-
-from .errors import ConfigError
-
-# The model of a `taughtnet_ner` pipe whose config gives none: a CNN tok2vec of its own.
-DEFAULT_MODEL_CONFIG = """
-[model]
-@architectures = "spacy-taughtnet.TokenTagger.v1"
-hidden_width = 128
-window_size = 1
-maxout_pieces = 2
-dropout = 0.1
-
-[model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 4
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
-DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 
 @registry.architectures("spacy-taughtnet.TokenTagger.v1")
@@ -63,36 +39,3 @@ def build_token_tagger(
     model.set_ref("output_layer", output_layer)
     return model
 
-
-def check_listener_input(model: Model, docs: List[Doc], pipe_name: str) -> None:
-    """At inference a Tok2VecListener reads doc.tensor, and silently gives zeros when no
-    tok2vec ran; refuse instead, and a tensor of the wrong width."""
-    for node in model.walk():
-        if not isinstance(node, Tok2VecListener):
-            continue
-        width = node.get_dim("nO")
-        for doc in docs:
-            if len(doc) and doc.tensor.size == 0:
-                raise ConfigError(
-                    f"{pipe_name}: its model listens to a tok2vec component "
-                    f"({node.upstream_name!r}) that has not run on the doc (doc.tensor is "
-                    "empty); to add the pipe to another pipeline, give it its own copy of the "
-                    "tok2vec first: source_nlp.replace_listeners('tok2vec', '<pipe>', ['model.tok2vec'])"
-                )
-            if len(doc) and doc.tensor.shape[1] != width:
-                raise ConfigError(
-                    f"{pipe_name}: its model listens to a tok2vec component of width {width}, "
-                    f"but doc.tensor has width {doc.tensor.shape[1]} (another pipe's tok2vec?); "
-                    "give the pipe its own copy of its tok2vec with replace_listeners"
-                )
-
-
-def set_tag_count(model: Model, n_tags: int, labels: Sequence[str], pipe_name: str) -> None:
-    """Size the tagger's output layer to the `n_tags` columns of `labels`; refuse a model
-    already sized otherwise."""
-    output_layer = model.get_ref("output_layer")
-    if output_layer.has_dim("nO") and output_layer.get_dim("nO") != n_tags:
-        raise ValueError(
-            f"{pipe_name}: the model has {output_layer.get_dim('nO')} outputs, but the labels {list(labels)} need {n_tags}"
-        )
-    output_layer.set_dim("nO", n_tags)

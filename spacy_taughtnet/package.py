@@ -306,14 +306,34 @@ def build_plugin_wheel(source: Path, wheel_dir: Path) -> Path:
         return _place(wheel, wheel_dir)
 
 
+def save_self_contained(model: Path, dest: Path, meta: Mapping) -> Dict:
+    """Save the trained pipeline `model` to `dest` as the package ships it, self-contained:
+    each pipe that listens to a tok2vec component gets its own copy of it, and the tok2vec
+    components no pipe listens to any more are left out (listeners.make_self_contained), so
+    its `taughtnet_ner` pipe can be sourced into any pipeline. The same weights: the same
+    predictions. Returns `meta` with the pipeline's components."""
+    import spacy
+
+    from .listeners import make_self_contained
+
+    nlp = spacy.load(model)
+    removed = make_self_contained(nlp)
+    nlp.to_disk(dest)
+    shipped = dict(meta, pipeline=nlp.pipe_names, components=nlp.component_names, disabled=nlp.disabled)
+    if "labels" in meta:
+        shipped["labels"] = {name: labels for name, labels in meta["labels"].items() if name not in removed}
+    return shipped
+
+
 def build_model_wheel(model: Path, meta: Mapping, readme: str, wheel_dir: Path, *, silent: bool = True) -> Path:
-    """The model's wheel (`spacy package`), with `meta` as its meta.json, `readme` as README and
-    the licences of `meta["sources"]` in LICENSES_SOURCES (spaCy's models' file for them)."""
+    """The model's wheel (`spacy package`) of the trained pipeline `model` made self-contained
+    (`save_self_contained`), with `meta` as its meta.json, `readme` as README and the licences
+    of `meta["sources"]` in LICENSES_SOURCES (spaCy's models' file for them)."""
     from spacy.cli.package import package
 
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = Path(tmp) / "pipeline"
-        shutil.copytree(model, pipeline)
+        meta = save_self_contained(model, pipeline, meta)
         srsly.write_json(pipeline / "meta.json", meta)
         (pipeline / "README.md").write_text(readme, encoding="utf8")
         if meta.get("sources"):

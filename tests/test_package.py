@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import spacy
 import srsly
-from helpers import CORPUS_TYPES, corpus_file, train_pipe
+from helpers import (
+    CORPUS_TYPES,
+    SMALL_MODEL,
+    corpus_file,
+    gold_examples,
+    seeded_blank,
+    train_pipe,
+)
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from spacy.training import Example
@@ -30,6 +37,7 @@ from spacy_taughtnet.package import (
     model_card,
     plugin_version,
     read_rows,
+    save_self_contained,
     training_command,
     wheel_requirements,
 )
@@ -179,16 +187,54 @@ def test_readme_has_the_card(small_run):
 
 
 @pytest.fixture(scope="module")
-def wheels(small_run, tmp_path_factory):
+def listener_model(tmp_path_factory):
+    """The training form of the student: a tok2vec and a `taughtnet_ner` listening to it."""
+    nlp = seeded_blank(0)
+    nlp.add_pipe("tok2vec", config={"model": SMALL_MODEL["tok2vec"]})
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 32, "upstream": "tok2vec"}
+    nlp.add_pipe("taughtnet_ner", name="ner", config={"model": {**SMALL_MODEL, "tok2vec": listener}})
+    examples = gold_examples(nlp, [doc for corpus in CORPORA for doc in read_iob(corpus_file(corpus), nlp.vocab)])
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(20):
+        nlp.update(examples, sgd=optimizer)
+    path = tmp_path_factory.mktemp("listener") / "model"
+    nlp.to_disk(path)
+    return path
+
+
+def predictions(nlp, texts):
+    return [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+
+
+TEXTS = [" ".join(t.text for t in doc) for corpus in CORPORA for doc in read_iob(corpus_file(corpus, "test"), spacy.blank("en").vocab)]
+
+
+def test_the_shipped_pipeline_is_self_contained(listener_model, tmp_path):
+    meta = srsly.read_json(listener_model / "meta.json")
+    assert meta["pipeline"] == ["tok2vec", "ner"] and "tok2vec" in meta["labels"]
+    shipped = save_self_contained(listener_model, tmp_path / "shipped", meta)
+    assert shipped["pipeline"] == shipped["components"] == ["ner"] and list(shipped["labels"]) == ["ner"]
+    nlp = spacy.load(tmp_path / "shipped")
+    assert nlp.pipe_names == ["ner"]
+    assert nlp.config["components"]["ner"]["model"]["tok2vec"]["@architectures"] == "spacy.HashEmbedCNN.v2"
+    expected = predictions(spacy.load(listener_model), TEXTS)
+    assert any(expected) and predictions(nlp, TEXTS) == expected
+    # a pipeline without listeners is saved as it is
+    assert save_self_contained(tmp_path / "shipped", tmp_path / "again", shipped) == shipped
+
+
+@pytest.fixture(scope="module")
+def wheels(small_run, listener_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("wheels")
     meta = card(small_run)
+    meta.update({key: srsly.read_json(listener_model / "meta.json")[key] for key in ("pipeline", "components", "labels")})
     plugin = build_plugin_wheel(ROOT, folder)
-    model = build_model_wheel(small_run / "model", meta, card_readme(meta, method=JointHeads.method), folder)
+    model = build_model_wheel(listener_model, meta, card_readme(meta, method=JointHeads.method), folder)
     return folder, plugin, model, meta
 
 
 @pytest.mark.slow
-def test_both_wheels_in_one_flat_folder(wheels):
+def test_both_wheels_in_one_flat_folder(wheels, listener_model, tmp_path):
     folder, plugin, model, meta = wheels
     version = spacy_taughtnet.__version__
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -203,6 +249,7 @@ def test_both_wheels_in_one_flat_folder(wheels):
     with zipfile.ZipFile(model) as zf:
         inner = "en_taughtnet_small/en_taughtnet_small-0.1.0"
         packaged = json.loads(zf.read(f"{inner}/meta.json"))
+        assert packaged["pipeline"] == ["ner"] and list(packaged["labels"]) == ["ner"]
         for packaged_row, row in zip(packaged["performance"]["per_corpus"], meta["performance"]["per_corpus"]):
             assert packaged_row["corpus"] == row["corpus"] and packaged_row["f1"] == pytest.approx(row["f1"], abs=1e-9)
         assert packaged["description"] == meta["description"] and packaged["sources"] == meta["sources"]
@@ -210,3 +257,7 @@ def test_both_wheels_in_one_flat_folder(wheels):
         assert "Toy-disease-IOB\n---------------\nURL: https://github.com/" in zf.read(f"{inner}/LICENSES_SOURCES").decode()
         metadata = zf.read("en_taughtnet_small-0.1.0.dist-info/METADATA").decode()
         assert f"Summary: {meta['description']}\n" in metadata
+        zf.extractall(tmp_path / "unzipped")
+    # the packaged pipe carries its tok2vec: the same predictions as the trained pipeline
+    nlp = spacy.load(tmp_path / "unzipped" / inner)
+    assert nlp.pipe_names == ["ner"] and predictions(nlp, TEXTS) == predictions(spacy.load(listener_model), TEXTS)

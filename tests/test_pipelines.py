@@ -29,6 +29,7 @@ from spacy_taughtnet.component import CONFIDENCE_ATTR
 from spacy_taughtnet.corpora import doc_entity_type, read_docbin, read_iob, write_docbin
 from spacy_taughtnet.errors import ConfigError, CorpusError
 from spacy_taughtnet.evaluate import evaluate_corpus
+from spacy_taughtnet.listeners import make_self_contained
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -239,6 +240,118 @@ def test_sourcing_the_ner_without_its_tok2vec_is_refused(stock_path, student_pat
     nlp.add_pipe("ner", name="taughtnet", source=spacy.load(student_path))
     with pytest.raises(ConfigError, match="width 32, but doc.tensor has width 48"):
         nlp(TEXT)
+
+
+@pytest.fixture(scope="module")
+def student96_path(tmp_path_factory):
+    """The student as configs/student.cfg builds it, its tok2vec of width 96 (spaCy's default
+    tok2vec's too), narrowed otherwise."""
+    config = load_config(CONFIGS / "student.cfg", overrides={
+        "paths.train": "unused.spacy",
+        "paths.dev": "unused.spacy",
+        "components.tok2vec.model.encode.depth": 2,
+        "components.tok2vec.model.embed.rows": [500, 200, 200, 200],
+        "components.ner.model.hidden_width": 32,
+    })
+    nlp = load_model_from_config(config, auto_fill=True)
+    fix_random_seed(0)
+    train(nlp, STUDENT_DATA)
+    assert ents(nlp(TEXT)) == STUDENT_ENTS
+    path = tmp_path_factory.mktemp("student96") / "student"
+    nlp.to_disk(path)
+    return path
+
+
+def host_with_tok2vec():
+    """A user's pipeline with spaCy's default tok2vec (width 96)."""
+    nlp = seeded_blank(1)
+    nlp.add_pipe("tok2vec")
+    nlp.initialize()
+    assert nlp("A test .").tensor.shape[1] == 96
+    return nlp
+
+
+def test_listener_form_sourced_beside_a_foreign_tok2vec_of_its_width_is_refused(student96_path):
+    """It used to run and tag garbage: its listener read the host's tok2vec."""
+    nlp = host_with_tok2vec()
+    nlp.add_pipe("ner", name="taughtnet", source=spacy.load(student96_path))
+    with pytest.raises(ConfigError, match=r"pipe 'taughtnet'.*not the output of the tok2vec it was trained with "
+                       r"\('tok2vec'\).*packaged model.*replace_listeners\('tok2vec'"):
+        nlp(TEXT)
+    # through nlp.pipe too, and the refusal holds on later calls
+    with pytest.raises(ConfigError, match="not the output of the tok2vec"):
+        list(nlp.pipe([TEXT, TEXT]))
+
+
+def test_listener_form_saved_beside_a_foreign_tok2vec_is_refused_on_load(student96_path, tmp_path):
+    nlp = host_with_tok2vec()
+    nlp.add_pipe("ner", name="taughtnet", source=spacy.load(student96_path))
+    nlp.to_disk(tmp_path / "host")  # never run: the saved cfg records its tok2vec's weights
+    with pytest.raises(ConfigError, match=re.escape(str(tmp_path / "host" / "taughtnet")) +
+                       r": pipe 'taughtnet' listens to the tok2vec component 'tok2vec', whose weights are not"):
+        spacy.load(tmp_path / "host")
+    # the student itself, and a pipeline that sourced its tok2vec with it, load and run
+    assert ents(spacy.load(student96_path)(TEXT)) == STUDENT_ENTS
+    student = spacy.load(student96_path)
+    both = seeded_blank(1)
+    both.add_pipe("tok2vec", source=student)
+    both.add_pipe("ner", name="taughtnet", source=student)
+    assert ents(both(TEXT)) == STUDENT_ENTS
+    both.to_disk(tmp_path / "both")
+    assert ents(spacy.load(tmp_path / "both")(TEXT)) == STUDENT_ENTS
+
+
+def test_self_contained_student_is_safe_beside_any_tok2vec(student96_path, tmp_path):
+    alone = spacy.load(student96_path)(TEXT)
+    student = spacy.load(student96_path)
+    assert make_self_contained(student) == ["tok2vec"]
+    assert student.pipe_names == ["ner"]
+    student.to_disk(tmp_path / "packaged")
+    packaged = spacy.load(tmp_path / "packaged")
+    doc = packaged(TEXT)
+    assert ents(doc) == ents(alone) == STUDENT_ENTS
+    numpy.testing.assert_allclose(doc.spans["taughtnet"].attrs["scores"], alone.spans["taughtnet"].attrs["scores"], atol=1e-6)
+    for source in (packaged, spacy.load(tmp_path / "packaged")):
+        nlp = host_with_tok2vec()
+        nlp.add_pipe("ner", name="taughtnet", source=source)
+        assert ents(nlp(TEXT)) == STUDENT_ENTS
+        nlp.to_disk(tmp_path / "host")
+        assert ents(spacy.load(tmp_path / "host")(TEXT)) == STUDENT_ENTS
+
+
+def test_initialize_warns_before_resetting_a_sourced_student(student96_path, tmp_path):
+    nlp = host_with_tok2vec()
+    make_self_contained(student := spacy.load(student96_path))
+    nlp.add_pipe("ner", name="taughtnet", source=student)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with nlp.select_pipes(disable=["taughtnet"]):  # the advice of the warning
+            nlp.initialize()
+    assert ents(nlp(TEXT)) == STUDENT_ENTS
+    with pytest.warns(UserWarning, match=r"pipe 'taughtnet': initialize\(\) re-initialises the weights.*"
+                      r"nlp.select_pipes\(disable=\['taughtnet'\]\)"):
+        nlp.initialize()
+    # a new pipe initializes without a warning
+    fresh = spacy.blank("en")
+    fresh.add_pipe("taughtnet_ner")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fresh.initialize(lambda: [Example.from_dict(fresh.make_doc(t), {"entities": e}) for t, e in STUDENT_DATA])
+
+
+@pytest.mark.parametrize("how", ["select_pipes", "disable"])
+def test_a_disabled_tok2vec_is_named_as_the_cause(student96_path, how):
+    if how == "select_pipes":
+        nlp = spacy.load(student96_path)
+        with nlp.select_pipes(disable="tok2vec"):
+            with pytest.raises(ConfigError, match=r"pipe 'ner': its model listens to the tok2vec component "
+                               r"'tok2vec', which has not run on this doc.*disabled or excluded"):
+                nlp(TEXT)
+        assert ents(nlp(TEXT)) == STUDENT_ENTS
+    else:
+        nlp = spacy.load(student96_path, disable=["tok2vec"])
+        with pytest.raises(ConfigError, match=r"'tok2vec', which has not run on this doc.*disabled or excluded.*enable 'tok2vec'"):
+            nlp(TEXT)
 
 
 def test_span_group_scores_survive_a_docbin_without_user_data(stock_path, student_path):
