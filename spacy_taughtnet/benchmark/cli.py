@@ -67,6 +67,7 @@ def seeds(
     from .tables import print_targets
 
     measured = benchmark.measure(roots, _corpora(corpora), commit, batch_size)
+    benchmark.chart(measured, results / "f1_seeds.png")
     publish(measured, results / "seeds.json", page)
     print_targets(benchmark.targets(measured))
 
@@ -128,7 +129,7 @@ def teachers(
 @user_errors
 def ray(
     model: str = typer.Argument(..., help="Pipeline name or folder (e.g. training/student/model-best)"),
-    text_dir: Path = typer.Argument(..., help="Folder of transfer text *.txt.gz (e.g. ../shared/unlabeled)"),
+    text_dir: Path = typer.Argument(..., help="Folder of transfer text *.txt.gz (e.g. ROOT/transfer/text)"),
     docs: int = typer.Option(8000, help="Pseudo-abstracts to annotate (the 81,496 transfer sentences make 8,149)"),
     model_description: str = typer.Option("a CNN student of `configs/student.cfg`", help="What MODEL is, for the page"),
     results: Path = RESULTS,

@@ -138,7 +138,7 @@ def chart(results: Dict, path: Path) -> None:
     ax.set_ylabel("test F1 (seqeval, own type)")
     ax.set_ylim(40, 105)
     fig.legend(*ax.get_legend_handles_labels(), ncol=len(SYSTEMS), fontsize=8, loc="lower center")
-    ax.set_title("Entity-level F1 by corpus and system (CPU default configs)")
+    ax.set_title("Test F1 by corpus and system, one run (CPU default configs); python -m spacy_taughtnet benchmark cnn", fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
@@ -157,7 +157,7 @@ def section(results: Dict) -> List[str]:
         + (f", from the run's pretrained tok2vec (`{setup['init_tok2vec']}`)." if setup["init_tok2vec"] else "."),
         "",
         *score_tables(results["rows"], corpora, {system: system for system in SYSTEMS}),
-        "", "![F1 by corpus and system](benchmarks/f1_by_corpus.png)", "",
+        "", "![Test F1 by corpus and system, one run](benchmarks/f1_by_corpus.png)", "",
         *target_lines(targets(results)),
         "", "### Speed, size, memory", "",
         f"The three test splits together, one process, batch size {setup['batch_size']}, each model's fastest of {SPEED_PASSES} passes:", "",

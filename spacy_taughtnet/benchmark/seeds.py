@@ -108,6 +108,38 @@ def targets(results: Dict) -> List[Dict]:
     return out
 
 
+def chart(results: Dict, path: Path) -> None:
+    """benchmarks/f1_seeds.png: the section's test F1 (mean over the seeds, each seed's as a
+    dot) by corpus and macro, for the student's doc.ents, its type's spans and the teachers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..atomic import atomic_path
+
+    scores, corpora, n_seeds = summary(results), results["corpora"], len(results["roots"])
+    shown = (("student_doc_ents", "student, doc.ents"), ("student", "student, its type's spans"), ("teacher", "teachers"))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / len(shown)
+    groups = [*corpora, "macro"]
+    for i, (system, label) in enumerate(shown):
+        means = [scores["mean"][system][c] * 100 for c in corpora] + [scores["macro"][system] * 100]
+        xs = [x + i * width for x in range(len(groups))]
+        bars = ax.bar(xs, means, width, label=label)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, label_type="center", color="white")
+        for x, corpus in zip(xs, corpora):
+            ax.plot([x] * n_seeds, [f * 100 for f in results["test_f1"][system][corpus]], "k.", markersize=3)
+    ax.set_xticks([x + width * (len(shown) - 1) / 2 for x in range(len(groups))], groups)
+    ax.set_ylabel("test F1 (seqeval, own type)")
+    ax.set_ylim(50, 90)
+    fig.legend(*ax.get_legend_handles_labels(), ncol=len(shown), fontsize=8, loc="lower center")
+    ax.set_title(f"Test F1, mean of {n_seeds} seeds (dots: each seed); python -m spacy_taughtnet benchmark seeds", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+
+
 def section(results: Dict) -> List[str]:
     """The markdown of benchmarks/seeds.json."""
     scores, n_seeds, f1 = summary(results), len(results["roots"]), results["test_f1"]
@@ -131,7 +163,8 @@ def section(results: Dict) -> List[str]:
                  f"| | | {pct(macro['student_doc_ents'])} |")
     wps = results["words_per_second"]
     lines += [
-        "", f"Speed (test splits, batch {results['batch_size']}, one process each, fresh processes, each model's fastest of "
+        "", "![Test F1, mean of the seeds: the student's doc.ents and its type's spans, the teachers](benchmarks/f1_seeds.png)", "",
+        f"Speed (test splits, batch {results['batch_size']}, one process each, fresh processes, each model's fastest of "
         f"{SPEED_PASSES} passes): student {wps['student']:,.0f} words/s, the three teachers one after another {wps['teachers']:,.0f} words/s.",
         "Wall time of (pretrain +) teachers + distill (+ distill-transfer) + student per seed (min): "
         + ", ".join("n/a" if m is None else f"{m:.0f}" for m in results["wall_minutes"]) + ".",
