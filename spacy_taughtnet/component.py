@@ -29,15 +29,15 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model
+from thinc.api import Model
 from thinc.types import Floats2d
 
 from .about import __version__
-from .corpora import doc_entity_type
 from .errors import ConfigError
-from .heads import TEACHER_LABELS_KEY, make_heads
+from .heads import TEACHER_LABELS_KEY, example_labels, make_heads
 from .listeners import ListeningPipe
 from .loss import DistillationLoss
+from .model import DEFAULT_MODEL, set_tag_count
 from .scorer import score_entities
 from .versions import check_saved_version
 
@@ -49,26 +49,6 @@ OVERLAPS = ("confidence", "viterbi")
 
 if not Span.has_extension(CONFIDENCE_ATTR):
     Span.set_extension(CONFIDENCE_ATTR, default=None)
-
-DEFAULT_MODEL_CONFIG = """
-[model]
-@architectures = "spacy-taughtnet.TokenTagger.v1"
-hidden_width = 128
-window_size = 1
-maxout_pieces = 2
-dropout = 0.1
-
-[model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 4
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
-DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 
 @Language.factory(
@@ -329,7 +309,7 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
             raise ValueError(f"{self.name}: initialize got no examples")
         validate_examples(sample, "TaughtNetNER.initialize")
         if labels is None and not self.labels:
-            labels = self._labels_from(get_examples())
+            labels = example_labels(get_examples())
         for label in labels or ():
             self.add_label(label)
         if not self.labels:
@@ -340,14 +320,7 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
         for eg in sample:
             if TEACHER_LABELS_KEY in eg.reference.user_data:
                 self.strategy.teacher_columns(eg.reference.user_data[TEACHER_LABELS_KEY], self.labels)
-        output_layer = self.model.get_ref("output_layer")
-        n_tags = len(self.model_tag_names)
-        if output_layer.has_dim("nO") and output_layer.get_dim("nO") != n_tags:
-            raise ValueError(
-                f"{self.name}: the model has {output_layer.get_dim('nO')} outputs, but the "
-                f"labels {list(self.labels)} need {n_tags}"
-            )
-        output_layer.set_dim("nO", n_tags)
+        set_tag_count(self.model, len(self.model_tag_names), self.labels, self.name)
         self.model.initialize(X=[eg.predicted for eg in sample])
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "TaughtNetNER":
@@ -376,15 +349,4 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
         settings = {key: self.cfg[key] for key in FACTORY_SETTINGS}
         yield
         self.cfg.update(settings, plugin_version=__version__)
-
-    @staticmethod
-    def _labels_from(examples: Iterable[Example]) -> List[str]:
-        types = set()
-        for eg in examples:
-            if TEACHER_LABELS_KEY in eg.reference.user_data:
-                return list(eg.reference.user_data[TEACHER_LABELS_KEY])
-            types.update(ent.label_ for ent in eg.reference.ents)
-            if doc_entity_type(eg.reference):
-                types.add(doc_entity_type(eg.reference))
-        return sorted(types)
 

@@ -1,10 +1,31 @@
 """The token-level tagging architecture behind `taughtnet_ner`: tok2vec -> tag logits."""
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Linear, Maxout, Model, chain, expand_window, with_array
+from thinc.api import Config, Linear, Maxout, Model, chain, expand_window, with_array
 from thinc.types import Floats2d
+
+# The model of a `taughtnet_ner` pipe whose config gives none: a CNN tok2vec of its own.
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-taughtnet.TokenTagger.v1"
+hidden_width = 128
+window_size = 1
+maxout_pieces = 2
+dropout = 0.1
+
+[model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 
 @registry.architectures("spacy-taughtnet.TokenTagger.v1")
@@ -39,3 +60,13 @@ def build_token_tagger(
     model.set_ref("output_layer", output_layer)
     return model
 
+
+def set_tag_count(model: Model, n_tags: int, labels: Sequence[str], pipe_name: str) -> None:
+    """Size the tagger's output layer to the `n_tags` columns of `labels`; refuse a model
+    already sized otherwise."""
+    output_layer = model.get_ref("output_layer")
+    if output_layer.has_dim("nO") and output_layer.get_dim("nO") != n_tags:
+        raise ValueError(
+            f"{pipe_name}: the model has {output_layer.get_dim('nO')} outputs, but the labels {list(labels)} need {n_tags}"
+        )
+    output_layer.set_dim("nO", n_tags)
