@@ -14,6 +14,13 @@ from .cli_errors import user_errors
 from .distill import DEFAULT_BATCH_SIZE
 from .distributions import SHARD_DOCS
 from .errors import ConfigError
+from .ray_cluster import (
+    DEFAULT_CPUS_PER_ACTOR,
+    DEFAULT_GPUS_PER_ACTOR,
+    DEFAULT_SHARD_RECORDS,
+    RayOptions,
+    check_backend,
+)
 from .render import DEFAULT_LIMIT
 
 app = typer.Typer(
@@ -53,17 +60,15 @@ TRANSFORMER_CASE = typer.Option("", help=(
 NORMALIZE = typer.Option(DEFAULT_NORMALIZE, help="Aggregation normaliser: sum or softmax")
 BATCH_SIZE = typer.Option(DEFAULT_BATCH_SIZE, help="Docs per batch")
 SHARD_DOCS_OPTION = typer.Option(SHARD_DOCS, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards")
-# Options of --backend ray, for annotate and distill-teachers (annotate.ray_backend.RayOptions).
+# Options of --backend ray, for annotate and distill-teachers (ray_cluster.RayOptions).
 RAY_ADDRESS = typer.Option(None, "--address", help="Ray: an existing cluster's address (e.g. auto); default: $RAY_ADDRESS (set by ray job submit), else start a local Ray")
 NUM_ACTORS = typer.Option(None, min=1, help="Ray: actors, each loading the model(s) once (default: as many as the cluster's CPUs, or GPUs, hold)")
-CPUS_PER_ACTOR = typer.Option(1.0, help="Ray: CPUs per actor (fractional allowed)")
-GPUS_PER_ACTOR = typer.Option(0.0, help="Ray: GPUs per actor (e.g. 1 for a transformer model)")
+CPUS_PER_ACTOR = typer.Option(DEFAULT_CPUS_PER_ACTOR, help="Ray: CPUs per actor (fractional allowed)")
+GPUS_PER_ACTOR = typer.Option(DEFAULT_GPUS_PER_ACTOR, help="Ray: GPUs per actor (e.g. 1 for a transformer model)")
 
 
-def _ray_options(address: Optional[str], num_actors: Optional[int], cpus_per_actor: float, gpus_per_actor: float):
-    """The checked RayOptions; importing the Ray backend says how to install Ray if it is missing."""
-    from .annotate.ray_backend import RayOptions
-
+def _ray_options(address: Optional[str], num_actors: Optional[int], cpus_per_actor: float, gpus_per_actor: float) -> RayOptions:
+    """The checked RayOptions."""
     return RayOptions(address=address, num_actors=num_actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor)
 
 
@@ -356,12 +361,11 @@ def annotate(
     num_actors: Optional[int] = NUM_ACTORS,
     cpus_per_actor: float = CPUS_PER_ACTOR,
     gpus_per_actor: float = GPUS_PER_ACTOR,
-    shard_records: int = typer.Option(1000, min=1, help="Ray: documents per shard, within one input file (one part file each; the unit of resuming)"),
+    shard_records: int = typer.Option(DEFAULT_SHARD_RECORDS, min=1, help="Ray: documents per shard, within one input file (one part file each; the unit of resuming)"),
 ) -> None:
     """Annotate documents with a pipeline; rerun the same command to resume an interrupted run
     (OUTPUT.manifest.json beside the output says which model, options and input wrote it)."""
     from .annotate import annotate_file
-    from .workflow import check_backend
 
     if n_process == 0 or n_process < -1:
         raise ConfigError(f"--n-process must be -1 or at least 1, got {n_process}")

@@ -10,7 +10,7 @@ in the same batches give the same rows. A shard already written from the same in
 so a rerun after a killed driver writes only the missing ones; an actor that dies is
 restarted and its shard retried. The driver then calls `finalise_distributions`. Actors write
 the shards themselves: on a cluster, the output must be on a filesystem that every node
-mounts at the same path.
+mounts at the same path. The cluster and the pool of actors are ray_cluster.py's.
 """
 import dataclasses
 import sys
@@ -21,17 +21,6 @@ from typing import Any, Dict, Iterator, List, Set, Tuple, Union
 from spacy.tokens import DocBin
 
 from .aggregate import DEFAULT_NORMALIZE
-
-# Ray itself through annotate's backend, whose import says how to install Ray when it is missing
-from .annotate.ray_backend import (
-    RayOptions,
-    actors_to_start,
-    check_reachable,
-    connected,
-    first_line,
-    ray,
-    run_on_actors,
-)
 from .distill import DEFAULT_BATCH_SIZE, DistillInputs, distill_inputs, shard_rows
 from .distributions import (
     SHARD_DOCS,
@@ -43,23 +32,18 @@ from .distributions import (
     written_shard,
 )
 from .errors import DistributionsError, TeacherError
+from .ray_cluster import PoolActor, RayOptions, check_reachable, require_ray, run_pool
 from .teachers import TeachersSpec, load_teachers
 
 
-class ShardDistiller:
+class ShardDistiller(PoolActor):
     """A Ray actor: loads the teachers once, then writes whole shards of distributions."""
 
-    def __init__(self, spec: TeachersSpec, root: str, use_gpu: bool, folder: str, header: Dict[str, Any],
+    def __init__(self, use_gpu: bool, spec: TeachersSpec, root: str, folder: str, header: Dict[str, Any],
                  lengths: List[int], options: Dict[str, Any]) -> None:
-        if use_gpu:
-            import spacy
-
-            spacy.require_gpu()  # the GPU Ray gave this actor (CUDA_VISIBLE_DEVICES)
+        super().__init__(use_gpu)
         self.teachers, _ = load_teachers(spec, root)
         self.folder, self.header, self.lengths, self.options = folder, header, lengths, options
-
-    def ready(self) -> bool:
-        return True
 
     def write(self, k: int, docs: bytes) -> int:
         """Write shard k from its docs (a DocBin's bytes); the number of docs."""
@@ -87,6 +71,7 @@ def dump_distributions_ray(
     write only the missing shards. Returns the labels."""
     from tqdm import tqdm
 
+    require_ray("distill-teachers")
     check_reachable(ray_options.cluster_address)
     # the actors' working folder may be another: every path they load from is absolute
     root, output = Path(root).resolve(), Path(output).resolve()
@@ -104,13 +89,12 @@ def dump_distributions_ray(
     done = {k for k in range(len(ranges)) if written_shard(folder, header, k) is not None}
     try:
         if len(done) < len(ranges):
-            with connected(ray_options.cluster_address):
-                _run_shards(
-                    inputs, spec, root, folder, header, done, ray_options.actor_options(), actors_to_start(ray_options),
-                    {"merge": spec.merge, "normalize": normalize, "batch_size": batch_size},
-                    tqdm(total=len(inputs.lengths), initial=sum(ranges[k][1] - ranges[k][0] for k in done),
-                         desc=f"distill {inputs.docbin_path.name}", unit="doc", disable=not progress, file=sys.stderr),
-                )
+            _run_shards(
+                inputs, spec, root, folder, header, done, ray_options,
+                {"merge": spec.merge, "normalize": normalize, "batch_size": batch_size},
+                tqdm(total=len(inputs.lengths), initial=sum(ranges[k][1] - ranges[k][0] for k in done),
+                     desc=f"distill {inputs.docbin_path.name}", unit="doc", disable=not progress, file=sys.stderr),
+            )
     except BaseException:
         if not any(folder.iterdir()):  # keep completed shards for the rerun
             folder.rmdir()
@@ -121,18 +105,9 @@ def dump_distributions_ray(
 
 def _run_shards(
     inputs: DistillInputs, spec: TeachersSpec, root: Path, folder: Path, header: Dict[str, Any], done: Set[int],
-    options: Dict[str, Any], n_actors: int, row_options: Dict[str, Any], bar: Any,
+    ray_options: RayOptions, row_options: Dict[str, Any], bar: Any,
 ) -> None:
-    """Write every shard not in `done` with n_actors actors, sending each its shard's docs."""
-    actor_class = ray.remote(ShardDistiller).options(**options)
-    actors = [
-        actor_class.remote(spec, str(root), options["num_gpus"] > 0, str(folder), header, inputs.lengths, row_options)
-        for _ in range(n_actors)
-    ]
-    try:
-        ray.get([actor.ready.remote() for actor in actors])  # each has loaded the teachers
-    except ray.exceptions.RayActorError as err:
-        raise TeacherError(f"the Ray actors cannot start: {first_line(err)}") from None
+    """Write every shard not in `done` with the actors of ray_options, sending each its shard's docs."""
 
     def jobs() -> Iterator[Tuple[int, bytes]]:
         """(k, its docs as a DocBin's bytes) of each shard not in `done`."""
@@ -143,12 +118,13 @@ def _run_shards(
                 yield k, DocBin(docs=shard).to_bytes()
 
     try:
-        run_on_actors(
-            actors,
+        run_pool(
+            ShardDistiller, (spec, str(root), str(folder), header, inputs.lengths, row_options), ray_options,
             jobs(),
             lambda actor, job: actor.write.remote(*job),
             bar.update,
-            lambda why: DistributionsError(f"a Ray actor failed: {why}; the shards written are whole: rerun the same command to resume"),
+            cannot_start=lambda why: TeacherError(f"the Ray actors cannot start: {why}"),
+            failed=lambda why: DistributionsError(f"a Ray actor failed: {why}; the shards written are whole: rerun the same command to resume"),
         )
     finally:
         bar.close()

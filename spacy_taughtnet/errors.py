@@ -32,6 +32,11 @@ class AnnotateError(TaughtNetError):
     """An input, output or model of `annotate`/`render` that cannot be used."""
 
 
+class RayBackendError(TaughtNetError):
+    """`--backend ray` of annotate or distill-teachers that cannot run: Ray is not installed
+    (the message names the command), or the cluster cannot be reached or cannot hold the actors."""
+
+
 class BadRecordError(AnnotateError):
     """A line of an input that cannot be read (named by file and line)."""
 

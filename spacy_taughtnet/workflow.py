@@ -21,9 +21,9 @@ from .layout import (
     RunLayout,
     check_corpus_name,
 )
+from .ray_cluster import RayOptions, check_backend
 
 if TYPE_CHECKING:
-    from .annotate.ray_backend import RayOptions
     from .teachers import TeachersSpec
 
 SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
@@ -31,14 +31,6 @@ SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
 # skips a whole command only; this skips each teacher whose inputs are unchanged. A teacher
 # stamped by an older rule (inputs.md5) has no such file and is trained once more.
 TEACHER_STAMP = "inputs.sha256"
-# Where annotate and distill-teachers run: this process, or Ray actors.
-BACKENDS = ("local", "ray")
-
-
-def check_backend(backend: str) -> None:
-    """Refuse a backend that is not one of BACKENDS (annotate's and distill-teachers' --backend)."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend must be {' or '.join(BACKENDS)}, got {backend!r}")
 
 
 def parse_corpora(corpora: str) -> List[str]:
@@ -303,13 +295,13 @@ def pretrain_tok2vec(
 def distill_teachers(
     root: Path, corpora: Sequence[str], output: Path, *, normalize: str = DEFAULT_NORMALIZE, batch_size: int = DEFAULT_BATCH_SIZE,
     spec: Optional["TeachersSpec"] = None, docbin: Optional[Path] = None, shard_docs: int = SHARD_DOCS,
-    backend: str = "local", ray_options: Optional["RayOptions"] = None,
+    backend: str = "local", ray_options: Optional[RayOptions] = None,
 ) -> List[str]:
     """Run the teachers of `spec` (default: one per corpus, teachers.default_spec) over
     `docbin` (default ROOT/corpus/global/train.spacy; the transfer docs are the other one) and
     store their merged and aggregated distributions in `output`; records the stage's wall
     time. backend: "local" (this process) or "ray" (Ray actors, distill_ray.py, with
-    `ray_options`, annotate.ray_backend.RayOptions; default: a local Ray, one actor per CPU):
+    `ray_options`, ray_cluster.RayOptions; default: a local Ray, one actor per CPU):
     the same shards and manifest. Returns the labels."""
     from .teachers import default_spec, load_teachers
 

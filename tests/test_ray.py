@@ -27,9 +27,9 @@ from helpers import (  # noqa: E402
 from ray_helpers import actor_killed_mid_run, actor_pids, actors_gone  # noqa: E402
 
 from spacy_taughtnet.annotate import ray_backend  # noqa: E402
-from spacy_taughtnet.annotate.ray_backend import RayOptions, run_on_actors  # noqa: E402
 from spacy_taughtnet.errors import AnnotateError, ConfigError  # noqa: E402
 from spacy_taughtnet.formats import InputFiles  # noqa: E402
+from spacy_taughtnet.ray_cluster import PoolActor, RayOptions, run_pool  # noqa: E402
 
 N_SMALL = 50
 N_LONG = 2000  # 20 shards of 100: about 2 s of annotation, so a kill lands mid-run
@@ -243,32 +243,41 @@ def test_unreachable_address(model_path, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_run_on_actors(cluster):
-    """Every job on a free actor, each result passed on, the actors killed at the end; a task
-    that fails raises the error made of its message, and the actors are killed too."""
+def test_run_pool(cluster):
+    """The actors asked for, every job on a free actor, each result passed on, the actors
+    killed at the end; a task that fails raises the error made of its message, an actor that
+    cannot start the other one, and the actors are killed too."""
 
-    class Doubler:
+    class Doubler(PoolActor):
+        def __init__(self, use_gpu: bool, factor: int) -> None:
+            super().__init__(use_gpu)
+            if factor < 0:
+                raise ValueError(f"cannot multiply by {factor}")
+            self.factor = factor
+
         def double(self, x: int) -> int:
             if x < 0:
                 raise ValueError(f"negative: {x}")
-            return 2 * x
+            return self.factor * x
 
-    def start():
-        actors = [ray.remote(Doubler).options(num_cpus=0.5).remote() for _ in range(2)]
-        assert ray.get([actor.double.remote(0) for actor in actors]) == [0, 0]  # started
-        assert len(actor_pids("Doubler")) == 2
-        return actors
-
+    options = RayOptions(num_actors=2, cpus_per_actor=0.5)
+    errors = {"cannot_start": lambda why: AnnotateError(f"cannot start: {why}"), "failed": lambda why: AnnotateError(f"failed: {why}")}
     results = []
-    actors = start()  # held: Ray would stop actors whose handles are dropped
-    run_on_actors(actors, iter(range(5)), lambda actor, x: actor.double.remote(x), results.append, AnnotateError)
+
+    def collect(result: int) -> None:
+        assert len(actor_pids("Doubler")) == 2  # the actors asked for
+        results.append(result)
+
+    run_pool(Doubler, (2,), options, iter(range(5)), lambda actor, x: actor.double.remote(x), collect, **errors)
     assert sorted(results) == [0, 2, 4, 6, 8]
     assert actors_gone("Doubler")
-    actors = start()
     with pytest.raises(AnnotateError) as err:
-        run_on_actors(actors, [1, -1, 2], lambda actor, x: actor.double.remote(x), results.append,
-                      lambda why: AnnotateError(f"failed: {why}"))
+        run_pool(Doubler, (2,), options, [1, -1, 2], lambda actor, x: actor.double.remote(x), results.append, **errors)
     assert str(err.value) == "failed: negative: -1"
+    assert actors_gone("Doubler")
+    with pytest.raises(AnnotateError) as err:
+        run_pool(Doubler, (-1,), options, [1], lambda actor, x: actor.double.remote(x), results.append, **errors)
+    assert str(err.value) == "cannot start: ValueError: cannot multiply by -1"
     assert actors_gone("Doubler")
 
 
@@ -279,7 +288,7 @@ def test_actors_that_cannot_load_the_model(cluster, tmp_path):
     with pytest.raises(AnnotateError) as err:
         ray_backend._run_shards(
             str(tmp_path / "only-on-the-driver"), records, "jsonl", tmp_path / "parts", set(), 10,
-            RayOptions(cpus_per_actor=0.5).actor_options(), 1, True, {}, tqdm(disable=True),
+            RayOptions(num_actors=1, cpus_per_actor=0.5), True, {}, tqdm(disable=True),
         )
     assert str(err.value) == (f"the Ray actors cannot start: spacy_taughtnet.errors.AnnotateError: cannot load model "
                               f"'{tmp_path / 'only-on-the-driver'}': no such file or directory")
@@ -302,15 +311,6 @@ def test_model_that_cannot_load(tmp_path):
     result = cli("annotate", tmp_path / "no-model", source, tmp_path / "out", *RAY_ARGS)
     assert result.exit_code == 1 and "cannot load model" in result.output
     assert not (tmp_path / "out").exists()
-
-
-def test_without_ray(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    monkeypatch.delitem(sys.modules, "spacy_taughtnet.annotate.ray_backend")
-    source = write_input(tmp_path / "in.jsonl", "jsonl", samples(5))
-    result = cli("annotate", "model", source, tmp_path / "out.jsonl", *RAY_ARGS)
-    assert result.exit_code == 1
-    assert result.output.strip() == 'Error: --backend ray needs Ray, an optional extra: pip install "spacy-taughtnet[ray]"'
 
 
 def test_unreadable_shard(cluster, model_path, tmp_path):

@@ -3,7 +3,6 @@ manifest as the local backend, a rerun that writes only the missing shards, a ki
 the GPU request."""
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -162,13 +161,3 @@ def test_ray_options_are_checked_first(run, tmp_path):
                                       "--gpus-per-actor", "-1"])
     assert result.exit_code == 1 and result.output.strip() == "Error: --gpus-per-actor must be 0 or more, got -1.0"
     assert not out.exists() and not staging_path(out).exists()
-
-
-def test_without_ray(monkeypatch, run, tmp_path):
-    root, spec = run
-    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    monkeypatch.delitem(sys.modules, "spacy_taughtnet.annotate.ray_backend", raising=False)
-    monkeypatch.delitem(sys.modules, "spacy_taughtnet.distill_ray", raising=False)
-    result = CliRunner().invoke(app, ["distill-teachers", str(root), *OPTIONS, "--output", str(tmp_path / "dist"), *RAY_ARGS])
-    assert result.exit_code == 1
-    assert result.output.strip() == 'Error: --backend ray needs Ray, an optional extra: pip install "spacy-taughtnet[ray]"'

@@ -4,8 +4,8 @@ and writes are the package's formats.py.
   resume.py       the files beside an output: its lock, its manifest, the input digest, resume checks
   runner.py       loading the pipeline, the nlp.pipe loop, long documents in pieces, annotate_file
   workers.py      nlp.pipe worker processes that die with their parent, or when it gets SIGINT or SIGTERM
-  ray_backend.py  --backend ray: shards written by Ray actors (imported only when asked for)
-  ray_reaper.py   run beside a local Ray: kills what is left of it once its driver is done or dead
+  ray_backend.py  --backend ray: shards written by Ray actors (imported only when asked for; the
+                  cluster and the pool of actors are the package's ray_cluster.py)
 
 Resuming: the output is appended one whole record at a time. A run that finds an output
 already there checks, with the manifest beside it, that it was written by the same model

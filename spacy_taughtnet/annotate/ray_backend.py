@@ -19,29 +19,31 @@ concatenated into OUTPUT at the end, which is moved into place as the local back
 of parts that holds anything but parts (an input file above all) is refused, so --overwrite,
 and the end of a run, remove parts only.
 
-RayOptions (where the actors run, what each asks for), check_reachable, connected,
-actors_to_start, run_on_actors and first_line serve the teachers' pass on Ray too
-(distill_ray.py).
+The cluster, the actors' options and the pool that feeds them are ray_cluster.py's, shared
+with the teachers' pass on Ray (distill_ray.py).
 """
 import os
 import re
-import socket
-import subprocess
 import sys
-import uuid
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..atomic import atomic_path
-from ..errors import AnnotateError, BadRecordError, ConfigError
+from ..errors import AnnotateError, BadRecordError
 from ..formats import (
     InputFiles,
     Record,
     detect_format,
     format_record,
     raise_bad,
+)
+from ..ray_cluster import (
+    DEFAULT_SHARD_RECORDS,
+    PoolActor,
+    RayOptions,
+    check_reachable,
+    require_ray,
+    run_pool,
 )
 from .resume import (
     InputDigest,
@@ -71,74 +73,20 @@ from .runner import (
     write_whole,
 )
 
-RAY_MISSING = '--backend ray needs Ray, an optional extra: pip install "spacy-taughtnet[ray]"'
-try:
-    import ray
-    from ray.util import ActorPool
-except ImportError:
-    raise AnnotateError(RAY_MISSING) from None
-
-DEFAULT_SHARD_RECORDS = 1000
-# An actor that dies (a killed process, a lost node) is restarted this many times, and the
-# shard it was writing is retried on it; beyond that the run fails and a rerun resumes it.
-MAX_RESTARTS = 4
-_LOCAL_RAY_MARK = "SPACY_TAUGHTNET_LOCAL_RAY"  # how the variable that marks a local Ray's processes begins
 _OUTPUT_SUFFIXES = {".jsonl", ".pubtator"}
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """Where the actors run and what each asks for (--address, --num-actors, --cpus-per-actor,
-    --gpus-per-actor of `annotate` and `distill-teachers`).
-
-    address: an existing cluster (`auto`, HOST:PORT, ray://...); None: $RAY_ADDRESS (set by
-    `ray job submit`), else a local Ray started for the run. num_actors: None for as many as
-    the cluster holds. cpus_per_actor: fractional allowed (2 actors of 0.5 CPU on 2 cores)."""
-
-    address: Optional[str] = None
-    num_actors: Optional[int] = None
-    cpus_per_actor: float = 1.0
-    gpus_per_actor: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.num_actors is not None and self.num_actors < 1:
-            raise ConfigError(f"--num-actors must be at least 1, got {self.num_actors}")
-        if not self.cpus_per_actor > 0:  # NaN fails too
-            raise ConfigError(f"--cpus-per-actor must be positive, got {self.cpus_per_actor}")
-        if not self.gpus_per_actor >= 0:
-            raise ConfigError(f"--gpus-per-actor must be 0 or more, got {self.gpus_per_actor}")
-
-    @property
-    def cluster_address(self) -> Optional[str]:
-        return self.address or os.environ.get("RAY_ADDRESS") or None
-
-    def actor_options(self) -> Dict[str, Any]:
-        """Each actor's Ray options: its resources and its restarts."""
-        return {
-            "num_cpus": self.cpus_per_actor,
-            "num_gpus": self.gpus_per_actor,
-            "max_restarts": MAX_RESTARTS,
-            "max_task_retries": MAX_RESTARTS,
-        }
 
 
 def part_name(index: int, fmt: str) -> str:
     return f"part-{index:05d}.{fmt}"
 
 
-class ShardAnnotator:
+class ShardAnnotator(PoolActor):
     """A Ray actor: loads the pipeline once, then writes shards."""
 
-    def __init__(self, model: str, use_gpu: bool, out_fmt: str, include_text: bool, pipe_options: Dict[str, Any]) -> None:
-        if use_gpu:
-            import spacy
-
-            spacy.require_gpu()  # the GPU Ray gave this actor (CUDA_VISIBLE_DEVICES)
+    def __init__(self, use_gpu: bool, model: str, out_fmt: str, include_text: bool, pipe_options: Dict[str, Any]) -> None:
+        super().__init__(use_gpu)
         self.nlp = load_pipeline(model)
         self.out_fmt, self.include_text, self.pipe_options = out_fmt, include_text, pipe_options
-
-    def pid(self) -> int:
-        return os.getpid()
 
     def write_shard(self, path: str, records: List[Record]) -> int:
         """Annotate the records into `path`, atomically; the number written."""
@@ -149,82 +97,6 @@ class ShardAnnotator:
                 with writing(path):
                     os.fsync(out.fileno())
         return len(records)
-
-
-def check_reachable(address: Optional[str]) -> None:
-    """Raise AnnotateError at once if a HOST:PORT address does not accept connections (Ray
-    itself retries for minutes). `auto` and `ray://` addresses are left to ray.init."""
-    host, _, port = (address or "").rpartition(":")
-    if not host or not port.isdigit() or "://" in address:
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=10).close()
-    except OSError as err:
-        raise AnnotateError(
-            f"cannot connect to the Ray cluster at {address!r}: {err.strerror or err}; start it with `ray start --head`, "
-            "or leave out --address to start a local Ray"
-        ) from None
-
-
-@contextmanager
-def connected(address: Optional[str]) -> Iterator[None]:
-    """Connected to the Ray cluster at `address`, or to a local Ray started here (no address),
-    stopped at the end and killed with this process (local_ray_reaped), unless this process
-    is connected already."""
-    if ray.is_initialized():
-        yield
-        return
-    with nullcontext() if address else local_ray_reaped():
-        try:
-            if address:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
-            else:
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            where = f"the Ray cluster at {address!r}" if address else "a local Ray"
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise AnnotateError(f"cannot connect to {where}: {first}") from None
-        try:
-            yield
-        finally:
-            ray.shutdown()
-
-
-@contextmanager
-def local_ray_reaped() -> Iterator[None]:
-    """Around the start and the run of a local Ray: the processes this one starts meanwhile
-    carry an environment variable of a name of their own, by which ray_reaper.py, started
-    here, finds the local Ray, and kills what is left of it once this process is done, or
-    dead."""
-    name = f"{_LOCAL_RAY_MARK}_{uuid.uuid4().hex}"
-    reaper = subprocess.Popen(
-        [sys.executable, "-I", str(Path(__file__).with_name("ray_reaper.py")), f"{name}=1"],
-        stdin=subprocess.PIPE, start_new_session=True,  # not stopped by a Ctrl-C to this process's group
-    )
-    os.environ[name] = "1"
-    try:
-        yield
-    finally:
-        del os.environ[name]
-        reaper.stdin.close()
-        reaper.wait()
-
-
-def actors_to_start(options: RayOptions) -> int:
-    """options.num_actors, or as many as the cluster's CPUs (GPUs, for GPU actors) hold; an
-    error if the cluster cannot hold them (their shards would wait for ever)."""
-    resources = ray.cluster_resources()
-    cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
-    fit = int(cpus // options.cpus_per_actor + 1e-9)
-    if options.gpus_per_actor > 0:
-        fit = min(fit, int(gpus // options.gpus_per_actor + 1e-9))
-    n = options.num_actors if options.num_actors is not None else fit
-    if n < 1 or n > fit:
-        raise AnnotateError(
-            f"the Ray cluster ({cpus:g} CPUs, {gpus:g} GPUs) cannot hold {max(n, 1)} actors of {options.cpus_per_actor:g} CPUs "
-            f"and {options.gpus_per_actor:g} GPUs; lower --num-actors, --cpus-per-actor or --gpus-per-actor"
-        )
-    return n
 
 
 def shard_sizes(counts: List[int], shard_records: int) -> List[int]:
@@ -317,13 +189,13 @@ def annotate_ray(
     to write only the shards still missing."""
     from tqdm import tqdm
 
+    require_ray("annotate")
     output_path = Path(output_path).resolve()
     if Path(model).exists():
         model = str(Path(model).resolve())  # the actors' working folder may be another
     if shard_records < 1:
         raise AnnotateError(f"--shard-records must be positive, got {shard_records}")
-    address = ray_options.cluster_address
-    check_reachable(address)
+    check_reachable(ray_options.cluster_address)
     as_folder = output_path.is_dir() or output_path.suffix.lower() not in _OUTPUT_SUFFIXES
     inputs, in_fmt = InputFiles.resolve(input_path, input_format)
     out_fmt = detect_format(output_path, output_format or ("jsonl" if as_folder else None), output=True)
@@ -369,13 +241,11 @@ def annotate_ray(
             log(f"Resuming: {len(done)} of {len(sizes)} shards ({resumed} of {digest.records} documents) already in {parts}")
         written = 0
         if len(done) < len(sizes):
-            with connected(address):
-                written = _run_shards(
-                    model, digested_records(inputs, in_fmt, out_fmt, digested), out_fmt, parts, done, shard_records,
-                    ray_options.actor_options(), actors_to_start(ray_options), include_text,
-                    {"batch_size": batch_size, "chunk_chars": chunk_chars},
-                    tqdm(total=digest.records, initial=resumed, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr),
-                )
+            written = _run_shards(
+                model, digested_records(inputs, in_fmt, out_fmt, digested), out_fmt, parts, done, shard_records,
+                ray_options, include_text, {"batch_size": batch_size, "chunk_chars": chunk_chars},
+                tqdm(total=digest.records, initial=resumed, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr),
+            )
         if not as_folder:
             with files.staged.open("wb", buffering=0) as out:
                 for i in range(len(sizes)):
@@ -403,20 +273,13 @@ def _run_shards(
     parts: Path,
     done: set,
     shard_records: int,
-    options: Dict[str, Any],
-    n_actors: int,
+    ray_options: RayOptions,
     include_text: bool,
     pipe_options: Dict[str, Any],
     bar: Any,
 ) -> int:
-    """Write every shard of `records` not in `done` with n_actors actors; the number of
-    documents written."""
-    actor_class = ray.remote(ShardAnnotator).options(**options)
-    actors = [actor_class.remote(model, options["num_gpus"] > 0, out_fmt, include_text, pipe_options) for _ in range(n_actors)]
-    try:
-        ray.get([actor.pid.remote() for actor in actors])  # each has loaded the model
-    except ray.exceptions.RayActorError as err:
-        raise AnnotateError(f"the Ray actors cannot start: {first_line(err)}") from None
+    """Write every shard of `records` not in `done` with the actors of ray_options; the
+    number of documents written."""
     written = 0
 
     def count(n: int) -> None:
@@ -425,56 +288,14 @@ def _run_shards(
         bar.update(n)
 
     try:
-        run_on_actors(
-            actors,
+        run_pool(
+            ShardAnnotator, (model, out_fmt, include_text, pipe_options), ray_options,
             ((str(parts / part_name(index, out_fmt)), shard) for index, shard in _shards(records, shard_records) if index not in done),
             lambda actor, job: actor.write_shard.remote(*job),
             count,
-            lambda why: AnnotateError(f"a Ray actor failed: {why}; the parts written are whole: rerun the same command to resume"),
+            cannot_start=lambda why: AnnotateError(f"the Ray actors cannot start: {why}"),
+            failed=lambda why: AnnotateError(f"a Ray actor failed: {why}; the parts written are whole: rerun the same command to resume"),
         )
     finally:
         bar.close()
     return written
-
-
-def run_on_actors(
-    actors: List[Any],
-    jobs: Iterable[Any],
-    submit: Callable[[Any, Any], Any],
-    on_result: Callable[[Any], None],
-    error: Callable[[str], Exception],
-) -> None:
-    """Send each of `jobs`, as it is drawn, to a free actor (submit(actor, job) starts its task),
-    pass each task's result to on_result as it comes, then kill the actors, also on failure. A
-    task that fails raises error(first_line of the Ray error)."""
-    pool = ActorPool(actors)
-
-    def collect() -> None:
-        try:
-            result = pool.get_next_unordered()
-        except ray.exceptions.RayError as err:
-            raise error(first_line(err)) from None
-        on_result(result)
-
-    try:
-        for job in jobs:
-            while not pool.has_free():
-                collect()
-            pool.submit(submit, job)
-        while pool.has_next():
-            collect()
-    finally:
-        for actor in actors:
-            ray.kill(actor)
-
-
-def first_line(err: BaseException) -> str:
-    """The most telling line of a Ray error: the user error raised in the actor, if any."""
-    cause = getattr(err, "cause", None) or getattr(err, "error", None)
-    if isinstance(cause, BaseException) and not isinstance(cause, ray.exceptions.RayError):
-        err = cause
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "Error:" in line:
-            return line
-    return lines[0] if lines else type(err).__name__
