@@ -1,5 +1,5 @@
 """`python ray_reaper.py NAME=VALUE`: run beside a local Ray that its parent, a driver, starts
-(ray_backend.local_ray_reaped), with the driver's end of a pipe as stdin. Once that pipe
+(ray_cluster.local_ray_reaped), with the driver's end of a pipe as stdin. Once that pipe
 closes (the driver is done, or dead, even by SIGKILL) it kills the local Ray's processes.
 
 The kernel kills Ray's raylet and GCS with their driver, but not the agents that the raylet
