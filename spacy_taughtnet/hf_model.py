@@ -1,8 +1,10 @@
-"""Check, before training, that the Hugging Face model a transformer config names can be loaded.
+"""The Hugging Face model a transformer config names: the overrides that set it, and a check,
+before training, that it can be loaded.
 
 spacy-transformers loads the model at `nlp.initialize()`, deep inside `spacy train`: a name
 that is neither a local folder nor in the Hugging Face cache, on a machine that cannot reach
 the hub, fails there after rounds of hub retries (about 25 s per file) and a long traceback.
+`transformer_overrides` names the model (and its tokenizer's case) in a config's overrides;
 `check_config` resolves every transformer name of a config first and fails at once with one
 message that names the model and how to point at a local folder.
 
@@ -13,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from .errors import TransformerModelError
+from .errors import ConfigError, TransformerModelError
 
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 HINT = (
@@ -22,6 +24,33 @@ HINT = (
     "(train-teachers, train-student) or --paths.transformer /path/to/model (spacy train); or "
     "download it once where the hub can be reached, into the Hugging Face cache (HF_HOME) of this machine"
 )
+
+
+# The tokenizer case a transformer config can be given (do_lower_case False, True).
+TRANSFORMER_CASES = ("cased", "uncased")
+
+
+def transformer_overrides(config: Path, transformer: Optional[str], case: Optional[str] = None) -> Dict:
+    """Overrides for a transformer config: {"paths.transformer": transformer} and, with
+    case "cased" or "uncased", do_lower_case of each transformer component's tokenizer
+    (an uncased model such as MiniLM needs "uncased"). A config without those settings
+    (the CNN configs) gets none of them; empty values keep the config's."""
+    from spacy.util import load_config
+
+    if case and case not in TRANSFORMER_CASES:
+        raise ConfigError(f"transformer case {case!r}: expected one of {', '.join(TRANSFORMER_CASES)} (or empty: the config's)")
+    if not transformer and not case:
+        return {}
+    loaded = load_config(config, interpolate=False)
+    components = [name for name, settings in loaded.get("components", {}).items() if settings.get("factory") == "transformer"]
+    overrides: Dict = {}
+    if transformer and "transformer" in loaded.get("paths", {}):
+        overrides["paths.transformer"] = transformer
+    for name in components if case else []:
+        overrides[f"components.{name}.model.tokenizer_config.do_lower_case"] = case == "uncased"
+    if not overrides:
+        print(f"{config}: no transformer component; the transformer model and case options are not used")
+    return overrides
 
 
 def config_transformers(config: Dict[str, Any]) -> List[Tuple[str, str, Dict]]:

@@ -90,32 +90,6 @@ def record_timing(root: Path, stage: str, seconds: float) -> None:
         tmp.write_text(json.dumps({"stage": stage, "seconds": round(seconds, 1)}) + "\n")
 
 
-TRANSFORMER_CASES = ("cased", "uncased")
-
-
-def transformer_overrides(config: Path, transformer: Optional[str], case: Optional[str] = None) -> Dict:
-    """Overrides for a transformer config: {"paths.transformer": transformer} and, with
-    case "cased" or "uncased", do_lower_case of each transformer component's tokenizer
-    (an uncased model such as MiniLM needs "uncased"). A config without those settings
-    (the CNN configs) gets none of them; empty values keep the config's."""
-    from spacy.util import load_config
-
-    if case and case not in TRANSFORMER_CASES:
-        raise ConfigError(f"transformer case {case!r}: expected one of {', '.join(TRANSFORMER_CASES)} (or empty: the config's)")
-    if not transformer and not case:
-        return {}
-    loaded = load_config(config, interpolate=False)
-    components = [name for name, settings in loaded.get("components", {}).items() if settings.get("factory") == "transformer"]
-    overrides: Dict = {}
-    if transformer and "transformer" in loaded.get("paths", {}):
-        overrides["paths.transformer"] = transformer
-    for name in components if case else []:
-        overrides[f"components.{name}.model.tokenizer_config.do_lower_case"] = case == "uncased"
-    if not overrides:
-        print(f"{config}: no transformer component; the transformer model and case options are not used")
-    return overrides
-
-
 def train_teachers(
     root: Path,
     corpora: Sequence[str],
@@ -143,7 +117,7 @@ def train_teachers(
     """
     from spacy.cli.train import train
 
-    from .hf_model import check_config
+    from .hf_model import check_config, transformer_overrides
     from .pretrain import init_tok2vec_path
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}
@@ -214,7 +188,7 @@ def train_student(
     train_teachers; the model is checked before training, and so are pretrained weights."""
     from spacy.cli.train import train
 
-    from .hf_model import check_config
+    from .hf_model import check_config, transformer_overrides
     from .pretrain import init_tok2vec_path
 
     overrides = {**transformer_overrides(config, transformer, transformer_case), **(overrides or {})}

