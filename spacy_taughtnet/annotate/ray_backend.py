@@ -29,14 +29,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..atomic import atomic_path
-from ..errors import AnnotateError, BadRecordError
-from ..formats import (
-    InputFiles,
-    Record,
-    detect_format,
-    format_record,
-    raise_bad,
-)
+from ..errors import AnnotateError
+from ..formats import InputFiles, Record, format_record
 from ..ray_cluster import (
     DEFAULT_SHARD_RECORDS,
     PoolActor,
@@ -52,7 +46,6 @@ from .resume import (
     check_resumable,
     finish_interrupted_swap,
     load_manifest,
-    model_digest,
     resume_output,
     swap_in,
     write_manifest,
@@ -60,15 +53,12 @@ from .resume import (
 )
 from .runner import (
     DEFAULT_CHUNK_CHARS,
+    AnnotateRun,
     AnnotateSummary,
     _some,
     _stderr,
     annotate_records,
     check_input_files,
-    check_output_apart,
-    digest_input,
-    digested_records,
-    input_manifest,
     load_pipeline,
     write_whole,
 )
@@ -197,27 +187,17 @@ def annotate_ray(
         raise AnnotateError(f"--shard-records must be positive, got {shard_records}")
     check_reachable(ray_options.cluster_address)
     as_folder = output_path.is_dir() or output_path.suffix.lower() not in _OUTPUT_SUFFIXES
-    inputs, in_fmt = InputFiles.resolve(input_path, input_format)
-    out_fmt = detect_format(output_path, output_format or ("jsonl" if as_folder else None), output=True)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    files = OutputFiles(output_path)
-    check_output_apart(inputs, files, output_is_file=not as_folder)
+    run = AnnotateRun.start(
+        input_path, output_path, input_format, output_format or ("jsonl" if as_folder else None), skip_bad=skip_bad, log=log,
+        output_is_file=not as_folder,
+    )
+    inputs, out_fmt, files = run.inputs, run.out_fmt, run.files
     parts = output_path if as_folder else output_path.with_name(f".{output_path.name}.parts")
     _own_files(parts, inputs)  # a folder holding anything else is refused before the model loads
-
-    bad_lines = 0
-
-    def log_bad(err: BadRecordError) -> None:
-        nonlocal bad_lines
-        bad_lines += 1
-        log(f"Skipped {err}")
-
     with OutputLock(files):
         nlp = load_pipeline(model)
-        digested = digest_input(inputs, in_fmt, out_fmt, log_bad if skip_bad else raise_bad)
+        digested, manifest = run.digest(nlp, include_text=include_text, chunk_chars=chunk_chars)
         digest = digested.digest
-        options = {"input_format": in_fmt, "output_format": out_fmt, "include_text": include_text, "chunk_chars": min(chunk_chars, nlp.max_length)}
-        manifest = input_manifest(model_digest(nlp), options, inputs, digested)
         del nlp  # the actors load their own; this one served the model digest only
         if not as_folder:
             finish_interrupted_swap(files)
@@ -225,15 +205,15 @@ def annotate_ray(
                 old = load_manifest(files)
                 check_input_files(old, manifest, files)
                 check_resumable(old, manifest, digest, files)
-                n_done, _ = resume_output(output_path, out_fmt, digested_records(inputs, in_fmt, out_fmt, digested), inputs.given)
+                n_done, _ = resume_output(output_path, out_fmt, run.records(digested), inputs.given)
                 if n_done < digest.records:
                     raise AnnotateError(
                         f"{output_path} holds {n_done} of {digest.records} documents, written by the local backend: "
                         "resume it with --backend local, or pass --overwrite"
                     )
                 _remove_parts(parts, inputs)
-                return AnnotateSummary(total=digest.records, resumed=n_done, written=0, bad_lines=bad_lines, discarded_bytes=0)
-        _start_parts(parts, inputs, {**manifest, "options": {**options, "shard_records": shard_records}}, digest, overwrite)
+                return AnnotateSummary(total=digest.records, resumed=n_done, written=0, bad_lines=run.bad_lines, discarded_bytes=0)
+        _start_parts(parts, inputs, {**manifest, "options": {**manifest["options"], "shard_records": shard_records}}, digest, overwrite)
         sizes = shard_sizes(digested.counts, shard_records)
         done = {i for i in range(len(sizes)) if (parts / part_name(i, out_fmt)).is_file()}
         resumed = sum(sizes[i] for i in done)
@@ -242,7 +222,7 @@ def annotate_ray(
         written = 0
         if len(done) < len(sizes):
             written = _run_shards(
-                model, digested_records(inputs, in_fmt, out_fmt, digested), out_fmt, parts, done, shard_records,
+                model, run.records(digested), out_fmt, parts, done, shard_records,
                 ray_options, include_text, {"batch_size": batch_size, "chunk_chars": chunk_chars},
                 tqdm(total=digest.records, initial=resumed, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr),
             )
@@ -254,7 +234,7 @@ def annotate_ray(
                     os.fsync(out.fileno())
             swap_in(files, manifest)
             _remove_parts(parts, inputs)
-    return AnnotateSummary(total=digest.records, resumed=resumed, written=written, bad_lines=bad_lines, discarded_bytes=0)
+    return AnnotateSummary(total=digest.records, resumed=resumed, written=written, bad_lines=run.bad_lines, discarded_bytes=0)
 
 
 def _remove_parts(parts: Path, inputs: InputFiles) -> None:

@@ -42,7 +42,6 @@ from ..formats import (
     detect_format,
     format_record,
     ignore_bad,
-    raise_bad,
 )
 from .resume import (
     START_AFRESH,
@@ -326,6 +325,64 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+@dataclass
+class AnnotateRun:
+    """What both backends of annotate (annotate_file, ray_backend.annotate_ray) set up alike:
+    the input's files and format, the output's format and the files beside it, and the bad
+    input lines skipped (skip_bad, logged with `log`)."""
+
+    inputs: InputFiles
+    in_fmt: str
+    out_fmt: str
+    files: OutputFiles
+    skip_bad: bool
+    log: Callable[[str], None]
+    bad_lines: int = 0
+
+    @classmethod
+    def start(
+        cls, input_path: Union[str, Path], output_path: Union[str, Path], input_format: Optional[str],
+        output_format: Optional[str], *, skip_bad: bool, log: Callable[[str], None], output_is_file: bool = True,
+    ) -> "AnnotateRun":
+        """Before the output is locked: the input's files and format (InputFiles.resolve), the
+        output's format, the output (its resolved path: a symlink to it is it) not a folder if
+        output_is_file, its folder made, and checked apart from the input (check_output_apart)."""
+        inputs, in_fmt = InputFiles.resolve(input_path, input_format)
+        out_fmt = detect_format(output_path, output_format, output=True)
+        output_path = Path(output_path).resolve()
+        if output_is_file and output_path.is_dir():
+            raise AnnotateError(f"{output_path}: is a directory; give an output file")
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        files = OutputFiles(output_path)
+        check_output_apart(inputs, files, output_is_file=output_is_file)
+        return cls(inputs, in_fmt, out_fmt, files, skip_bad, log)
+
+    def on_bad(self, err: BadRecordError) -> None:
+        """An input line that cannot be read: raised, or with skip_bad logged, counted and skipped."""
+        if not self.skip_bad:
+            raise err
+        self.bad_lines += 1
+        self.log(f"Skipped {err}")
+
+    def digest(
+        self, nlp: Any, *, include_text: bool, chunk_chars: int, block_records: Optional[int] = None
+    ) -> Tuple[DigestedInput, Dict[str, Any]]:
+        """The first pass over the input (digest_input) and this run's manifest: nlp's digest,
+        the options that change the output, the input's digest."""
+        digested = digest_input(self.inputs, self.in_fmt, self.out_fmt, self.on_bad, block_records)
+        options = {
+            "input_format": self.in_fmt,
+            "output_format": self.out_fmt,
+            "include_text": include_text,
+            "chunk_chars": min(chunk_chars, nlp.max_length),
+        }
+        return digested, input_manifest(model_digest(nlp), options, self.inputs, digested)
+
+    def records(self, digested: DigestedInput) -> Iterator[Record]:
+        """The second pass over the input (digested_records)."""
+        return digested_records(self.inputs, self.in_fmt, self.out_fmt, digested)
+
+
 def annotate_file(
     nlp: Union[Any, str],
     input_path: Union[str, Path],
@@ -355,46 +412,27 @@ def annotate_file(
     existing output is resumed only if its manifest names this model, these options and this
     input (ResumeError otherwise); with overwrite the new output is written beside it and
     moved onto it when complete. The output is its resolved path: a symlink to it is it."""
-    inputs, in_fmt = InputFiles.resolve(input_path, input_format)
-    out_fmt = detect_format(output_path, output_format, output=True)
-    output_path = Path(output_path).resolve()
-    if output_path.is_dir():
-        raise AnnotateError(f"{output_path}: is a directory; give an output file")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    files = OutputFiles(output_path)
-    check_output_apart(inputs, files)
-
-    bad_lines = 0
-
-    def log_bad(err: BadRecordError) -> None:
-        nonlocal bad_lines
-        bad_lines += 1
-        log(f"Skipped {err}")
-
+    run = AnnotateRun.start(input_path, output_path, input_format, output_format, skip_bad=skip_bad, log=log)
+    files, out_fmt = run.files, run.out_fmt
+    output_path = files.output
     with OutputLock(files) as lock:
         finish_interrupted_swap(files)
         existing = output_path.exists() and output_path.stat().st_size > 0
         old_manifest = load_manifest(files) if existing and not overwrite else None
         if isinstance(nlp, str):
             nlp = load_pipeline(nlp)
-        digested = digest_input(
-            inputs, in_fmt, out_fmt, log_bad if skip_bad else raise_bad, old_manifest["input"]["block_records"] if old_manifest else None
+        digested, manifest = run.digest(
+            nlp, include_text=include_text, chunk_chars=chunk_chars,
+            block_records=old_manifest["input"]["block_records"] if old_manifest else None,
         )
         digest = digested.digest
-        options = {
-            "input_format": in_fmt,
-            "output_format": out_fmt,
-            "include_text": include_text,
-            "chunk_chars": min(chunk_chars, nlp.max_length),
-        }
-        manifest = input_manifest(model_digest(nlp), options, inputs, digested)
-        records = digested_records(inputs, in_fmt, out_fmt, digested)
+        records = run.records(digested)
         staged = overwrite and existing
         n_done = discarded = 0
         if old_manifest is not None:
             check_input_files(old_manifest, manifest, files)
             check_resumable(old_manifest, manifest, digest, files)
-            n_done, discarded = resume_output(output_path, out_fmt, records, inputs.given)
+            n_done, discarded = resume_output(output_path, out_fmt, records, run.inputs.given)
         elif not staged:
             write_manifest(files.manifest, manifest)  # before the first record
         if discarded:
@@ -418,7 +456,7 @@ def annotate_file(
             raise
         if staged:
             swap_in(files, manifest)
-    return AnnotateSummary(total=digest.records, resumed=n_done, written=written, bad_lines=bad_lines, discarded_bytes=discarded)
+    return AnnotateSummary(total=digest.records, resumed=n_done, written=written, bad_lines=run.bad_lines, discarded_bytes=discarded)
 
 
 def _write_records(
