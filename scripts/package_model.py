@@ -42,9 +42,10 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True,
                         help="the model's per-corpus test scores (ROOT/metrics/student.json, or `evaluate --output`)")
     parser.add_argument("--teacher-metrics", type=Path, help="the teachers' (ROOT/metrics/teachers.json), shown beside them")
-    parser.add_argument("--project", type=Path, default=Path("project.yml"), help="project.yml: corpus URLs and licences, var defaults")
+    parser.add_argument("--project", type=Path, default=Path("project.yml"), help="project.yml: corpus URLs and licences")
     parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
-                        help="a project var of the training run, for the model card's training command (repeatable)")
+                        help="a project var of the training run, for the model card's training command: all of "
+                             "spacy_taughtnet.package.TRAINING_VARS, or none (no command on the card) (repeatable)")
     parser.add_argument("--license", default="CC BY 4.0", help="the model's licence (default: its corpora's)")
     parser.add_argument("--author", default="")
     parser.add_argument("--url", default="")
@@ -59,7 +60,6 @@ def main() -> None:
         version = plugin_version(source)
         rows = read_rows(args.metrics)
         teacher_rows = read_rows(args.teacher_metrics) if args.teacher_metrics else []
-        defaults = srsly.read_yaml(args.project).get("vars", {}) if args.project.is_file() else {}
         config = load_config(args.model / "config.cfg", interpolate=True)
         check_training_vars(config, used)
         meta = srsly.read_json(args.model / "meta.json")
@@ -67,7 +67,7 @@ def main() -> None:
         card = model_card(meta, rows, teacher_rows=teacher_rows, version=version,
                           sources=corpus_sources(args.project, [corpus_name(r) for r in rows]),
                           license=args.license, author=args.author, url=args.url, email=args.email)
-        readme = card_readme(card, method=heads_method(args.model), training=training_command(used, defaults) if used else "",
+        readme = card_readme(card, method=heads_method(args.model), training=training_command(used) if used else "",
                              project_file=args.project)
         plugin = build_plugin_wheel(source, args.wheels)
         model = build_model_wheel(args.model, card, readme, args.wheels, silent=False)

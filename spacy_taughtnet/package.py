@@ -36,12 +36,18 @@ BIBTEX = """@article{moscato2023taughtnet,
   year = {2023},
   doi = {10.1109/JBHI.2023.3244044}
 }"""
-# The project vars that shape the trained model, in the order the training command lists them.
+# The project vars that shape the trained model, in the order the training command lists them:
+# every var of the `all` workflow's steps but where things are (root, corpora_dir, transfer_dir:
+# the same corpora and text, checked by their MD5s) and the device (gpu_id). project.yml's
+# package step passes each (--var); tests/test_package.py checks both lists against project.yml.
 TRAINING_VARS = (
-    "corpora", "limit", "teacher_config", "student_config", "transformer", "transformer_case",
-    "teacher_max_steps", "student_max_steps", "eval_frequency", "student_eval_frequency",
-    "normalize", "lambda", "temperature",
+    "corpora", "limit", "teachers_spec", "teacher_config", "student_config", "transformer",
+    "transformer_case", "teacher_max_steps", "student_max_steps", "eval_frequency",
+    "student_eval_frequency", "transfer_sources", "transfer_limit", "labelled_repeats",
+    "transfer_patience", "pretrain_epochs", "pretrain_seed", "init_tok2vec", "normalize",
+    "lambda", "temperature", "seed",
 )
+NOT_TRAINING_VARS = ("root", "corpora_dir", "transfer_dir", "gpu_id")
 
 
 def plugin_version(source: Path) -> str:
@@ -88,18 +94,23 @@ def corpus_folder_url(file_url: str) -> str:
     return file_url.rsplit("/", 1)[0] + "/"
 
 
-def training_command(used: Mapping[str, str], defaults: Mapping[str, object]) -> str:
-    """`spacy project run all .` with the vars of `used` that differ from the project defaults."""
+def training_command(used: Mapping[str, str]) -> str:
+    """`spacy project run all .` with every var of TRAINING_VARS, as `used` (the training
+    run's) gives it: the command trains this model whatever the project's defaults become.
+    A var missing from `used` is refused: the command would not be the run's."""
+    missing = [key for key in TRAINING_VARS if key not in used]
+    if missing:
+        raise ConfigError(f"the training command needs every var of the run; missing: {', '.join(missing)} (--var KEY=VALUE)")
     parts = ["spacy project run all ."]
     for key in TRAINING_VARS:
-        if key in used and str(used[key]) != str(defaults.get(key, "")):
-            value = str(used[key])
-            parts.append(f"--vars.{key} " + (f'"{value}"' if not value or " " in value else value))
+        value = str(used[key])
+        parts.append(f"--vars.{key} " + (f'"{value}"' if not value or " " in value else value))
     return " ".join(parts)
 
 
 # Training vars that the student's saved config records: (section path, key) of each.
 STUDENT_CONFIG_VARS = {
+    "seed": (("training",), "seed"),
     "student_max_steps": (("training",), "max_steps"),
     "student_eval_frequency": (("training",), "eval_frequency"),
     "lambda": (("components", "*", "loss"), "lambda_"),

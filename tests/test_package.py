@@ -2,6 +2,8 @@
 wheels `package` writes into one flat folder (a small trained model; no install here: the
 workflow tests install the quick run's model)."""
 import json
+import re
+import shlex
 import zipfile
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from spacy.training import Example
 from spacy.util import load_config
+from weasel.util import load_project_config
 
 import spacy_taughtnet
 from spacy_taughtnet.corpora import read_iob
@@ -27,6 +30,8 @@ from spacy_taughtnet.errors import ConfigError
 from spacy_taughtnet.evaluate import evaluate_corpus
 from spacy_taughtnet.heads import JointHeads, PerTypeHeads
 from spacy_taughtnet.package import (
+    NOT_TRAINING_VARS,
+    TRAINING_VARS,
     build_model_wheel,
     build_plugin_wheel,
     card_readme,
@@ -158,11 +163,41 @@ def test_sources_and_requirements(small_run):
         read_rows(small_run / "metrics" / "missing.json")
 
 
-def test_training_command_lists_the_vars_that_differ():
-    used = {"corpora": "A B C", "limit": "0", "lambda": "0.9", "transformer_case": "", "name": "x"}
-    assert training_command(used, {"corpora": "A B", "limit": 0, "lambda": 0.99, "transformer_case": ""}) == (
-        'spacy project run all . --vars.corpora "A B C" --vars.lambda 0.9'
-    )
+def package_vars(overrides):
+    """The --var KEY=VALUE pairs of project.yml's package step, as `spacy project run package .
+    --vars.KEY VALUE...` substitutes them."""
+    (step,) = [c for c in load_project_config(ROOT, overrides=overrides)["commands"] if c["name"] == "package"]
+    args = shlex.split(step["script"][0])
+    return dict(args[i + 1].split("=", 1) for i, arg in enumerate(args) if arg == "--var")
+
+
+def test_training_command_is_the_runs_with_every_var():
+    used = package_vars({"vars.seed": 2, "vars.teachers_spec": "my teachers.yml", "vars.pretrain_epochs": 0, "vars.init_tok2vec": ""})
+    assert list(used) == list(TRAINING_VARS)
+    command = training_command(used)
+    assert command.startswith("spacy project run all . --vars.corpora \"NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB\" ")
+    for expected in ('--vars.seed 2', '--vars.teachers_spec "my teachers.yml"', "--vars.pretrain_epochs 0",
+                     '--vars.init_tok2vec ""', "--vars.pretrain_seed 0", "--vars.transfer_limit 0",
+                     "--vars.labelled_repeats 3", "--vars.transfer_patience 3000", "--vars.lambda 0.9"):
+        assert f" {expected}" in command
+    assert command.count(" --vars.") == len(TRAINING_VARS)
+    # its vars parse back to the run's
+    args = shlex.split(command)[5:]
+    assert dict(zip([a.removeprefix("--vars.") for a in args[::2]], args[1::2])) == used
+    del used["transfer_patience"], used["seed"]
+    with pytest.raises(ConfigError, match="missing: transfer_patience, seed"):
+        training_command(used)
+
+
+def test_training_vars_are_those_of_the_workflow():
+    """Every var of the training workflows' steps is on the card, but where things are and
+    the device; the package step passes each."""
+    project = srsly.read_yaml(ROOT / "project.yml")
+    steps = {step for workflow in ("all", "all_union") for step in project["workflows"][workflow]}
+    scripts = " ".join(line for c in project["commands"] if c["name"] in steps for line in c["script"])
+    used = set(re.findall(r"\$\{vars\.(\w+)\}", scripts))
+    assert used == set(TRAINING_VARS) | set(NOT_TRAINING_VARS)
+    assert package_vars({}) == {key: str(value) for key, value in load_project_config(ROOT)["vars"].items() if key in TRAINING_VARS}
 
 
 def test_training_vars_must_match_the_students_config(small_run):
