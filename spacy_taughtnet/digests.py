@@ -1,7 +1,8 @@
 """One hash vocabulary: every digest the package stores or compares is a sha256, as hex.
 
 A stored digest is only ever compared with one computed by the same function here: a file's
-bytes, a spaCy pipeline folder, a JSON value, or a step's inputs (files and settings)."""
+bytes, a spaCy pipeline folder, a model's weights, a JSON value, or a step's inputs (files and
+settings)."""
 import hashlib
 import json
 from pathlib import Path
@@ -38,6 +39,20 @@ def pipeline_digest(path: PathLike) -> str:
     digest = hashlib.sha256()
     for f in files:
         digest.update(f"{f.relative_to(path).as_posix()}\0{file_digest(f)}\n".encode("utf8"))
+    return digest.hexdigest()
+
+
+def weights_digest(model: Any) -> str:
+    """sha256 of a thinc model's parameters (names, shapes and float32 values, in walk order)."""
+    import numpy
+
+    digest = hashlib.sha256()
+    for i, node in enumerate(model.walk()):
+        for name in node.param_names:
+            if node.has_param(name):
+                value = numpy.ascontiguousarray(model.ops.to_numpy(node.get_param(name)), dtype="float32")
+                digest.update(f"{i}:{name}:{value.shape}".encode())
+                digest.update(value.tobytes())
     return digest.hexdigest()
 
 

@@ -10,7 +10,6 @@ and, on its first docs after each (re)linking, checks that doc.tensor is that to
 output; the weights' digest of that tok2vec goes into the saved cfg, so that a saved
 pipeline whose tok2vec is another one is refused when it is loaded.
 """
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Union
@@ -23,6 +22,7 @@ from spacy.tokens import Doc
 from spacy.ty import ListenedToComponent
 from thinc.api import Model
 
+from .digests import weights_digest
 from .errors import ConfigError
 
 # The saved cfg's record of the upstream tok2vec: {"name": ..., "weights": sha256 of its params}.
@@ -33,18 +33,6 @@ RTOL, ATOL = 1e-3, 1e-4
 
 def listeners(model: Model) -> List[Tok2VecListener]:
     return [node for node in model.walk() if isinstance(node, Tok2VecListener)]
-
-
-def weights_digest(model: Model) -> str:
-    """sha256 of a model's parameters (names, shapes and float32 values, in walk order)."""
-    digest = hashlib.sha256()
-    for i, node in enumerate(model.walk()):
-        for name in node.param_names:
-            if node.has_param(name):
-                value = numpy.ascontiguousarray(model.ops.to_numpy(node.get_param(name)), dtype="float32")
-                digest.update(f"{i}:{name}:{value.shape}".encode())
-                digest.update(value.tobytes())
-    return digest.hexdigest()
 
 
 def fix_hint(upstream: str) -> str:

@@ -10,7 +10,6 @@ annotate process itself, its nlp.pipe workers, and each Ray actor (the processes
 before the process ends. Ray itself is imported only by the annotate processes.
 """
 import gzip
-import hashlib
 import json
 import os
 import subprocess
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from ..digests import file_digest
 from ..errors import ConfigError
 from .speed import vm_hwm_mb
 
@@ -101,10 +101,6 @@ def time_annotate(model: str, input_path: Path, output: Path, options: List[str]
     return seconds, by_role
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def measure(model: str, text_dir: Path, n_docs: int, model_description: str) -> Dict:
     """Every system on the same pseudo-abstracts, and the fixed cost on a 10-document input;
     the results as benchmarks/ray.json holds them."""
@@ -119,9 +115,9 @@ def measure(model: str, text_dir: Path, n_docs: int, model_description: str) -> 
         for i, (name, options) in enumerate(SYSTEMS.items()):
             out = tmp / f"out-{i}.jsonl"
             seconds, peaks = time_annotate(model, tmp / "abstracts.jsonl", out, options)
-            reference = reference or digest(out)
+            reference = reference or file_digest(out)
             systems[name] = {"seconds": round(seconds, 1), "docs_per_s": round(n_docs / seconds, 1),
-                             "words_per_s": round(words / seconds), "identical": digest(out) == reference, "peak_rss_mb": peaks}
+                             "words_per_s": round(words / seconds), "identical": file_digest(out) == reference, "peak_rss_mb": peaks}
             print(f"{name}: {seconds:.1f} s, peak memory (MB): {memory_cell(peaks)}", file=sys.stderr)
     return {
         "command": f"python -m spacy_taughtnet benchmark ray MODEL TRANSFER_TEXT --docs {n_docs}",
