@@ -12,8 +12,11 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf8"),
     long_description_content_type="text/markdown",
     license="MIT",
-    python_requires=">=3.9",
+    # the pinned torch (requirements.txt) needs 3.10
+    python_requires=">=3.10",
     packages=find_packages(include=["spacy_taughtnet", "spacy_taughtnet.*"]),
+    # PEP 561: the package's type hints are for type checkers of its users too
+    package_data={"spacy_taughtnet": ["py.typed"]},
     install_requires=[
         "spacy>=3.8,<3.9",
         "thinc>=8.3,<8.4",

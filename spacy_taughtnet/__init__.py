@@ -3,6 +3,7 @@ from .about import __version__
 from .aggregate import aggregate_distributions
 from .component import TaughtNetNER
 from .corpora import build_union, read_docbin, read_iob, write_docbin
+from .evaluate import evaluate_corpus
 from .loss import DistillationLoss
 from .scorer import score_entities
 
@@ -16,4 +17,5 @@ __all__ = [
     "read_docbin",
     "write_docbin",
     "build_union",
+    "evaluate_corpus",
 ]

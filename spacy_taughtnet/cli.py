@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from .about import __version__
 from .aggregate import DEFAULT_MERGE, DEFAULT_NORMALIZE
 from .annotate.runner import DEFAULT_CHUNK_CHARS
 from .benchmark.cli import app as benchmark_app
@@ -31,6 +32,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(benchmark_app, name="benchmark")
+
+
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"spacy-taughtnet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
+                                 help="Print the version of spacy-taughtnet and exit."),
+) -> None:
+    pass
 
 
 # Commands that run `spacy train` take its extra `--section.key value` config overrides

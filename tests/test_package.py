@@ -281,6 +281,8 @@ def test_both_wheels_in_one_flat_folder(wheels, listener_model, tmp_path):
         entry_points = zf.read(f"spacy_taughtnet-{version}.dist-info/entry_points.txt").decode()
         assert "taughtnet_ner = spacy_taughtnet.component:make_taughtnet_ner" in entry_points
         assert "spacy_taughtnet/package.py" in zf.namelist()
+        assert "spacy_taughtnet/py.typed" in zf.namelist()  # PEP 561: its type hints are for its users
+        assert "Requires-Python: >=3.10\n" in zf.read(f"spacy_taughtnet-{version}.dist-info/METADATA").decode()
     with zipfile.ZipFile(model) as zf:
         inner = "en_taughtnet_small/en_taughtnet_small-0.1.0"
         packaged = json.loads(zf.read(f"{inner}/meta.json"))
