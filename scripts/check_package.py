@@ -23,13 +23,9 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from spacy_taughtnet.errors import ConfigError, TaughtNetError
 from spacy_taughtnet.evaluate import format_table
 from spacy_taughtnet.layout import RunLayout
-from spacy_taughtnet.package import (
-    corpus_name,
-    is_plugin_requirement,
-    read_rows,
-    wheel_requirements,
-)
-from spacy_taughtnet.versions import PLUGIN
+from spacy_taughtnet.model_card import corpus_name, read_rows
+from spacy_taughtnet.package import wheel_requirements
+from spacy_taughtnet.versions import PLUGIN, is_plugin_requirement
 from spacy_taughtnet.workflow import parse_corpora
 
 # The installed model reads the same DocBins with the same weights: its F1 may differ from

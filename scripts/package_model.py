@@ -17,18 +17,20 @@ from spacy.util import load_config
 
 import spacy_taughtnet
 from spacy_taughtnet.errors import TaughtNetError
-from spacy_taughtnet.package import (
-    build_model_wheel,
-    build_plugin_wheel,
+from spacy_taughtnet.model_card import (
     card_readme,
     check_training_vars,
     corpus_name,
     corpus_sources,
     heads_method,
     model_card,
-    plugin_version,
     read_rows,
     training_command,
+)
+from spacy_taughtnet.package import (
+    build_model_wheel,
+    build_plugin_wheel,
+    plugin_version,
     wheel_requirements,
 )
 
@@ -45,7 +47,7 @@ def main() -> None:
     parser.add_argument("--project", type=Path, default=Path("project.yml"), help="project.yml: corpus URLs and licences")
     parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                         help="a project var of the training run, for the model card's training command: all of "
-                             "spacy_taughtnet.package.TRAINING_VARS, or none (no command on the card) (repeatable)")
+                             "spacy_taughtnet.model_card.TRAINING_VARS, or none (no command on the card) (repeatable)")
     parser.add_argument("--license", default="CC BY 4.0", help="the model's licence (default: its corpora's)")
     parser.add_argument("--author", default="")
     parser.add_argument("--url", default="")

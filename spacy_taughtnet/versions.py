@@ -5,6 +5,7 @@ the pipes of its own minor version and of the older ones of its major version (0
 whose cfgs may lack the record or the `heads` setting, read as they were written); a pipe of
 a newer minor version may hold what this release cannot read, and is refused. A packaged model
 requires the minor version that trained it (`plugin_requirement`), the one it was tested with.
+`is_plugin_requirement` finds that requirement among others.
 """
 import re
 from typing import Optional, Tuple
@@ -40,3 +41,9 @@ def plugin_requirement(version: str) -> str:
     """A packaged model's requirement on the plugin: any release of the minor version `version`."""
     major, minor = minor_version(version)
     return f"{PLUGIN}>={major}.{minor}.0,<{major}.{minor + 1}.0"
+
+
+def is_plugin_requirement(requirement: str) -> bool:
+    """Whether a requirement line names this plugin (any spelling of its distribution name)."""
+    name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower() == PLUGIN

@@ -29,21 +29,23 @@ from spacy_taughtnet.corpora import read_iob
 from spacy_taughtnet.errors import ConfigError
 from spacy_taughtnet.evaluate import evaluate_corpus
 from spacy_taughtnet.heads import JointHeads, PerTypeHeads
-from spacy_taughtnet.package import (
+from spacy_taughtnet.model_card import (
     NOT_TRAINING_VARS,
     TRAINING_VARS,
-    build_model_wheel,
-    build_plugin_wheel,
     card_readme,
     check_training_vars,
     corpus_folder_url,
     corpus_sources,
     heads_method,
     model_card,
-    plugin_version,
     read_rows,
-    save_self_contained,
     training_command,
+)
+from spacy_taughtnet.package import (
+    build_model_wheel,
+    build_plugin_wheel,
+    plugin_version,
+    save_self_contained,
     wheel_requirements,
 )
 from spacy_taughtnet.versions import minor_version
