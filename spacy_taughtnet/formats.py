@@ -187,30 +187,37 @@ def text_lines(
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: file not found")
-    number = 0
-    with open_input(path) as f:
+    for number, raw in _raw_lines(path, error):
+        if numbering is not None:
+            numbering.lines = number
+        if raw.endswith(b"\n"):
+            raw = raw[:-1]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):  # written by some Windows editors
+            raw = raw[len(codecs.BOM_UTF8):]
         try:
+            line = raw.decode("utf8")
+        except UnicodeDecodeError as err:
+            reason = (f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} of the line); "
+                      "convert the file to UTF-8, e.g. with iconv")
+            if on_bad is None:
+                raise error(f"{path}:{number}: {reason}") from None
+            on_bad(BadRecordError(path, number, reason))
+            continue
+        yield number, line
+
+
+def _raw_lines(path: Path, error: Type[TaughtNetError]) -> Iterator[Tuple[int, bytes]]:
+    """(line number, line as bytes) of a file; a failure to open or read it raises `error`
+    naming the first line that could not be read."""
+    number = 0
+    try:
+        with open_input(path) as f:
             for number, raw in enumerate(f, 1):
-                if numbering is not None:
-                    numbering.lines = number
-                if raw.endswith(b"\n"):
-                    raw = raw[:-1]
-                if raw.endswith(b"\r"):
-                    raw = raw[:-1]
-                if number == 1 and raw.startswith(codecs.BOM_UTF8):  # written by some Windows editors
-                    raw = raw[len(codecs.BOM_UTF8):]
-                try:
-                    line = raw.decode("utf8")
-                except UnicodeDecodeError as err:
-                    reason = (f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} of the line); "
-                              "convert the file to UTF-8, e.g. with iconv")
-                    if on_bad is None:
-                        raise error(f"{path}:{number}: {reason}") from None
-                    on_bad(BadRecordError(path, number, reason))
-                    continue
-                yield number, line
-        except READ_ERRORS as err:
-            raise error(f"{path}:{number + 1}: cannot read line {number + 1} or any after it: {err}") from None
+                yield number, raw
+    except READ_ERRORS as err:
+        raise error(f"{path}:{number + 1}: cannot read line {number + 1} or any after it: {err}") from None
 
 
 def read_text(path: Path, on_bad: OnBad = raise_bad, numbering: Optional[Numbering] = None) -> Iterator[Record]:

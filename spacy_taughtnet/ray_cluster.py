@@ -5,9 +5,9 @@ that goes with its driver: ray_reaper.py), and the one pool that sends the jobs 
 actors and retries a job whose actor died (run_pool).
 
 Ray is an optional extra: this module does not import it at the top, so the CLI takes the
-Ray options' defaults from here without it. A backend module calls require_ray(command) as
-it is imported, which names the command when Ray is missing; the functions below import Ray
-once that has passed.
+Ray options' defaults from here without it. Each backend's entry function (annotate_ray,
+dump_distributions_ray) first calls require_ray(command), which names the command when Ray
+is missing; the functions below import Ray once that has passed.
 """
 import os
 import socket
