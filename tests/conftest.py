@@ -5,7 +5,7 @@ from typing import Dict
 
 import pytest
 import spacy
-from helpers import CORPUS_TYPES, corpus_file, train_pipe
+from helpers import CORPUS_TYPES, corpus_file, train_model, train_pipe
 
 from spacy_taughtnet.corpora import read_iob, write_docbin
 
@@ -35,6 +35,25 @@ def teachers(tmp_path_factory) -> Dict[str, Path]:
         nlp.to_disk(path)
         paths[CORPUS_TYPES[corpus]] = path
     return paths
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    """helpers.train_model's pipeline on disk, one per test module: the model that the annotate
+    tests (local, Ray, faults) annotate with."""
+    path = tmp_path_factory.mktemp("model") / "model"
+    train_model().to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray (2 CPUs) for one Ray test module; its GCS address."""
+    import ray
+
+    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ from helpers import (  # noqa: E402
     cli,
     gone_soon,
     gzipped,
-    train_model,
     write_input,
 )
 from ray_helpers import actor_killed_mid_run, actor_pids, actors_gone  # noqa: E402
@@ -40,20 +39,6 @@ RAY_ARGS = ["--backend", "ray", "--num-actors", "1", "--cpus-per-actor", "0.5", 
 def samples(n: int):
     return [(" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(4 + i % 9)) + f" {i} .", "Expression of BRCA1 in rats .")
             for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield context.address_info["gcs_address"]
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ray_model") / "model"
-    train_model().to_disk(path)
-    return path
 
 
 @pytest.fixture(scope="module")

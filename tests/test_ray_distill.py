@@ -29,13 +29,6 @@ RAY_ARGS = ["--backend", "ray", "--num-actors", "2", "--cpus-per-actor", "0.5"]
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield context.address_info["gcs_address"]
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def run(teachers, docbins, tmp_path_factory) -> Tuple[Path, Path]:
     """A run folder (a union of 6 Disease and 6 Chemical docs, a Disease teacher and two
     Chemical teachers, seeds 0 and 1) and a specification of those teachers, whose Chemical
