@@ -8,6 +8,7 @@ import warnings
 from contextlib import closing
 from pathlib import Path
 from typing import (
+    Dict,
     Iterable,
     Iterator,
     List,
@@ -201,11 +202,13 @@ def doc_corpus(doc: Doc) -> Optional[str]:
 def build_union(paths: Sequence[Union[str, Path]], vocab: Vocab) -> Tuple[List[Doc], List[str]]:
     """Concatenate the docs of k single-type DocBins into the global data.
 
-    Returns the docs and the global entity types in corpus order (the order of the
-    teachers and of the global label columns). Two corpora of the same type are refused.
+    Returns the docs and the global entity types in the order of their first corpus (the
+    order of the global label columns). Several corpora may annotate one type (each doc keeps
+    its corpus: its own gold, scored on its own); one corpus given twice is refused.
     """
     docs: List[Doc] = []
     types: List[str] = []
+    corpora: Dict[str, Path] = {}
     for path in paths:
         corpus_docs = read_docbin(path, vocab)
         corpus_types = {doc_entity_type(doc) for doc in corpus_docs}
@@ -214,13 +217,12 @@ def build_union(paths: Sequence[Union[str, Path]], vocab: Vocab) -> Tuple[List[D
                 f"{path}: expected docs of one corpus with its entity type recorded "
                 f"(found types {sorted(map(str, corpus_types))}); convert it with read_iob"
             )
+        for name in {doc_corpus(doc) for doc in corpus_docs}:
+            if name in corpora:
+                raise CorpusError(f"{path}: corpus {name!r} is already in the union (from {corpora[name]})")
+            corpora[name] = Path(path)
         (ent_type,) = corpus_types
-        if ent_type in types:
-            raise CorpusError(
-                f"{path}: entity type {ent_type!r} is already given by another corpus; "
-                "the union needs one corpus per type"
-            )
-        types.append(ent_type)
+        if ent_type not in types:
+            types.append(ent_type)
         docs.extend(corpus_docs)
     return docs, types
-

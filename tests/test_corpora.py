@@ -183,13 +183,21 @@ def test_build_union_order_and_types(tmp_path, vocab):
     assert [doc_corpus(d) for d in docs][::4] == ["Toy-species-IOB", "Toy-disease-IOB", "Toy-chem-IOB"]
 
 
-def test_build_union_refuses_two_corpora_of_one_type(tmp_path, vocab):
-    a, b = tmp_path / "a.spacy", tmp_path / "b.spacy"
-    write_docbin(read_iob(corpus_file("Toy-disease-IOB", "train"), vocab, limit=2), a)
-    write_docbin(read_iob(corpus_file("Toy-disease-IOB", "devel"), vocab, limit=2, corpus="other"), b)
-    with pytest.raises(CorpusError, match="'Disease'") as err:
-        build_union([a, b], vocab)
-    assert "b.spacy" in str(err.value)
+def test_build_union_takes_several_corpora_of_one_type(tmp_path, vocab):
+    """Two Disease corpora give one Disease type (at its first corpus's place); each doc keeps
+    its corpus. One corpus given twice is refused, naming the second file."""
+    paths = []
+    for corpus in ("Toy-disease-IOB", "Toy-chem-IOB", "Toy-disease2-IOB"):
+        paths.append(tmp_path / f"{corpus}.spacy")
+        write_docbin(read_iob(corpus_file(corpus), vocab, limit=6, corpus=corpus), paths[-1])
+    docs, types = build_union(paths, vocab)
+    assert types == ["Disease", "Chemical"]
+    assert [(doc_corpus(d), doc_entity_type(d)) for d in docs][::6] == [
+        ("Toy-disease-IOB", "Disease"), ("Toy-chem-IOB", "Chemical"), ("Toy-disease2-IOB", "Disease")]
+    with pytest.raises(CorpusError, match="corpus 'Toy-disease-IOB' is already in the union") as err:
+        (tmp_path / "again.spacy").write_bytes(paths[0].read_bytes())
+        build_union([paths[0], paths[1], tmp_path / "again.spacy"], vocab)
+    assert "again.spacy" in str(err.value)
 
 
 def test_build_union_refuses_untyped_docbin(tmp_path, vocab):

@@ -283,3 +283,25 @@ def test_prepare_transfer_from_a_prebuilt_folder(tmp_path, sources):
         prepare_transfer(tmp_path / "run", assets, TOY, sources=["C-IOB"], prebuilt=tmp_path / "prebuilt")
     with pytest.raises(CorpusError, match=r"no train/devel/test TSV of transfer source 'C-IOB'"):
         prepare_transfer(tmp_path / "run", assets, TOY, sources=["C-IOB"])
+
+
+def test_a_labelled_corpus_never_reaches_the_transfer_text(tmp_path):
+    """The prebuilt fixture transfer_labelled/Toy.txt.gz holds 3 train and 3 test sentences of
+    Toy-disease2-IOB among 20 unlabelled ones: with that corpus labelled, none of its sentences
+    is transfer text, and every unlabelled sentence that no corpus holds is."""
+    from spacy_taughtnet.workflow import prepare_transfer
+
+    corpora = ["Toy-disease2-IOB", "Toy-chem-IOB"]
+    assets = tmp_path / "assets"
+    for name in corpora:
+        shutil.copytree(CORPORA / name, assets / name)
+    prebuilt = FIXTURES / "transfer_labelled"
+    lines = [" ".join(words) for words in text_sentences(prebuilt / "Toy.txt.gz")]
+    labelled = {" ".join(words) for name in corpora for split in ("train", "devel", "test")
+                for words in iob_words(CORPORA / name / f"{split}.tsv")}
+    leaked = [line for line in lines if line in labelled]
+    assert len(lines) == 26 and len(leaked) >= 6
+    counts = prepare_transfer(tmp_path / "run", assets, corpora, sources=["Toy"], prebuilt=prebuilt)
+    kept = [doc.text.strip() for doc in DocBin().from_disk(tmp_path / "run" / "transfer" / "train.spacy").get_docs(spacy.blank("en").vocab)]
+    assert kept == list(dict.fromkeys(line for line in lines if line not in labelled))
+    assert counts["Toy"]["sentences"] == len(kept) and not set(kept) & labelled

@@ -1,4 +1,5 @@
-"""The project workflow end to end on the fixture corpora (four types, one of them new):
+"""The project workflow end to end on the fixture corpora (five corpora of four types, one of
+them new, two of them Disease):
 `quick` = all + package + evaluate-package, then the ways users take the packaged model."""
 import json
 import subprocess
@@ -16,10 +17,11 @@ from spacy_taughtnet.workflow import parse_corpora
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "corpora"
-# 60 sentences, 5 of them also in the corpora (dropped from the transfer text)
+# 60 sentences, 7 of them also in the corpora (dropped from the transfer text)
 TRANSFER = ROOT / "tests" / "fixtures" / "transfer"
-CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB", "Toy-gene-IOB", "Toy-species-IOB"]
+CORPORA = ["Toy-disease-IOB", "Toy-chem-IOB", "Toy-gene-IOB", "Toy-species-IOB", "Toy-disease2-IOB"]
 TYPES = ["Disease", "Chemical", "GENE", "Species"]
+CORPUS_TYPES = TYPES + ["Disease"]
 PACKAGE = "en_taughtnet_bio_test"
 
 
@@ -50,13 +52,15 @@ def test_quick_workflow_outputs(quick_run):
         assert (run_dir / "teachers" / name / "model-best" / "config.cfg").is_file()
     manifest = json.loads((run_dir / "distributions" / "train" / "manifest.json").read_text())
     assert manifest["labels"] == TYPES
-    assert manifest["n_docs"] == 4 * 40
+    assert manifest["n_docs"] == 5 * 40
     # paths relative to the distributions folder: the run folder can move
     assert manifest["docbin"]["path"] == "../../corpus/global/train.spacy"
     assert [t["path"] for t in manifest["teachers"]] == [f"../../teachers/{c}/model-best" for c in CORPORA]
+    # the two Disease teachers are merged by their product (as a teacher's seeds are)
+    assert [t["settings"].get("merge") for t in manifest["teachers"]] == ["product", None, None, None, "product"]
     # `all` also distils the transfer text, without the corpora's sentences
     transfer = json.loads((run_dir / "distributions" / "transfer" / "manifest.json").read_text())
-    assert transfer["labels"] == TYPES and transfer["n_docs"] == 55
+    assert transfer["labels"] == TYPES and transfer["n_docs"] == 53
     assert transfer["docbin"]["path"] == "../../transfer/train.spacy"
     # `all` pretrains the tok2vec (one pass in quick) and every model starts from those weights
     pretrained = json.loads((run_dir / "pretrain" / "pretrain.json").read_text())
@@ -65,7 +69,8 @@ def test_quick_workflow_outputs(quick_run):
         assert load_config(model / "config.cfg", interpolate=False)["paths"]["init_tok2vec"] == "training/pretrain/tok2vec.bin"
     teachers = json.loads((run_dir / "metrics" / "teachers.json").read_text())
     student = json.loads((run_dir / "metrics" / "student.json").read_text())
-    assert [row["entity_type"] for row in student] == TYPES
+    # each corpus scored on its own test split, the two Disease corpora each on their own
+    assert [(row["corpus"], row["entity_type"]) for row in student] == list(zip(CORPORA, CORPUS_TYPES))
     # The synthetic corpora are easy: every model must get them (nearly) right.
     for row in teachers + student:
         assert 0.9 <= row["f1"] <= 1.0, row
@@ -166,7 +171,12 @@ def test_project_assets_match_the_corpora_list():
             assert f"assets/{corpus}/{split}.tsv" in dests
     for asset in project["assets"]:
         assert asset["url"].startswith("https://raw.githubusercontent.com/cambridgeltl/MTL-Bioinformatics-2016/")
+        assert asset["url"].endswith(asset["dest"].replace("assets/transfer/", "assets/").replace("assets/", "data/", 1))
         assert len(asset["checksum"]) == 32
+    # the six labelled corpora are assets, whichever the corpora var names
+    for corpus in ("NCBI-disease-IOB", "BC5CDR-disease-IOB", "BC5CDR-chem-IOB", "BC2GM-IOB", "linnaeus-IOB", "AnatEM-IOB"):
+        for split in ("train", "devel", "test"):
+            assert f"assets/{corpus}/{split}.tsv" in dests
 
 
 @pytest.mark.workflow
