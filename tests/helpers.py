@@ -57,6 +57,15 @@ TRAIN = [
     ("We studied caffeine and dopamine in humans .", [("caffeine", "Chemical"), ("dopamine", "Chemical"), ("humans", "Species")]),
 ]
 
+# Five sentences of Disease and Chemical entities, as (text, [(start, end, label)]).
+TWO_TYPES = [
+    ("Patients with diabetes received aspirin daily .", [(14, 22, "Disease"), (32, 39, "Chemical")]),
+    ("Cisplatin caused renal failure in two patients .", [(0, 9, "Chemical"), (17, 30, "Disease")]),
+    ("Asthma was not treated with caffeine .", [(0, 6, "Disease"), (28, 36, "Chemical")]),
+    ("We gave dopamine to the mice .", [(8, 16, "Chemical")]),
+    ("Breast cancer is common .", [(0, 13, "Disease")]),
+]
+
 # (title, abstract) pairs: PubTator input uses both, the other formats their joined text.
 SAMPLES = [
     ("Cisplatin induced renal failure in mice .", "Patients with breast cancer received aspirin ."),

@@ -5,7 +5,7 @@ import numpy
 import pytest
 import spacy
 import srsly
-from helpers import seeded_blank
+from helpers import TWO_TYPES, seeded_blank
 from numpy.testing import assert_equal
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -19,21 +19,14 @@ from spacy_taughtnet.heads import TEACHER_LABELS_KEY, TEACHER_PROBS_KEY
 from spacy_taughtnet.loss import DistillationLoss
 from spacy_taughtnet.scorer import bio_tags
 
-TRAIN_DATA = [
-    ("Patients with diabetes received aspirin daily .", [(14, 22, "Disease"), (32, 39, "Chemical")]),
-    ("Cisplatin caused renal failure in two patients .", [(0, 9, "Chemical"), (17, 30, "Disease")]),
-    ("Asthma was not treated with caffeine .", [(0, 6, "Disease"), (28, 36, "Chemical")]),
-    ("We gave dopamine to the mice .", [(8, 16, "Chemical")]),
-    ("Breast cancer is common .", [(0, 13, "Disease")]),
-]
-EXPECTED = [sorted(ents) for _, ents in TRAIN_DATA]
+EXPECTED = [sorted(ents) for _, ents in TWO_TYPES]
 
 
 def char_ents(doc):
     return sorted((e.start_char, e.end_char, e.label_) for e in doc.ents)
 
 
-def make_examples(nlp, data=TRAIN_DATA):
+def make_examples(nlp, data=TWO_TYPES):
     return [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in data]
 
 
@@ -59,7 +52,7 @@ def test_overfitting_IO(trained, tmp_path):
     assert ner.labels == ("Chemical", "Disease")  # sorted types of the examples
     assert history[-1] < 0.01
     assert history[-1] < history[0] / 100
-    texts = [text for text, _ in TRAIN_DATA]
+    texts = [text for text, _ in TWO_TYPES]
     docs = [nlp(text) for text in texts]
     assert [char_ents(doc) for doc in docs] == EXPECTED
     confidences = [[ent._.get(CONFIDENCE_ATTR) for ent in doc.ents] for doc in docs]
@@ -97,7 +90,7 @@ def test_overfitting_IO(trained, tmp_path):
 
 def test_predictions_do_not_depend_on_the_batch(trained):
     nlp, ner, _ = trained
-    texts = [text for text, _ in TRAIN_DATA]
+    texts = [text for text, _ in TWO_TYPES]
     alone = [ner.predict_proba([nlp.make_doc(t)])[0] for t in texts]
     batched = ner.predict_proba([nlp.make_doc(t) for t in texts])
     for a, b in zip(alone, batched):
@@ -389,7 +382,7 @@ def one_hot_teacher(doc_tags, labels, sharp=0.96):
     return probs
 
 
-def distill_examples(nlp, teacher_labels, data=TRAIN_DATA):
+def distill_examples(nlp, teacher_labels, data=TWO_TYPES):
     """Examples whose gold has only the Disease entities (a Disease corpus), with teacher
     distributions that know both types, in the column order of `teacher_labels`."""
     examples = []

@@ -14,7 +14,7 @@ import numpy
 import pytest
 import spacy
 import srsly
-from helpers import corpus_file, seeded_blank
+from helpers import TWO_TYPES, corpus_file, seeded_blank
 from numpy.testing import assert_array_equal
 from spacy.cli.convert import convert as spacy_convert
 from spacy.language import Language
@@ -37,10 +37,7 @@ CONFIGS = Path(__file__).parent.parent / "configs"
 # "aspirin" and "cisplatin" are PRODUCTs, so they overlap the student's Chemicals.
 STUDENT_DATA = [
     ("Patients with diabetes received aspirin from Bayer .", [(14, 22, "Disease"), (32, 39, "Chemical")]),
-    ("Cisplatin caused renal failure in two patients .", [(0, 9, "Chemical"), (17, 30, "Disease")]),
-    ("Asthma was not treated with caffeine .", [(0, 6, "Disease"), (28, 36, "Chemical")]),
-    ("We gave dopamine to the mice .", [(8, 16, "Chemical")]),
-    ("Breast cancer is common .", [(0, 13, "Disease")]),
+    *TWO_TYPES[1:],
 ]
 STOCK_DATA = [
     ("Patients with diabetes received aspirin from Bayer .", [(32, 39, "PRODUCT"), (45, 50, "ORG")]),
@@ -84,25 +81,33 @@ def stock_path(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def student_path(tmp_path_factory):
-    """The student as configs/student.cfg builds it (tok2vec + listening ner), narrowed."""
-    config = load_config(CONFIGS / "student.cfg", overrides={
-        # initialize resolves the readers; the examples are given in-process
-        "paths.train": "unused.spacy",
-        "paths.dev": "unused.spacy",
-        "components.tok2vec.model.encode.width": 32,
-        "components.tok2vec.model.encode.depth": 2,
-        "components.tok2vec.model.embed.rows": [500, 200, 200, 200],
-        "components.ner.model.hidden_width": 32,
-    })
+# configs/student.cfg narrowed to train in seconds; initialize resolves the readers (the
+# examples are given in-process).
+NARROW_STUDENT = {
+    "paths.train": "unused.spacy",
+    "paths.dev": "unused.spacy",
+    "components.tok2vec.model.encode.depth": 2,
+    "components.tok2vec.model.embed.rows": [500, 200, 200, 200],
+    "components.ner.model.hidden_width": 32,
+}
+
+
+def trained_student(folder: Path, overrides=None) -> Path:
+    """The student as configs/student.cfg builds it (tok2vec + listening ner), narrowed
+    (NARROW_STUDENT, then `overrides`), trained on STUDENT_DATA, saved to FOLDER/student."""
+    config = load_config(CONFIGS / "student.cfg", overrides={**NARROW_STUDENT, **(overrides or {})})
     nlp = load_model_from_config(config, auto_fill=True)
     fix_random_seed(0)
     train(nlp, STUDENT_DATA)
     assert ents(nlp(TEXT)) == STUDENT_ENTS
-    path = tmp_path_factory.mktemp("student") / "student"
-    nlp.to_disk(path)
-    return path
+    nlp.to_disk(folder / "student")
+    return folder / "student"
+
+
+@pytest.fixture(scope="module")
+def student_path(tmp_path_factory):
+    """The student, its tok2vec of width 32."""
+    return trained_student(tmp_path_factory.mktemp("student"), {"components.tok2vec.model.encode.width": 32})
 
 
 def combined(stock_path, student_path, **settings):
@@ -244,22 +249,8 @@ def test_sourcing_the_ner_without_its_tok2vec_is_refused(stock_path, student_pat
 
 @pytest.fixture(scope="module")
 def student96_path(tmp_path_factory):
-    """The student as configs/student.cfg builds it, its tok2vec of width 96 (spaCy's default
-    tok2vec's too), narrowed otherwise."""
-    config = load_config(CONFIGS / "student.cfg", overrides={
-        "paths.train": "unused.spacy",
-        "paths.dev": "unused.spacy",
-        "components.tok2vec.model.encode.depth": 2,
-        "components.tok2vec.model.embed.rows": [500, 200, 200, 200],
-        "components.ner.model.hidden_width": 32,
-    })
-    nlp = load_model_from_config(config, auto_fill=True)
-    fix_random_seed(0)
-    train(nlp, STUDENT_DATA)
-    assert ents(nlp(TEXT)) == STUDENT_ENTS
-    path = tmp_path_factory.mktemp("student96") / "student"
-    nlp.to_disk(path)
-    return path
+    """The student, its tok2vec of width 96 (the config's, and spaCy's default tok2vec's)."""
+    return trained_student(tmp_path_factory.mktemp("student96"))
 
 
 def host_with_tok2vec():
