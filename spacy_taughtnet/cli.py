@@ -51,6 +51,15 @@ def main_options(
 # Commands that run `spacy train` take its extra `--section.key value` config overrides
 # (and the SPACY_CONFIG_OVERRIDES environment variable), as `spacy train` does.
 TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+# Options of both annotate and render.
+SPANS = typer.Option(False, "--spans", help=(
+    "Also the scored span groups (taughtnet_ner's spans_key group: each type's own predictions, "
+    "overlapping or not, with their probabilities): annotate writes them as each JSONL record's \"spans\" "
+    "({key: [{start, end, label, text, confidence}]}), render draws them (displaCy's span style, "
+    "each label with its probability) instead of doc.ents"))
+THRESHOLD = typer.Option(None, min=0.0, max=1.0, help=(
+    "Leave out entities and spans whose probability (confidence) is below this (0 to 1); "
+    "entities that a pipe gives no probability for are kept"))
 # Options of both train-teachers and train-student.
 GPU_ID = typer.Option(-1, help="GPU id, -1 for CPU")
 MAX_STEPS = typer.Option(None, help="Override training.max_steps")
@@ -368,6 +377,8 @@ def annotate(
     n_process: int = typer.Option(1, help="Processes for nlp.pipe (-1: one per CPU)"),
     chunk_chars: int = typer.Option(DEFAULT_CHUNK_CHARS, min=1, help="Annotate a longer document in pieces of at most this many characters, cut at whitespace (memory: batch size x this)"),
     text: bool = typer.Option(True, "--text/--no-text", help="Write each document's text into JSONL output"),
+    spans: bool = SPANS,
+    threshold: Optional[float] = THRESHOLD,
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on, instead of stopping"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh instead of resuming an existing output (which stays until the new one is complete)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (docs/s, words/s) on stderr"),
@@ -394,15 +405,15 @@ def annotate(
 
             summary = annotate_ray(
                 model, input_path, output_path, input_format=input_format, output_format=output_format,
-                batch_size=batch_size, chunk_chars=chunk_chars, include_text=text, skip_bad=skip_bad,
-                overwrite=overwrite, progress=progress, shard_records=shard_records,
+                batch_size=batch_size, chunk_chars=chunk_chars, include_text=text, spans=spans, threshold=threshold,
+                skip_bad=skip_bad, overwrite=overwrite, progress=progress, shard_records=shard_records,
                 ray_options=_ray_options(address, num_actors, cpus_per_actor, gpus_per_actor),
             )
         else:
             summary = annotate_file(
                 model, input_path, output_path, input_format=input_format, output_format=output_format,
                 batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars, include_text=text,
-                skip_bad=skip_bad, overwrite=overwrite, progress=progress,
+                spans=spans, threshold=threshold, skip_bad=skip_bad, overwrite=overwrite, progress=progress,
             )
     except KeyboardInterrupt:
         then = (f"an --overwrite run replaces {output_path} only when complete; rerun the same command to start again"
@@ -425,8 +436,10 @@ def render(
     input_format: Optional[str] = typer.Option(None, help="text, jsonl or pubtator (default: from the extension)"),
     limit: int = typer.Option(DEFAULT_LIMIT, min=0, help="Render the first N documents (0: all)"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Log an unreadable input line to stderr and go on"),
+    spans: bool = SPANS,
+    threshold: Optional[float] = THRESHOLD,
 ) -> None:
-    """Write an HTML page (displaCy) of the pipeline's entities on sample texts."""
+    """Write an HTML page (displaCy) of the pipeline's entities, or its scored span groups, on sample texts."""
     from .annotate import load_pipeline
     from .atomic import atomic_path
     from .errors import AnnotateError
@@ -441,7 +454,7 @@ def render(
         raise AnnotateError(f"{input_path}: input file not found")
     check_not_input(output_path, input_path)
     nlp = load_pipeline(model)
-    html = render_html(nlp, read_records(input_path, fmt, log_bad if skip_bad else raise_bad), limit=limit)
+    html = render_html(nlp, read_records(input_path, fmt, log_bad if skip_bad else raise_bad), limit=limit, spans=spans, threshold=threshold)
     with atomic_path(output_path) as tmp:
         tmp.write_text(html, encoding="utf8")
     typer.echo(f"{input_path} -> {output_path}", err=True)

@@ -26,8 +26,10 @@ numbered as in the files' concatenation: the first line of a file follows the la
 the file before.
 
 Output formats:
-  jsonl     {"id": ..., "text": ..., "entities": [{"start", "end", "label", "text",
-            "confidence"}]} per document ("text" can be left out).
+  jsonl     {"id": "...", "text": ..., "entities": [{"start", "end", "label", "text",
+            "confidence"}]} per document ("text" can be left out); the id is always a string
+            (a line number too). With --spans, also "spans": {group key: [spans as entities]},
+            each scored span group of the doc (taughtnet_ner's spans_key group).
   pubtator  the t and a lines, then `PMID<TAB>start<TAB>end<TAB>text<TAB>label` per entity,
             then a blank line. Line breaks in a text are written as spaces (and tabs in
             an entity's text too), which keeps every offset.
@@ -473,13 +475,19 @@ def check_record(record: Record, output_format: str, input_path: Union[str, Path
             )
 
 
-def format_record(record: Record, entities: List[Entity], fmt: str, *, include_text: bool = True) -> bytes:
-    """One output record, as the bytes to append (ending with its terminator)."""
+def format_record(
+    record: Record, entities: List[Entity], fmt: str, *, include_text: bool = True, spans: Optional[Dict[str, List[Entity]]] = None,
+) -> bytes:
+    """One output record, as the bytes to append (ending with its terminator). Its id is a
+    string, also a line number. `spans` (JSONL only): the span groups, by key, written as
+    "spans"."""
     if fmt == "jsonl":
-        obj: Dict[str, Any] = {"id": record.id}
+        obj: Dict[str, Any] = {"id": str(record.id)}
         if include_text:
             obj["text"] = record.text
         obj["entities"] = entities
+        if spans is not None:
+            obj["spans"] = spans
         return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf8")
     pmid = str(record.id)
     if record.title is not None:
@@ -527,6 +535,12 @@ def scan_output(path: Path, fmt: str) -> Iterator[Tuple[DoneRecord, int]]:
                     raise corrupt(number, f"invalid JSON: {_json_error(err)}") from None
                 if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("entities"), list):
                     raise corrupt(number, "a record needs an \"id\" and \"entities\"")
+                if not isinstance(obj["id"], str):
+                    raise AnnotateError(
+                        f"{path}:{number}: the id {obj['id']!r} is a number: an earlier annotate wrote this output (it wrote "
+                        "line numbers as numbers); annotate writes every id as a string now, and cannot add to it: "
+                        "pass --overwrite to annotate afresh"
+                    )
                 text = obj.get("text")
                 yield DoneRecord(str(obj["id"]), text if isinstance(text, str) else None, number), offset
             return

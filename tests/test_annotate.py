@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import pytest
 import spacy
-from helpers import SAMPLES, cli, joined, write_input
+from helpers import SAMPLES, cli, joined, train_model, write_input
 
 from spacy_taughtnet.annotate import annotate_records, chunk_text
 from spacy_taughtnet.annotate import resume as annotate_resume
@@ -23,9 +23,16 @@ from spacy_taughtnet.formats import Record, detect_format, read_records, scan_ou
 
 LABELS = {"Disease", "Chemical", "GENE", "Species"}
 TEXTS = [joined(t, a) for t, a in SAMPLES]
-IDS = {"text": list(range(1, len(SAMPLES) + 1)), "jsonl": [f"doc-{i}" for i in range(len(SAMPLES))],
+IDS = {"text": [str(i) for i in range(1, len(SAMPLES) + 1)], "jsonl": [f"doc-{i}" for i in range(len(SAMPLES))],
        "pubtator": [str(1000 + i) for i in range(len(SAMPLES))]}
 EXTENSIONS = {"text": ".txt", "jsonl": ".jsonl", "pubtator": ".pubtator"}
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("annotate") / "model"
+    train_model().to_disk(path)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +285,7 @@ def test_folder_and_glob_read_as_their_concatenation(tmp_path, model_path, in_fm
     expected = tmp_path / "all.out.jsonl"
     assert cli("annotate", model_path, tmp_path / f"all{ext}", expected, "--no-progress").exit_code == 0
     ids = [d["id"] for d in read_output(expected, "jsonl")]
-    assert ids == ([str(i) for i in IDS["pubtator"]] if in_fmt == "pubtator" else list(range(1, len(SAMPLES) + 1)))
+    assert ids == ([str(i) for i in IDS["pubtator"]] if in_fmt == "pubtator" else IDS["text"])
     for given in (tmp_path / "shards", f"{tmp_path}/shards/shard-*{ext}"):
         out = tmp_path / "out.jsonl"
         result = cli("annotate", model_path, given, out, "--no-progress", "--overwrite")
@@ -300,7 +307,7 @@ def test_bad_line_in_a_shard_names_its_file(tmp_path, model_path):
     result = cli("annotate", model_path, tmp_path / "shards", tmp_path / "out.jsonl", "--no-progress", "--skip-bad")
     assert result.exit_code == 0, result.output
     # line 2 of shard-01 is line 5 of the concatenation: the ids after it keep their place
-    assert [d["id"] for d in read_output(tmp_path / "out.jsonl", "jsonl")] == [1, 2, 3, 4, 6, 7]
+    assert [d["id"] for d in read_output(tmp_path / "out.jsonl", "jsonl")] == ["1", "2", "3", "4", "6", "7"]
 
 
 def test_input_folder_and_glob_errors(tmp_path, model_path):
@@ -380,7 +387,7 @@ def test_empty_and_whitespace_documents(tmp_path, model_path):
     out = tmp_path / "out.jsonl"
     assert cli("annotate", model_path, src, out, "--no-progress").exit_code == 0
     docs = read_output(out, "jsonl")
-    assert [(d["id"], d["text"]) for d in docs] == [(1, ""), (2, "   "), (3, "\t"), (4, "Aspirin in mice ."), (5, "")]
+    assert [(d["id"], d["text"]) for d in docs] == [("1", ""), ("2", "   "), ("3", "\t"), ("4", "Aspirin in mice ."), ("5", "")]
     assert all(d["entities"] == [] for d in docs if not d["text"].strip())
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf8")
@@ -427,7 +434,7 @@ class _SpyPipeline:
 def test_long_documents_are_annotated_in_bounded_pieces(nlp):
     text = "Aspirin induced asthma in mice . " * 3000 + "x" * 12000 + " BRCA1 in rats ."
     spy = _SpyPipeline(nlp, max_length=4000)  # chunk_chars is capped at nlp.max_length
-    ((record, entities),) = list(annotate_records(spy, [Record(id=1, text=text, line=1)], chunk_chars=50000))
+    ((record, entities, _),) = list(annotate_records(spy, [Record(id=1, text=text, line=1)], chunk_chars=50000))
     assert 0 < spy.longest <= 4000
     assert entities and all(text[e["start"]:e["end"]] == e["text"] for e in entities)
 
@@ -482,7 +489,7 @@ def test_non_utf8_input(tmp_path, model_path):
     assert not out.exists() or out.read_text() == ""  # stopped before annotating anything
     result = cli("annotate", model_path, src, out, "--no-progress", "--skip-bad")
     assert result.exit_code == 0 and f"Skipped {src}:3: not valid UTF-8" in result.stderr
-    assert [d["id"] for d in read_output(out, "jsonl")] == [1, 2, 4]
+    assert [d["id"] for d in read_output(out, "jsonl")] == ["1", "2", "4"]
 
 
 @pytest.mark.parametrize(
@@ -777,13 +784,13 @@ def test_confidence_comes_from_the_span_group(model_path):
     record = Record(id="1", text="Patients with breast cancer received aspirin .", line=1)
     student = spacy.load(model_path)
     key = student.get_pipe("ner").cfg["spans_key"]
-    [(_, entities)] = list(annotate_records(student, [record]))
+    [(_, entities, _)] = list(annotate_records(student, [record]))
     doc = student(record.text)
     group = {(s.start_char, s.end_char, s.label_): float(v) for s, v in zip(doc.spans[key], doc.spans[key].attrs["scores"])}
     assert entities and all(e["confidence"] == pytest.approx(group[(e["start"], e["end"], e["label"])], rel=1e-3) for e in entities)
 
     no_group = spacy.load(model_path, config={"components": {"ner": {"spans_key": None}}})
-    [(_, entities)] = list(annotate_records(no_group, [record]))
+    [(_, entities, _)] = list(annotate_records(no_group, [record]))
     assert entities and all(e["confidence"] is None for e in entities)
 
     @spacy.Language.component("scored_spans_for_test")
@@ -795,5 +802,5 @@ def test_confidence_comes_from_the_span_group(model_path):
 
     rules = spacy.blank("en")
     rules.add_pipe("scored_spans_for_test")
-    [(_, entities)] = list(annotate_records(rules, [record]))
+    [(_, entities, _)] = list(annotate_records(rules, [record]))
     assert entities == [{"start": 37, "end": 44, "label": "Chemical", "text": "aspirin", "confidence": 0.25}]

@@ -59,6 +59,8 @@ from .runner import (
     _stderr,
     annotate_records,
     check_input_files,
+    check_spans,
+    check_threshold,
     load_pipeline,
     write_whole,
 )
@@ -82,8 +84,8 @@ class ShardAnnotator(PoolActor):
         """Annotate the records into `path`, atomically; the number written."""
         with atomic_path(path) as tmp:
             with tmp.open("wb", buffering=0) as out:
-                for record, entities in annotate_records(self.nlp, records, **self.pipe_options):
-                    write_whole(out, format_record(record, entities, self.out_fmt, include_text=self.include_text), Path(path))
+                for record, entities, groups in annotate_records(self.nlp, records, **self.pipe_options):
+                    write_whole(out, format_record(record, entities, self.out_fmt, include_text=self.include_text, spans=groups), Path(path))
                 with writing(path):
                     os.fsync(out.fileno())
         return len(records)
@@ -167,6 +169,8 @@ def annotate_ray(
     batch_size: int = 64,
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
     include_text: bool = True,
+    spans: bool = False,
+    threshold: Optional[float] = None,
     skip_bad: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -176,10 +180,11 @@ def annotate_ray(
 ) -> AnnotateSummary:
     """Annotate an input (a file, a folder or a glob pattern, see InputFiles) with Ray actors
     into a folder of parts or an output file (see the module docstring); rerun the same call
-    to write only the shards still missing."""
+    to write only the shards still missing. spans, threshold: as for annotate_file."""
     from tqdm import tqdm
 
     require_ray("annotate")
+    check_threshold(threshold)
     output_path = Path(output_path).resolve()
     if Path(model).exists():
         model = str(Path(model).resolve())  # the actors' working folder may be another
@@ -196,7 +201,9 @@ def annotate_ray(
     _own_files(parts, inputs)  # a folder holding anything else is refused before the model loads
     with OutputLock(files):
         nlp = load_pipeline(model)
-        digested, manifest = run.digest(nlp, include_text=include_text, chunk_chars=chunk_chars)
+        if spans:
+            check_spans(nlp, out_fmt)
+        digested, manifest = run.digest(nlp, include_text=include_text, chunk_chars=chunk_chars, spans=spans, threshold=threshold)
         digest = digested.digest
         del nlp  # the actors load their own; this one served the model digest only
         if not as_folder:
@@ -223,7 +230,7 @@ def annotate_ray(
         if len(done) < len(sizes):
             written = _run_shards(
                 model, run.records(digested), out_fmt, parts, done, shard_records,
-                ray_options, include_text, {"batch_size": batch_size, "chunk_chars": chunk_chars},
+                ray_options, include_text, {"batch_size": batch_size, "chunk_chars": chunk_chars, "spans": spans, "threshold": threshold},
                 tqdm(total=digest.records, initial=resumed, unit="doc", desc="Annotating", disable=not progress, file=sys.stderr),
             )
         if not as_folder:

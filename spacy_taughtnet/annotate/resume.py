@@ -41,7 +41,8 @@ BLOCK_RECORDS = 1000
 START_AFRESH = "pass --overwrite to start afresh (the old output stays until the new one is complete)"
 
 # Manifest option -> command-line option, to say which option differs.
-_OPTION_FLAGS = {"input_format": "--input-format", "output_format": "--output-format", "chunk_chars": "--chunk-chars"}
+_OPTION_FLAGS = {"input_format": "--input-format", "output_format": "--output-format", "chunk_chars": "--chunk-chars",
+                 "threshold": "--threshold"}
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,10 @@ def load_manifest(files: OutputFiles) -> Dict[str, Any]:
 def _option(key: str, value: Any) -> str:
     if key == "include_text":
         return "--text" if value else "--no-text"
+    if key in ("spans", "threshold") and (value is None or value is False):
+        return f"no --{key}"  # a run without it records none
+    if key == "spans":
+        return "--spans"
     return f"{_OPTION_FLAGS.get(key, key)} {value}"
 
 
@@ -267,7 +272,7 @@ def _difference(old: Dict[str, Any], new: Dict[str, Any], digest: InputDigest) -
     for key in sorted(set(old["options"]) | set(new["options"])):
         value, old_value = new["options"].get(key), old["options"].get(key)
         if value != old_value:
-            before = _option(key, old_value) if key == "include_text" else old_value
+            before = _option(key, old_value) if key in ("include_text", "spans", "threshold") else old_value
             options.append(f"{_option(key, value)} (was {before})")
     if options:
         return f"options differ from the run being resumed: {', '.join(options)}"

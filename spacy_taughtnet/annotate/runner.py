@@ -89,18 +89,34 @@ def chunk_text(text: str, max_chars: int) -> Iterator[Tuple[int, str]]:
     yield start, text[start:]
 
 
-def span_scores(doc: Any) -> Dict[Tuple[int, int, str], float]:
-    """{(start_char, end_char, label): score} from every span group of a doc that carries
-    scores in attrs["scores"] (taughtnet_ner's `spans_key` group, a spancat's), rounded to 4
+def scored_groups(doc: Any) -> Dict[str, List[Tuple[Any, float]]]:
+    """(span, score) of each span group of a doc that carries scores in attrs["scores"]
+    (taughtnet_ner's `spans_key` group, a spancat's), by the group's key; scores rounded to 4
     significant digits: compact, and a positive score never rounds to 0."""
-    scores = {}
-    for group in doc.spans.values():
+    groups = {}
+    for key, group in doc.spans.items():
         values = group.attrs.get("scores")
-        if values is None or len(values) != len(group):
-            continue
-        for span, value in zip(group, values):
-            scores[(span.start_char, span.end_char, span.label_)] = float(f"{float(value):.4g}")
-    return scores
+        if values is not None and len(values) == len(group):
+            groups[key] = [(span, float(f"{float(value):.4g}")) for span, value in zip(group, values)]
+    return groups
+
+
+def span_scores(doc: Any) -> Dict[Tuple[int, int, str], float]:
+    """{(start_char, end_char, label): score} from every scored span group of a doc (scored_groups)."""
+    return {(span.start_char, span.end_char, span.label_): score for group in scored_groups(doc).values() for span, score in group}
+
+
+def check_threshold(threshold: Optional[float]) -> None:
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise AnnotateError(f"--threshold is a probability, from 0 to 1; got {threshold}")
+
+
+def check_spans(nlp: Any, out_fmt: str) -> None:
+    """--spans needs JSONL output and a pipeline with a component that sets span groups."""
+    if out_fmt != "jsonl":
+        raise AnnotateError(f"--spans writes JSONL only (each record's \"spans\"); the output format is {out_fmt}")
+    if not any("doc.spans" in nlp.get_pipe_meta(name).assigns for name in nlp.pipe_names):
+        raise AnnotateError(f"--spans: no component of the pipeline sets span groups (doc.spans); its pipes: {', '.join(nlp.pipe_names)}")
 
 
 @dataclass
@@ -109,6 +125,7 @@ class _Pending:
 
     record: Record
     entities: List[Entity] = field(default_factory=list)
+    groups: Dict[str, List[Entity]] = field(default_factory=dict)
     out: int = 0  # pieces sent to the pipeline and not yet back
     all_sent: bool = False
 
@@ -120,8 +137,14 @@ def annotate_records(
     batch_size: int = 64,
     n_process: int = 1,
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
-) -> Iterator[Tuple[Record, List[Entity]]]:
-    """(record, entities) for each record, in input order. Texts longer than chunk_chars
+    spans: bool = False,
+    threshold: Optional[float] = None,
+) -> Iterator[Tuple[Record, List[Entity], Optional[Dict[str, List[Entity]]]]]:
+    """(record, entities, span groups) for each record, in input order: the entities of
+    doc.ents, each with its score in a span group (`confidence`, None without one); with
+    `spans`, each scored span group (scored_groups) by its key, its spans as entities (None
+    without `spans`). `threshold`: entities and spans whose confidence is below it are left
+    out (those without a confidence are kept). Texts longer than chunk_chars
     (or nlp.max_length) are annotated piece by piece (see chunk_text): the pieces are cut as
     the pipeline takes them and only their entities are kept, so a document's length adds
     its entities, and no more, to the memory. Whitespace-only texts and pieces are not sent
@@ -142,10 +165,10 @@ def annotate_records(
                     yield piece
             entry.all_sent = True
 
-    def finished() -> Iterator[Tuple[Record, List[Entity]]]:
+    def finished() -> Iterator[Tuple[Record, List[Entity], Optional[Dict[str, List[Entity]]]]]:
         while pending and pending[0].all_sent and not pending[0].out:
             entry = pending.popleft()
-            yield entry.record, entry.entities
+            yield entry.record, entry.entities, entry.groups if spans else None
 
     guard = WorkerGuard() if n_process != 1 else None
     with guard or nullcontext():
@@ -157,9 +180,17 @@ def annotate_records(
                 for ent in doc.ents:
                     start, end = ent.start_char + offset, ent.end_char + offset
                     confidence = scores.get((ent.start_char, ent.end_char, ent.label_))
-                    entry.entities.append(
-                        {"start": start, "end": end, "label": ent.label_, "text": text[start:end], "confidence": confidence}
-                    )
+                    if threshold is None or confidence is None or confidence >= threshold:
+                        entry.entities.append(
+                            {"start": start, "end": end, "label": ent.label_, "text": text[start:end], "confidence": confidence}
+                        )
+                if spans:
+                    for key, group in scored_groups(doc).items():
+                        found = entry.groups.setdefault(key, [])
+                        for span, score in group:
+                            if threshold is None or score >= threshold:
+                                start, end = span.start_char + offset, span.end_char + offset
+                                found.append({"start": start, "end": end, "label": span.label_, "text": text[start:end], "confidence": score})
                 entry.out -= 1
                 yield from finished()
         except (EOFError, OSError) as err:  # spaCy reading the result pipe of a worker that is gone
@@ -365,10 +396,12 @@ class AnnotateRun:
         self.log(f"Skipped {err}")
 
     def digest(
-        self, nlp: Any, *, include_text: bool, chunk_chars: int, block_records: Optional[int] = None
+        self, nlp: Any, *, include_text: bool, chunk_chars: int, block_records: Optional[int] = None,
+        spans: bool = False, threshold: Optional[float] = None,
     ) -> Tuple[DigestedInput, Dict[str, Any]]:
         """The first pass over the input (digest_input) and this run's manifest: nlp's digest,
-        the options that change the output, the input's digest."""
+        the options that change the output (spans and threshold only where given, so that an
+        output of a run without them resumes as before), the input's digest."""
         digested = digest_input(self.inputs, self.in_fmt, self.out_fmt, self.on_bad, block_records)
         options = {
             "input_format": self.in_fmt,
@@ -376,6 +409,10 @@ class AnnotateRun:
             "include_text": include_text,
             "chunk_chars": min(chunk_chars, nlp.max_length),
         }
+        if spans:
+            options["spans"] = True
+        if threshold is not None:
+            options["threshold"] = threshold
         return digested, input_manifest(model_digest(nlp), options, self.inputs, digested)
 
     def records(self, digested: DigestedInput) -> Iterator[Record]:
@@ -394,6 +431,8 @@ def annotate_file(
     n_process: int = 1,
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
     include_text: bool = True,
+    spans: bool = False,
+    threshold: Optional[float] = None,
     skip_bad: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -411,7 +450,11 @@ def annotate_file(
     any annotation; the second pass annotates those documents (digested_records). An
     existing output is resumed only if its manifest names this model, these options and this
     input (ResumeError otherwise); with overwrite the new output is written beside it and
-    moved onto it when complete. The output is its resolved path: a symlink to it is it."""
+    moved onto it when complete. The output is its resolved path: a symlink to it is it.
+
+    spans: write each record's scored span groups too (JSONL output; annotate_records);
+    threshold: leave out entities and spans of a lower confidence (annotate_records)."""
+    check_threshold(threshold)
     run = AnnotateRun.start(input_path, output_path, input_format, output_format, skip_bad=skip_bad, log=log)
     files, out_fmt = run.files, run.out_fmt
     output_path = files.output
@@ -421,8 +464,10 @@ def annotate_file(
         old_manifest = load_manifest(files) if existing and not overwrite else None
         if isinstance(nlp, str):
             nlp = load_pipeline(nlp)
+        if spans:
+            check_spans(nlp, out_fmt)
         digested, manifest = run.digest(
-            nlp, include_text=include_text, chunk_chars=chunk_chars,
+            nlp, include_text=include_text, chunk_chars=chunk_chars, spans=spans, threshold=threshold,
             block_records=old_manifest["input"]["block_records"] if old_manifest else None,
         )
         digest = digested.digest
@@ -445,6 +490,7 @@ def annotate_file(
             written = _write_records(
                 nlp, records, target, out_fmt, total=digest.records, n_done=n_done, append=not staged, progress=progress,
                 batch_size=batch_size, n_process=n_process, chunk_chars=chunk_chars, include_text=include_text,
+                spans=spans, threshold=threshold,
             )
         except BaseException as err:
             if staged and files.staged.exists():
@@ -484,8 +530,8 @@ def _write_records(
     start = time.perf_counter()
     try:
         with target.open("ab" if append else "wb", buffering=0) as out:
-            for record, entities in annotate_records(nlp, records, **pipe_options):
-                write_whole(out, format_record(record, entities, out_fmt, include_text=include_text), target)
+            for record, entities, groups in annotate_records(nlp, records, **pipe_options):
+                write_whole(out, format_record(record, entities, out_fmt, include_text=include_text, spans=groups), target)
                 written += 1
                 if progress:
                     words += len(record.text.split())
