@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import pytest
 import spacy
-from helpers import SAMPLES, cli, joined, train_model, write_input
+from helpers import SAMPLES, cli, joined, write_input
 
 from spacy_taughtnet.annotate import annotate_records, chunk_text
 from spacy_taughtnet.annotate import resume as annotate_resume
@@ -26,13 +26,6 @@ TEXTS = [joined(t, a) for t, a in SAMPLES]
 IDS = {"text": [str(i) for i in range(1, len(SAMPLES) + 1)], "jsonl": [f"doc-{i}" for i in range(len(SAMPLES))],
        "pubtator": [str(1000 + i) for i in range(len(SAMPLES))]}
 EXTENSIONS = {"text": ".txt", "jsonl": ".jsonl", "pubtator": ".pubtator"}
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("annotate") / "model"
-    train_model().to_disk(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from typing import Callable, Iterator, List, Optional
 
 import pytest
 import spacy
-from helpers import alive, children_of, cli, gone_soon, train_model, write_input
+from helpers import alive, children_of, cli, gone_soon, write_input
 
 from spacy_taughtnet.annotate import annotate_records
 from spacy_taughtnet.annotate import resume as annotate_resume
@@ -35,13 +35,6 @@ from spacy_taughtnet.formats import Record, detect_format, read_records
 pytestmark = pytest.mark.slow  # fault injection: killed runs and reruns
 N_DOCS = 1000  # about a second of annotation for the small model
 WORDS = "Patients with breast cancer received aspirin ; cisplatin induced renal failure in mice".split()
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("faults") / "model"
-    train_model().to_disk(path)
-    return path
 
 
 @pytest.fixture(scope="module")
