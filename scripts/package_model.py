@@ -17,7 +17,7 @@ from spacy.util import load_config
 
 import spacy_taughtnet
 from spacy_taughtnet.errors import TaughtNetError
-from spacy_taughtnet.model_card import (
+from spacy_taughtnet.model_card import (  # duplicates check: an import block, alike wherever these names are imported
     card_readme,
     check_training_vars,
     corpus_name,

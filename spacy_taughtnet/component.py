@@ -9,7 +9,7 @@ all types or one per type, is the strategy of its `heads` setting (heads.py).
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import (
+from typing import (  # duplicates check: an import block, alike wherever these names are imported
     Callable,
     Dict,
     Iterable,

@@ -7,7 +7,7 @@ complete for its own type only; the other types are unknown there.
 import warnings
 from contextlib import closing
 from pathlib import Path
-from typing import (
+from typing import (  # duplicates check: an import block, alike wherever these names are imported
     Dict,
     Iterable,
     Iterator,

@@ -2,7 +2,7 @@
 (distributions.py). What a teacher is and how a pipe yields distributions: teachers.py."""
 from itertools import islice
 from pathlib import Path
-from typing import (
+from typing import (  # duplicates check: an import block, alike wherever these names are imported
     Any,
     Callable,
     Dict,

@@ -22,7 +22,7 @@ from thinc.types import Floats2d
 
 from .aggregate import aggregate_distributions
 from .corpora import doc_entity_type
-from .decoding import (
+from .decoding import (  # duplicates check: an import block, alike wherever these names are imported
     BILUO_PREFIXES,
     biluo_tag_names,
     biluo_targets,

@@ -28,6 +28,8 @@ def create_corpus_reader(
     return TaughtNetCorpus(path, distributions=distributions, limit=limit)
 
 
+# duplicates check: the reader declares TaughtNetCorpus's settings again, for spaCy's config
+# validation (a registered function's signature is its schema).
 @registry.readers("spacy-taughtnet.Corpus.v2")
 def create_corpus_reader_v2(
     path: Path,

@@ -50,7 +50,8 @@ K2_SCORES = [
         0.8 * 0.1,  # 0.08
     ],
 ]
-# k = 3, columns (B-e1, I-e1, B-e2, I-e2, B-e3, I-e3, O)
+# k = 3, columns (B-e1, I-e1, B-e2, I-e2, B-e3, I-e3, O); each row's products written out
+# by hand (the duplicates check pairs the two rows by shape: they are the expected values)
 K3_SCORES = [
     [
         0.7 * (0.3 + 0.6) * (0.6 + 0.3),

@@ -9,7 +9,7 @@ import numpy
 import pytest
 
 from spacy_taughtnet import decoding
-from spacy_taughtnet.decoding import (
+from spacy_taughtnet.decoding import (  # duplicates check: an import block, alike wherever these names are imported
     biluo_tag_names,
     biluo_targets,
     bio_columns,

@@ -29,7 +29,7 @@ from spacy_taughtnet.corpora import read_iob
 from spacy_taughtnet.errors import ConfigError
 from spacy_taughtnet.evaluate import evaluate_corpus
 from spacy_taughtnet.heads import JointHeads, PerTypeHeads
-from spacy_taughtnet.model_card import (
+from spacy_taughtnet.model_card import (  # duplicates check: an import block, alike wherever these names are imported
     NOT_TRAINING_VARS,
     TRAINING_VARS,
     card_readme,

@@ -15,6 +15,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+# The commands are declared alike (decorators, typer options, publish the results): the
+# duplicates check pairs their declarations by shape; each runs its own benchmark.
 RESULTS = typer.Option(Path("benchmarks"), help="Folder of the results files (NAME.json)")
 PAGE = typer.Option(Path("BENCHMARKS.md"), help="The page rendered from the results files")
 CORPORA = typer.Option(..., help="Corpus folder names, space- or comma-separated")

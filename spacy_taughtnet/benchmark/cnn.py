@@ -145,7 +145,8 @@ def chart(results: Dict, path: Path) -> None:
 
 
 def section(results: Dict) -> List[str]:
-    """The markdown of benchmarks/cnn.json."""
+    """The markdown of benchmarks/cnn.json (built as transformers.section is: alike in shape,
+    each its own text)."""
     setup, corpora = results["setup"], results["setup"]["corpora"]
     speed, annotate = results["words_per_second"], results["annotate"]
     lines = [

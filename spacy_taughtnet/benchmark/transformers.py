@@ -153,7 +153,8 @@ def targets(results: Dict) -> List[Dict]:
 
 
 def section(results: Dict) -> List[str]:
-    """The markdown of benchmarks/transformers.json."""
+    """The markdown of benchmarks/transformers.json (built as cnn.section is: alike in shape,
+    each its own text)."""
     setup, plan = results["setup"], results["budget"]
     trf_teacher, trf_student = plan["trf_teacher"], plan["trf_student"]
     lines = [
