@@ -48,6 +48,9 @@ def main_options(
     pass
 
 
+# The commands are declared alike (decorators, typer options, a closing echo): the duplicates
+# check pairs their declarations by shape; each runs its own library function.
+
 # Commands that run `spacy train` take its extra `--section.key value` config overrides
 # (and the SPACY_CONFIG_OVERRIDES environment variable), as `spacy train` does.
 TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}

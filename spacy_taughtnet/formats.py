@@ -49,7 +49,7 @@ import zlib
 from dataclasses import dataclass
 from itertools import islice, takewhile
 from pathlib import Path
-from typing import (
+from typing import (  # duplicates check: an import block, alike wherever these names are imported
     Any,
     Callable,
     Dict,

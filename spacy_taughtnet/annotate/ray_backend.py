@@ -39,7 +39,7 @@ from ..ray_cluster import (
     require_ray,
     run_pool,
 )
-from .resume import (
+from .resume import (  # duplicates check: an import block, alike wherever these names are imported
     InputDigest,
     OutputFiles,
     OutputLock,
@@ -159,6 +159,8 @@ def _start_parts(parts: Path, inputs: InputFiles, manifest: Dict[str, Any], dige
     write_manifest(files.manifest, manifest)
 
 
+# duplicates check: its options are annotate_file's, declared again, as each backend's
+# entry point is called with them by name (cli.annotate).
 def annotate_ray(
     model: str,
     input_path: Path,

@@ -18,7 +18,7 @@ from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import (
+from typing import (  # duplicates check: an import block, alike wherever these names are imported
     Any,
     BinaryIO,
     Callable,
@@ -43,7 +43,7 @@ from ..formats import (
     format_record,
     ignore_bad,
 )
-from .resume import (
+from .resume import (  # duplicates check: an import block, alike wherever these names are imported
     START_AFRESH,
     InputDigest,
     OutputFiles,
