@@ -116,19 +116,24 @@ def train_pipe(docs: Sequence[Doc], n_updates: int, *, labels=None, model=None, 
     return nlp, losses_seen
 
 
-def train_model():
-    """A `taughtnet_ner` pipeline trained on TRAIN: what the `annotate` tests annotate with."""
-    fix_random_seed(0)
-    nlp = spacy.blank("en")
-    nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL})
+def fit_train(nlp, n_updates: int):
+    """Initialise `nlp` on TRAIN and update it `n_updates` times on all of it; returns it."""
     examples = []
     for text, ents in TRAIN:
         spans = [(text.index(t), text.index(t) + len(t), label) for t, label in ents]
         examples.append(Example.from_dict(nlp.make_doc(text), {"entities": spans}))
     optimizer = nlp.initialize(lambda: examples)
-    for _ in range(30):
+    for _ in range(n_updates):
         nlp.update(examples, sgd=optimizer)
     return nlp
+
+
+def train_model():
+    """A `taughtnet_ner` pipeline trained on TRAIN: what the `annotate` tests annotate with."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL})
+    return fit_train(nlp, 30)
 
 
 def random_distributions(rng: numpy.random.Generator, n_rows: int, n_cols: int) -> numpy.ndarray:
