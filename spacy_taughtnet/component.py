@@ -44,7 +44,7 @@ from .versions import check_saved_version
 CONFIDENCE_ATTR = "taughtnet_confidence"
 # Settings of the factory kept in `cfg`: a loaded pipe takes them from its (possibly
 # overridden) config, not from the saved cfg.
-FACTORY_SETTINGS = ("overwrite", "spans_key", "set_ents", "overlaps")
+FACTORY_SETTINGS = ("overwrite", "spans_key", "set_ents", "overlaps", "head_targets")
 OVERLAPS = ("confidence", "viterbi")
 
 if not Span.has_extension(CONFIDENCE_ATTR):
@@ -62,6 +62,7 @@ if not Span.has_extension(CONFIDENCE_ATTR):
         "set_ents": True,
         "overlaps": "confidence",
         "heads": "joint",
+        "head_targets": "own",
         "scorer": {"@scorers": "spacy-taughtnet.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -76,6 +77,7 @@ def make_taughtnet_ner(
     set_ents: bool,
     overlaps: str,
     heads: str,
+    head_targets: str,
     scorer: Optional[Callable],
 ) -> "TaughtNetNER":
     """Create a `taughtnet_ner` pipe.
@@ -100,14 +102,17 @@ def make_taughtnet_ner(
     heads: "joint" (one softmax over all types) or "per_type" (one per type; heads.py). A
         per-type student learns from the per-type columns of the teacher distributions and
         is scored, on a doc of one type, by its span group.
+    head_targets: where per-type heads take their teacher targets: "own" (each type's own
+        teachers), "aggregated" (the type's marginals of the aggregated global distribution)
+        or "mix" (their mean); heads.HEAD_TARGETS. Joint heads take "own" only.
     scorer: scoring method (spacy-taughtnet.ner_scorer.v1).
 
-    overwrite, spans_key, set_ents and overlaps are kept in the pipe's cfg and follow the config
+    overwrite, spans_key, set_ents, overlaps and head_targets are kept in the pipe's cfg and follow the config
     it is loaded with: `spacy.load(path, config={"components": {"ner": {"set_ents": False}}})`.
     """
     pipe = TaughtNetNER(
         nlp.vocab, model, name, loss=loss, overwrite=overwrite, spans_key=spans_key,
-        set_ents=set_ents, overlaps=overlaps, heads=heads, scorer=scorer,
+        set_ents=set_ents, overlaps=overlaps, heads=heads, head_targets=head_targets, scorer=scorer,
     )
     pipe.remember_upstream(nlp)
     return pipe
@@ -135,9 +140,10 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
         set_ents: bool = True,
         overlaps: str = "confidence",
         heads: str = "joint",
+        head_targets: str = "own",
         scorer: Optional[Callable] = score_entities,
     ) -> None:
-        self.strategy = make_heads(heads, name)
+        self.strategy = make_heads(heads, name, head_targets)
         if overlaps not in OVERLAPS:
             raise ConfigError(f"{name}: overlaps must be one of {OVERLAPS}, got {overlaps!r}")
         self.vocab = vocab
@@ -152,6 +158,7 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
             "set_ents": set_ents,
             "overlaps": overlaps,
             "heads": heads,
+            "head_targets": head_targets,
             "plugin_version": __version__,
         }
 

@@ -41,6 +41,10 @@ TEACHER_LABELS_KEY = "taughtnet_teacher_labels"
 TEACHER_TYPE_PROBS_KEY = "taughtnet_teacher_type_probs"
 
 Targets = Tuple[numpy.ndarray, Optional[numpy.ndarray]]
+# Where per-type heads take their teacher targets: each type's own teachers' (B, I, O) ("own"),
+# that type's marginals of the aggregated global distribution, in which a confident teacher of
+# another type lowers this type's B/I on its tokens ("aggregated"), or the mean of both ("mix").
+HEAD_TARGETS = ("own", "aggregated", "mix")
 # A sequence to decode: (doc index, (n_tokens, 4m+1) BILUO log-probabilities, its m types)
 Decoding = Tuple[int, numpy.ndarray, Tuple[str, ...]]
 
@@ -286,7 +290,28 @@ class PerTypeHeads(Heads):
                 gold[i, labels.index(label)] = BILUO_PREFIXES.index(prefix)
         return gold, self._teacher_targets(eg, labels)
 
+    def __init__(self, pipe_name: str, targets: str = "own") -> None:
+        super().__init__(pipe_name)
+        if targets not in HEAD_TARGETS:
+            raise ConfigError(f"{pipe_name}: head_targets must be one of {HEAD_TARGETS}, got {targets!r}")
+        self.targets_from = targets
+
     def _teacher_targets(self, eg: Example, labels: Sequence[str]) -> Optional[numpy.ndarray]:
+        """Each head's (B, I, L, U, O-t) targets, from `targets_from` (HEAD_TARGETS)."""
+        own = self._own_targets(eg, labels) if self.targets_from != "aggregated" else None
+        if self.targets_from == "own":
+            return own
+        found = self._teacher_rows(eg, TEACHER_PROBS_KEY, labels)
+        if found is None:
+            return None
+        probs, theirs = found
+        bio = probs[:, self.teacher_columns(theirs, labels)]
+        b, i = bio[:, 0:-1:2], bio[:, 1:-1:2]
+        marginals = numpy.stack([b, i, (1.0 - b - i).clip(0.0, 1.0)], axis=2)  # (n_tokens, k, 3)
+        aggregated = numpy.concatenate([biluo_targets(marginals[:, j]) for j in range(len(labels))], axis=1)
+        return aggregated if own is None else (own + aggregated) / 2
+
+    def _own_targets(self, eg: Example, labels: Sequence[str]) -> Optional[numpy.ndarray]:
         found = self._teacher_rows(eg, TEACHER_TYPE_PROBS_KEY, labels)
         if found is None:
             if TEACHER_PROBS_KEY in eg.reference.user_data:
@@ -365,10 +390,15 @@ class PerTypeHeads(Heads):
 HEADS = {heads.name: heads for heads in (JointHeads, PerTypeHeads)}
 
 
-def make_heads(name: str, pipe_name: str) -> Heads:
-    """The strategy of the `heads` setting `name`."""
+def make_heads(name: str, pipe_name: str, targets: str = "own") -> Heads:
+    """The strategy of the `heads` setting `name`; `targets`: where per-type heads take their
+    teacher targets (HEAD_TARGETS); joint heads learn the aggregated distribution itself."""
     if name not in HEADS:
         raise ConfigError(f"{pipe_name}: heads must be one of {tuple(HEADS)}, got {name!r}")
+    if name == PerTypeHeads.name:
+        return PerTypeHeads(pipe_name, targets)
+    if targets != "own":
+        raise ConfigError(f"{pipe_name}: head_targets {targets!r} is for per_type heads; joint heads learn the aggregated distribution")
     return HEADS[name](pipe_name)
 
 

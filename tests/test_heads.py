@@ -106,6 +106,35 @@ def test_loss_is_the_sum_of_each_heads_distillation_loss():
     numpy.testing.assert_allclose(numpy.concatenate([numpy.asarray(g) for g in grads]), expected_grad, rtol=1e-5, atol=1e-7)
 
 
+def test_head_targets_from_the_aggregated_distribution_or_a_mix():
+    """head_targets "aggregated": each head's targets spread from its type's marginals of the
+    global distribution (read in the stored label order), where a confident Chemical teacher on
+    "cancer" lowers B-Disease there; "mix": the mean with the own-teacher targets. Joint heads
+    and unknown values are refused."""
+    nlp = spacy.blank("en")
+    stored_order = ["GENE", "Disease", "Chemical"]
+    (eg,) = examples(nlp, 1, teacher_labels=stored_order)
+    per_type = eg.reference.user_data[TEACHER_TYPE_PROBS_KEY]
+    per_type[2, 6:9] = [0.95, 0.0, 0.05]  # the Chemical teacher claims "cancer" too
+    blocks = [per_type[:, 3 * j : 3 * j + 3].astype("float64") for j in range(3)]
+    eg.reference.user_data[TEACHER_PROBS_KEY] = aggregate_distributions(blocks)
+    glob = eg.reference.user_data[TEACHER_PROBS_KEY]
+    targets = {name: make_heads("per_type", "ner", name).targets(eg, LABELS)[1] for name in ("own", "aggregated", "mix")}
+    for j, label in enumerate(LABELS):
+        k = stored_order.index(label)
+        b, i = glob[:, 2 * k], glob[:, 2 * k + 1]
+        expected = biluo_targets(numpy.stack([b, i, 1.0 - b - i], axis=1))
+        numpy.testing.assert_allclose(targets["aggregated"][:, 5 * j : 5 * j + 5], expected, atol=1e-6)
+        numpy.testing.assert_allclose(targets["own"][:, 5 * j : 5 * j + 5], biluo_targets(per_type[:, 3 * k : 3 * k + 3]), atol=1e-6)
+    numpy.testing.assert_allclose(targets["mix"], (targets["own"] + targets["aggregated"]) / 2, atol=1e-6)
+    b_disease = {name: t[2, 0] + t[2, 3] for name, t in targets.items()}  # B + U of the Disease head on "cancer"
+    assert b_disease["aggregated"] < b_disease["own"] - 0.2
+    with pytest.raises(ConfigError, match="head_targets 'aggregated' is for per_type heads"):
+        make_heads("joint", "ner", "aggregated")
+    with pytest.raises(ConfigError, match="head_targets must be one of"):
+        per_type_pipe(spacy.blank("en"), head_targets="both")
+
+
 def test_global_only_distributions_are_refused():
     nlp = spacy.blank("en")
     ner = per_type_pipe(nlp)
