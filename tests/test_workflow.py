@@ -104,17 +104,21 @@ def test_installed_model_in_existing_pipeline(quick_run, tmp_path):
     labels = {ent.label_ for ent in student(text).ents}
     assert labels == set(TYPES)
 
-    # The README's recipe with the installed package: the student's ner gets its own copy of
-    # the tok2vec, then goes into another pipeline after a rule-based entity pipe that sets
-    # its own entities first; ours keeps them (overwrite = false).
+    # The packaged student is self-contained (its ner carries its own tok2vec): it goes into
+    # another pipeline as it is, here one with a tok2vec of its own (spaCy's default, of the
+    # student's width) and a rule-based entity pipe that sets its entities first; ours keeps
+    # them (overwrite = false).
+    assert student.pipe_names == ["ner"]
     nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec")
     ruler = nlp.add_pipe("entity_ruler")
+    nlp.initialize()
     ruler.add_patterns([{"label": "PROCEDURE", "pattern": "testing"}])
-    student.replace_listeners("tok2vec", "ner", ["model.tok2vec"])
     nlp.add_pipe("ner", source=student, name="bio_ner")
-    assert nlp.pipe_names == ["entity_ruler", "bio_ner"]
+    assert nlp.pipe_names == ["tok2vec", "entity_ruler", "bio_ner"]
     ents = {(ent.text, ent.label_) for ent in nlp(text).ents}
     assert ("testing", "PROCEDURE") in ents
+    assert {e for e in ents if e[1] != "PROCEDURE"} == {(e.text, e.label_) for e in student(text).ents if e.text != "testing"}
     assert {label for _, label in ents} == set(TYPES) | {"PROCEDURE"}
     nlp.to_disk(tmp_path / "combined")
     reloaded = spacy.load(tmp_path / "combined")
