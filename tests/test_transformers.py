@@ -25,6 +25,7 @@ from spacy_taughtnet.hf_model import (
     check_config,
     transformer_overrides,
 )
+from spacy_taughtnet.package import save_self_contained
 from spacy_taughtnet.workflow import prepare_corpora
 
 pytest.importorskip("spacy_transformers")
@@ -132,6 +133,23 @@ def test_long_doc_is_covered_to_its_last_token():
     (probs,) = ner.predict_proba([doc])
     assert probs.shape == (5000, 3)
     numpy.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_packaged_trf_student_is_self_contained(tmp_path):
+    """Packaging copies the transformer into the student's ner (package.save_self_contained):
+    the shipped pipeline is that pipe alone, with the same probabilities."""
+    nlp = build("student_trf.cfg")
+    docs = read_iob(corpus_file("Toy-chem-IOB"), nlp.vocab, limit=4)
+    nlp.initialize(lambda: gold_examples(nlp, docs))
+    nlp.to_disk(tmp_path / "student")
+    meta = save_self_contained(tmp_path / "student", tmp_path / "shipped", {"labels": {"transformer": [], "ner": ["Chemical"]}})
+    assert meta["pipeline"] == ["ner"] and meta["labels"] == {"ner": ["Chemical"]}
+    shipped = spacy.load(tmp_path / "shipped")
+    assert shipped.pipe_names == ["ner"]
+    text = "Cisplatin and aspirin were given to the mice ."
+    trained = spacy.load(tmp_path / "student")
+    numpy.testing.assert_allclose(shipped.get_pipe("ner").predict_proba([shipped(text)])[0],
+                                  trained.get_pipe("ner").predict_proba([trained(text)])[0], atol=1e-6)
 
 
 def test_unloadable_names_fail_with_one_clear_error(tmp_path):
