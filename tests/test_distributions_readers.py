@@ -401,6 +401,18 @@ def test_pipeline_digest(tmp_path, teachers):
     assert pipeline_digest(copy) != digest
 
 
+def test_pipeline_digest_keeps_the_rule_of_written_manifests(tmp_path):
+    """Manifests record their teachers' pipeline_digest: its value on a fixed folder is the one
+    distributions.py computed before digests.py, so folders written then still read."""
+    folder = tmp_path / "pipeline"
+    (folder / "ner").mkdir(parents=True)
+    (folder / "config.cfg").write_text('[nlp]\nlang = "en"\npipeline = ["ner"]\n')
+    (folder / "ner" / "model").write_bytes(b"weights")
+    (folder / "ner" / "cfg").write_text("{}")
+    (folder / "meta.json").write_text("{}")  # not digested
+    assert pipeline_digest(folder) == "04d5bf050507206664cd675dd297f778cd6e81d4e0d2f69116eacbab9c6f3512"
+
+
 # ---------------------------------------------------------------- the reader
 
 
