@@ -394,6 +394,17 @@ def test_workflow_steps_and_workflows_tables_are_project_yml():
             assert f"`{alias}` ({steps_of[0]})" in text, f"docs/workflow.md: the old name {alias} of {steps_of[0]}"
 
 
+def test_pipelines_settings_table_is_the_factory():
+    """Every setting of the taughtnet_ner factory (but its model, loss and scorer) is in the
+    table, with the factory's default."""
+    defaults = Language.get_factory_meta("taughtnet_ner").default_config
+    rows = {row[0].strip("`"): row[1] for row in table_rows(ROOT / "docs" / "pipelines.md", "| setting |")}
+    assert set(rows) == set(defaults) - {"model", "loss", "scorer"}
+    for name, cell in rows.items():
+        written = json.loads(re.match(r"`([^`]+)`", cell).group(1))
+        assert written == defaults[name], f"docs/pipelines.md: {name} default {written!r}, the factory's {defaults[name]!r}"
+
+
 def test_readme_results_are_benchmarks_seeds_json():
     from spacy_taughtnet.benchmark import seeds
 
@@ -540,6 +551,10 @@ def after_annotate(work: Path, namespace: Dict) -> None:
         for ent in record["entities"]:
             assert record["text"][ent["start"]:ent["end"]] == ent["text"]
     assert "|t|" in (work / "pubmed.pubtator").read_text(encoding="utf8")
+    spans = [json.loads(line) for line in (work / "spans.jsonl").read_text(encoding="utf8").splitlines()]
+    assert [r["id"] for r in spans] == [str(i) for i in range(1, len(SAMPLES) + 1)]
+    scored = [span for r in spans for span in r["spans"].get("taughtnet", [])]
+    assert scored and all(span["confidence"] >= 0.5 for span in scored)
     assert "<html" in (work / "page.html").read_text(encoding="utf8").lower()
 
 
