@@ -508,6 +508,7 @@ def shell_runs(installed_model, tmp_path_factory) -> Dict[Path, Tuple[Path, Opti
 
 
 @pytest.mark.slow
+@pytest.mark.workflow  # workflow.md runs project steps
 @pytest.mark.parametrize("path", RUN_FILES, ids=[str(p.relative_to(ROOT)) for p in RUN_FILES])
 def test_doc_runs(path, installed_model, shell_runs, tmp_path, monkeypatch):
     if path in SHELL_FILES:
