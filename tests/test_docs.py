@@ -23,7 +23,9 @@ A block's check is named by an HTML comment on the line before it, visible in th
   equals the taughtnet_ner factory's default), `run-layout` (each path is one RunLayout makes),
   `tree` (each path listed exists in the repository).
 
-The tables that restate project.yml (steps, vars) and BENCHMARKS' results are checked too.
+Commands quoted inline in the prose are parsed too (their arguments may be left out), and the
+tables that restate project.yml (steps, vars), the factory's settings and BENCHMARKS' results
+are checked against them.
 """
 import ast
 import importlib.util
@@ -48,9 +50,9 @@ from spacy.util import load_config, load_model_from_config
 from thinc.api import Config, fix_random_seed
 
 try:  # typer 0.2x carries its own click
-    from typer._click.exceptions import UsageError
+    from typer._click.exceptions import MissingParameter, UsageError
 except ImportError:
-    from click.exceptions import UsageError
+    from click.exceptions import MissingParameter, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -155,9 +157,9 @@ def shell_commands(code: str) -> Iterator[List[str]]:
                 command.append(token)
 
 
-def click_command(app: typer.Typer, args: List[str], info_name: str) -> None:
+def click_command(app: typer.Typer, args: List[str], info_name: str, *, whole: bool = True) -> None:
     """Parse a command line as the typer app would; UsageError on an unknown command or option,
-    a missing argument or a bad value."""
+    a bad value and, for a whole command line, a missing argument."""
     command = typer.main.get_command(app)
     args = list(args)
     while hasattr(command, "commands") and args and not args[0].startswith("-"):
@@ -166,8 +168,16 @@ def click_command(app: typer.Typer, args: List[str], info_name: str) -> None:
         if sub is None:
             raise UsageError(f"no command {name!r} in {info_name}")
         command, info_name = sub, name
-    with command.make_context(info_name, args, resilient_parsing=False):
-        pass
+    if not whole and not args:
+        return  # a command named, not used
+    try:
+        with command.make_context(info_name, args):
+            pass
+    except MissingParameter:
+        if whole:
+            raise
+    except typer.Exit as done:  # --help, --version
+        assert done.exit_code == 0
 
 
 def check_project_run(args: List[str], where: str) -> None:
@@ -197,8 +207,9 @@ def script_options(script: Path) -> set:
     }
 
 
-def check_command(argv: List[str], where: str) -> None:
-    """One command line of a help-only block against what it names."""
+def check_command(argv: List[str], where: str, *, whole: bool = True) -> None:
+    """One command line of a help-only block (or, not `whole`, a command named in the prose, its
+    arguments left out) against what it names."""
     from spacy.cli import app as spacy_app
 
     from spacy_taughtnet.cli import app as taughtnet_app
@@ -211,11 +222,11 @@ def check_command(argv: List[str], where: str) -> None:
     if program == "python" and args[:1] == ["-m"]:
         program, args = args[1], args[2:]
     if program in ("spacy_taughtnet", "spacy-taughtnet"):
-        click_command(taughtnet_app, args, "spacy_taughtnet")
+        click_command(taughtnet_app, args, "spacy_taughtnet", whole=whole)
     elif program == "spacy" and args[:2] == ["project", "run"]:
         check_project_run(args, where)
     elif program == "spacy":
-        click_command(spacy_app, args, "spacy")
+        click_command(spacy_app, args, "spacy", whole=whole)
     elif program == "pytest":
         ini = (ROOT / "pytest.ini").read_text(encoding="utf8")
         for i, arg in enumerate(args):
@@ -264,6 +275,28 @@ def test_help_only_blocks_parse(block):
             pytest.fail(f"{block.where}: {shlex.join(argv)}: {err.format_message()}")
 
 
+INLINE_COMMAND = re.compile(r"`((?:python -m spacy_taughtnet|spacy-taughtnet|spacy project run) [^`]+)`")
+
+
+def test_inline_commands_parse():
+    """Commands quoted in the prose (not history: docs/experiments.md) parse as the blocks' do."""
+    checked = 0
+    for path in DOC_FILES:
+        if path.name == "experiments.md":
+            continue
+        text = re.sub(r"```.*?```", "", path.read_text(encoding="utf8"), flags=re.S)
+        for command in INLINE_COMMAND.findall(" ".join(text.split())):
+            if "..." in command:
+                continue  # an elided command line
+            for argv in shell_commands(command):
+                try:
+                    check_command(argv, f"{path.relative_to(ROOT)}: `{command}`", whole=False)
+                except UsageError as err:
+                    pytest.fail(f"{path.relative_to(ROOT)}: `{command}`: {err.format_message()}")
+                checked += 1
+    assert checked >= 10
+
+
 def test_the_parser_catches_a_wrong_command_line():
     """What the help-only check finds: an unknown option, a missing argument, a var or step
     project.yml does not have."""
@@ -273,6 +306,8 @@ def test_the_parser_catches_a_wrong_command_line():
         click_command(app, ["annotate", "MODEL", "in.jsonl", "out.jsonl", "--n-procs", "2"], "spacy_taughtnet")
     with pytest.raises(UsageError):
         click_command(app, ["render", "MODEL"], "spacy_taughtnet")
+    with pytest.raises(UsageError):
+        click_command(app, ["render", "--limt", "3"], "spacy_taughtnet", whole=False)
     with pytest.raises(AssertionError):
         check_project_run(["project", "run", "all", ".", "--vars.corpus_dir", "DIR"], "test")
     with pytest.raises(AssertionError):
