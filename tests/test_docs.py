@@ -440,6 +440,12 @@ def test_pipelines_settings_table_is_the_factory():
         assert written == defaults[name], f"docs/pipelines.md: {name} default {written!r}, the factory's {defaults[name]!r}"
 
 
+def test_readme_python_version_is_setup_py():
+    stated = re.search(r"Python (3\.\d+) or newer", (ROOT / "README.md").read_text(encoding="utf8")).group(1)
+    required = re.search(r'python_requires=">=(3\.\d+)"', (ROOT / "setup.py").read_text(encoding="utf8")).group(1)
+    assert stated == required, f"README: Python {stated}+, setup.py: >={required}"
+
+
 def test_readme_results_are_benchmarks_seeds_json():
     from spacy_taughtnet.benchmark import seeds
 
