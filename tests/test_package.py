@@ -87,6 +87,22 @@ def card(run: Path, **kwargs):
     return model_card(meta, rows, **{**options, **kwargs})
 
 
+def test_model_card_headline_is_doc_ents_with_the_span_group_beside():
+    """A per-type student's rows carry doc.ents figures: the card's P/R/F1 (description,
+    notes, performance) are those, its span group's F1 stands beside them."""
+    rows = [{"corpus": "training/corpus/A-IOB/test.spacy", "entity_type": "Disease", "precision": 0.9, "recall": 0.8, "f1": 0.85,
+             "n_docs": 10, "n_words": 100, "words_per_second": 1000.0,
+             "doc_ents": {"precision": 0.88, "recall": 0.7, "f1": 0.78}}]
+    meta = model_card({"labels": {"ner": ["Disease"]}}, rows, version="0.2.0", license="CC BY 4.0")
+    (entry,) = meta["performance"]["per_corpus"]
+    assert (entry["precision"], entry["recall"], entry["f1"]) == (0.88, 0.7, 0.78)
+    assert entry["span_group"] == {"precision": 0.9, "recall": 0.8, "f1": 0.85}
+    assert meta["performance"]["ents_per_type"] == {"Disease": {"p": 0.88, "r": 0.7, "f": 0.78}}
+    assert "Disease 88.00/70.00/78.00" in meta["description"] and "doc.ents" in meta["description"]
+    assert "| A-IOB | Disease | 88.00 | 70.00 | 78.00 | 85.00 | 1,000 |" in meta["notes"]
+    assert "| corpus | type | precision | recall | F1 | span group F1 | words/s |" in meta["notes"]
+
+
 def test_plugin_version_of_a_source_checkout():
     assert plugin_version(ROOT) == spacy_taughtnet.__version__
     with pytest.raises(ConfigError, match="not a spacy-taughtnet source checkout"):
