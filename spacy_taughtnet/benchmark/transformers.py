@@ -43,6 +43,15 @@ CNN_STUDENTS = {
 SPEED_TARGET, F1_LOSS_TARGET = 10.0, 2.0
 
 
+def portable_model_name(name: Optional[str]) -> Optional[str]:
+    """A hub name as it is; a model folder inside an installed package as its path from
+    site-packages (the page must not name this machine's paths)."""
+    parts = Path(name).parts if name else ()
+    if "site-packages" in parts:
+        return "/".join(parts[parts.index("site-packages") + 1 :])
+    return name
+
+
 def budget(model: Path) -> Dict:
     """What a trained pipeline was trained with, from its config.cfg."""
     from spacy.util import load_config
@@ -51,7 +60,7 @@ def budget(model: Path) -> Dict:
     training = config["training"]
     return {
         "pipeline": config["nlp"]["pipeline"],
-        "transformer": config["paths"].get("transformer"),
+        "transformer": portable_model_name(config["paths"].get("transformer")),
         "max_steps": training["max_steps"],
         "eval_frequency": training["eval_frequency"],
         "batch_size_padded_tokens": training["batcher"].get("size"),
