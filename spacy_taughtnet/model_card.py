@@ -190,17 +190,13 @@ def model_card(
     speed = sum(r["n_words"] for r in timed) / sum(r["n_words"] / r["words_per_second"] for r in timed) if timed else None
     card["performance"] = {
         "per_corpus": per_corpus,
-        "ents_per_type": {
-            row["entity_type"]: {"p": headline(row)["precision"], "r": headline(row)["recall"], "f": headline(row)["f1"]}
-            for row in student_rows
-        },
+        "ents_per_type": {row["entity_type"]: {"p": row["precision"], "r": row["recall"], "f": row["f1"]} for row in per_corpus},
         "speed": speed,
     }
     if untested:
         card["performance"]["not_evaluated"] = untested
     scores = "; ".join(
-        f"{corpus_name(r)} {r['entity_type']} {_pct(headline(r)['precision'])}/{_pct(headline(r)['recall'])}/{_pct(headline(r)['f1'])}"
-        for r in student_rows
+        f"{r['corpus']} {r['entity_type']} {_pct(r['precision'])}/{_pct(r['recall'])}/{_pct(r['f1'])}" for r in per_corpus
     )
     # One line: setuptools makes it the wheel's Summary. The full table goes to `notes`,
     # which `spacy info` prints too and spaCy's README generator appends.
