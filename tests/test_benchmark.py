@@ -13,6 +13,7 @@ import spacy
 from helpers import FIXTURES, SMALL_MODEL, cli, gold_examples, seeded_blank
 
 from spacy_taughtnet.benchmark import (
+    broad,
     cnn,
     compare_ner,
     overlaps,
@@ -115,6 +116,125 @@ def test_seeds_figures_from_run_folders(tmp_path):
         seeds.seeds_f1([first], ["A", "C"])
     with pytest.raises(ConfigError, match="teachers.json: missing; run `python -m spacy_taughtnet evaluate-all"):
         seeds.seeds_f1([tmp_path / "r2"], ["A"])
+
+
+BROAD = {
+    "command": 'python -m spacy_taughtnet benchmark broad run --corpora "A B C"',
+    "commit": "abc1234", "root": "run", "corpora": ["A", "B", "C"], "seed": 0, "batch_size": 256,
+    "entity_types": {"A": "Disease", "B": "Disease", "C": "Chemical"},  # two corpora of one type
+    "test_f1": {
+        "teacher": {"A": 0.80, "B": 0.70, "C": 0.90},
+        "student": {"A": 0.82, "B": 0.72, "C": 0.89},
+        "student_doc_ents": {"A": 0.83, "B": 0.71, "C": 0.89},
+    },
+    "words_per_second": {"student": 30000.0, "teachers": 5000.0},
+    "wall_seconds": {"pretrain": 600.0, "teacher-A": 1200.0, "teacher-B": 1200.0, "teacher-C": 1200.0,
+                     "distill-train": 300.0, "student": 3000.0},
+}
+
+
+def test_broad_section_and_targets_from_given_results():
+    """One run: per corpus with its type, macro over the corpora (each weighs equally), speed
+    against the teachers, each stage's minutes and the total, the targets of issue 22."""
+    lines = broad.section(BROAD)
+    assert lines[0] == "## The broad model: 3 corpora, 2 types (one run)"
+    assert "These are the figures of one run, seed 0 of the student's config, not means: the default student's figures " \
+           "above are means over its seeds." in lines[2]
+    assert "| A | Disease | 80.00 | **83.00** | +3.00 | 82.00 | +2.00 |" in lines
+    assert "| B | Disease | 70.00 | **71.00** | +1.00 | 72.00 | +2.00 |" in lines
+    assert "| C | Chemical | 90.00 | **89.00** | -1.00 | 89.00 | -1.00 |" in lines
+    assert "| macro | | 80.00 | **81.00** | +1.00 | 81.00 | +1.00 |" in lines
+    assert ("Speed (test splits, batch 256, one process each, fresh processes, each model's fastest of 3 passes): student "
+            "30,000 words/s, the 3 teachers one after another 5,000 words/s (6.00x).") in lines
+    wall = lines[lines.index("### Wall time of each stage of `all` (min)"):]
+    assert wall[2:11] == ["| stage | minutes |", "|---|---|", "| pretrain | 10.0 |", "| teacher-A | 20.0 |", "| teacher-B | 20.0 |",
+                          "| teacher-C | 20.0 |", "| distill-train | 5.0 |", "| student | 50.0 |", "| total | 125.0 |"]
+    assert [(t["measured"], t["pass"]) for t in broad.targets(BROAD)] == [
+        ("+3.00 points", True), ("+1.00 points", True), ("-1.00 points", False), ("+1.00 points", True),
+        ("30,000 words/s", True), ("6.00x", True), ("125 min", False)]
+    assert lines[-7:] == [
+        "- **PASS** student doc.ents F1 >= its teacher's on A (one run): +3.00 points",
+        "- **PASS** student doc.ents F1 >= its teacher's on B (one run): +1.00 points",
+        "- **MISS** student doc.ents F1 >= its teacher's on C (one run): -1.00 points",
+        "- **PASS** student doc.ents macro F1 >= teachers' macro F1 + 0.5: +1.00 points",
+        "- **PASS** student >= 20k words/s in one CPU process: 30,000 words/s",
+        "- **PASS** student >= 5x the 3 teachers (one per corpus, one after another): 6.00x",
+        "- **MISS** the timed stages of `all` within 120 minutes: 125 min",
+    ]
+
+
+def test_broad_without_a_seed_or_a_stage_timed():
+    results = {**BROAD, "seed": None, "words_per_second": {"student": 19000.0, "teachers": 4000.0},
+               "test_f1": {**BROAD["test_f1"], "student_doc_ents": {"A": 0.805, "B": 0.705, "C": 0.90}},
+               "wall_seconds": {**BROAD["wall_seconds"], "distill-train": None}}
+    lines = broad.section(results)
+    assert "These are the figures of one run, not means:" in lines[2]
+    assert "| distill-train | n/a |" in lines and "| total | n/a |" in lines
+    assert [(t["measured"], t["pass"]) for t in broad.targets(results)] == [
+        ("+0.50 points", True), ("+0.50 points", True), ("+0.00 points", True), ("+0.33 points", False),
+        ("19,000 words/s", False), ("4.75x", False), ("n/a (not timed: distill-train)", False)]
+
+
+def broad_run(root: Path) -> Path:
+    """A run folder of two corpora, evaluated and timed, as `all` leaves it (no models)."""
+    write_run(root, {
+        "teachers": [{"corpus": "B", "entity_type": "Chemical", "f1": 0.7}, {"corpus": "A", "entity_type": "Disease", "f1": 0.8}],
+        "student": [{"corpus": "A", "entity_type": "Disease", "f1": 0.81, "doc_ents": {"f1": 0.79}},
+                    {"corpus": "B", "entity_type": "Chemical", "f1": 0.72, "doc_ents": {"f1": 0.73}}],
+    }, {"student": 300, "distill-transfer": 30, "distill-train": 120, "teacher-A-seed1": 50, "teacher-A": 60, "pretrain": 90,
+        "student_union": 400})
+    (root / "student" / "model-best").mkdir(parents=True)
+    (root / "student" / "model-best" / "config.cfg").write_text("[system]\nseed = 7\n\n[training]\nseed = ${system.seed}\n")
+    return root
+
+
+def test_broad_figures_and_stages_from_a_run_folder(tmp_path):
+    """The stages of `all` in the order they run (another system's timing left out; a
+    teacher not timed is n/a), the seed from the student's config."""
+    root = broad_run(tmp_path / "run")
+    assert broad.figures(root, ["A", "B"]) == {
+        "entity_types": {"A": "Disease", "B": "Chemical"},
+        "test_f1": {"teacher": {"A": 0.8, "B": 0.7}, "student": {"A": 0.81, "B": 0.72}, "student_doc_ents": {"A": 0.79, "B": 0.73}},
+    }
+    assert broad.stage_seconds(root, ["A", "B"]) == {"pretrain": 90, "teacher-A": 60, "teacher-A-seed1": 50, "teacher-B": None,
+                                                     "distill-train": 120, "distill-transfer": 30, "student": 300}
+    assert list(broad.stage_seconds(root, ["A", "B"])) == ["pretrain", "teacher-A", "teacher-A-seed1", "teacher-B",
+                                                           "distill-train", "distill-transfer", "student"]
+    assert broad.student_seed(root) == 7 and broad.student_seed(tmp_path / "elsewhere") is None
+
+
+def test_broad_command_writes_its_results_and_the_page(tmp_path, monkeypatch):
+    """The command on a run folder (its speed measurement faked: no models here)."""
+    root = broad_run(tmp_path / "run")
+    (root / "timings" / "teacher-B.json").write_text(json.dumps({"seconds": 60}))
+    timed = []
+
+    def fake_throughput(models, tests, batch_size):
+        timed.append(([Path(m).relative_to(root).parts[0] for m in models], [Path(t).relative_to(root) for t in tests], batch_size))
+        return {"words_per_second": 24000.0 if len(models) == 1 else 4000.0}
+
+    monkeypatch.setattr(broad, "throughput", fake_throughput)
+    folder = results_folder(tmp_path / "results", seeds=SEEDS)
+    result = cli("benchmark", "broad", root, "--corpora", "A B", "--batch-size", 64, "--results", folder, "--page", tmp_path / "PAGE.md")
+    assert result.exit_code == 0, result.output
+    tests = [Path("corpus/A/test.spacy"), Path("corpus/B/test.spacy")]
+    assert timed == [(["student"], tests, 64), (["teachers", "teachers"], tests, 64)]
+    measured = json.loads((folder / "broad.json").read_text(encoding="utf8"))
+    assert measured["command"] == f'python -m spacy_taughtnet benchmark broad {root} --corpora "A B"'
+    assert (measured["root"], measured["corpora"], measured["seed"], measured["batch_size"]) == (str(root), ["A", "B"], 7, 64)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert measured["words_per_second"] == {"student": 24000.0, "teachers": 4000.0} and measured["commit"] == head
+    assert measured["test_f1"]["student_doc_ents"] == {"A": 0.79, "B": 0.73} and measured["wall_seconds"]["teacher-B"] == 60
+    assert "MISS  student doc.ents F1 >= its teacher's on A (one run): -1.00 points" in result.stdout
+    assert "PASS  the timed stages of `all` within 120 minutes: 12 min" in result.stdout
+    page = (tmp_path / "PAGE.md").read_text(encoding="utf8")
+    assert page == render(folder) and page.index("## The default student over 2 seeds") < page.index("## The broad model: 2 corpora, 2 types")
+
+
+def test_broad_section_follows_the_seeds_section_with_its_notes(tmp_path):
+    folder = results_folder(tmp_path / "results", seeds=SEEDS, broad={**BROAD, "notes": ["Trained on a busy machine."]})
+    seeds_text, broad_text = "\n".join(seeds.section(SEEDS)), "\n".join(broad.section(BROAD))
+    assert render(folder) == f"{INTRO}\n\n{seeds_text}\n\n{broad_text}\n\n### Notes\n\n- Trained on a busy machine.\n"
 
 
 def evaluation_rows(f1: dict) -> list:

@@ -76,6 +76,25 @@ def seeds(
 
 @app.command()
 @user_errors
+def broad(
+    root: Path = typer.Argument(..., help="Run folder of `spacy project run all` over the broad corpora, evaluated"),
+    corpora: str = CORPORA,
+    batch_size: int = BATCH_SIZE,
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """The broad model (issue 22), one run: teachers and student per corpus and macro, speed, wall time, the targets."""
+    from . import broad as benchmark
+    from .report import publish
+    from .tables import print_targets
+
+    measured = benchmark.measure(root, _corpora(corpora), batch_size)
+    publish(measured, results / "broad.json", page)
+    print_targets(benchmark.targets(measured))
+
+
+@app.command()
+@user_errors
 def transformers(
     root: Path = typer.Argument(..., help="Run folder of `spacy project run all` with the transformer configs"),
     corpora: str = CORPORA,

@@ -7,10 +7,20 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 from ..atomic import atomic_path
-from . import cnn, compare_ner, overlaps, ray_annotate, seeds, teachers, transformers
+from . import (
+    broad,
+    cnn,
+    compare_ner,
+    overlaps,
+    ray_annotate,
+    seeds,
+    teachers,
+    transformers,
+)
 
 SECTIONS: Dict[str, Callable[[Dict], List[str]]] = {
     "seeds.json": seeds.section,
+    "broad.json": broad.section,
     "cnn.json": cnn.section,
     "overlaps.json": overlaps.section,
     "compare_ner.json": compare_ner.section,
