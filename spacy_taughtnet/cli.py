@@ -8,11 +8,11 @@ from typing import List, Optional
 import typer
 
 from .about import __version__
-from .aggregate import DEFAULT_MERGE, DEFAULT_NORMALIZE
+from .aggregate import DEFAULT_MERGE
 from .annotate.runner import DEFAULT_CHUNK_CHARS
 from .benchmark.cli import app as benchmark_app
 from .cli_errors import user_errors
-from .distill import DEFAULT_BATCH_SIZE
+from .distill import DEFAULT_BATCH_SIZE, DEFAULT_NORMALIZE
 from .distributions import SHARD_DOCS
 from .errors import ConfigError
 from .ray_cluster import (
@@ -84,7 +84,11 @@ TRANSFORMER_CASE = typer.Option("", help=(
     "model such as MiniLM or SciBERT-uncased needs uncased; ignored by the CNN configs; empty: the config's)"
 ))
 # Options of distill and distill-teachers.
-NORMALIZE = typer.Option(DEFAULT_NORMALIZE, help="Aggregation normaliser: sum or softmax")
+NORMALIZE = typer.Option(DEFAULT_NORMALIZE, help=(
+    "none | sum | softmax: none stores each type's own columns only (what the default per-type student "
+    "reads); sum or softmax also store TaughtNet's aggregated global distribution, with that normaliser "
+    "(for joint heads and head_targets aggregated or mix)"
+))
 BATCH_SIZE = typer.Option(DEFAULT_BATCH_SIZE, help="Docs per batch")
 SHARD_DOCS_OPTION = typer.Option(SHARD_DOCS, min=1, help="Docs per shard: a rerun after a failure or kill redoes only unfinished shards")
 # Options of --backend ray, for annotate and distill-teachers (ray_cluster.RayOptions).

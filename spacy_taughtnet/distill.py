@@ -22,27 +22,31 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
-from .aggregate import (
-    DEFAULT_MERGE,
-    DEFAULT_NORMALIZE,
-    MERGES,
-    aggregate_distributions,
-    merge_teachers,
-)
+from .aggregate import DEFAULT_MERGE, MERGES, aggregate_distributions, merge_teachers
 from .corpora import doc_corpus, doc_entity_type
-from .distributions import SHARD_DOCS, write_distributions
+from .distributions import (
+    NO_AGGREGATION,
+    SHARD_DOCS,
+    has_global_columns,
+    write_distributions,
+)
 from .errors import ConfigError, CorpusError, TeacherError
 from .teachers import Teacher, trained_teacher
 
 # Docs per batch of the teachers' pass.
 DEFAULT_BATCH_SIZE = 256
+# What distill stores unless told: each type's own columns only, all the default (per-type)
+# student reads; "sum" or "softmax" add TaughtNet's aggregated global columns, which joint
+# heads and head_targets "aggregated"/"mix" learn from.
+DEFAULT_NORMALIZE = NO_AGGREGATION
 
 
 def combine(
     teachers: Sequence[Teacher], per_teacher: Sequence[numpy.ndarray], labels: Sequence[str], *,
     merge: str = DEFAULT_MERGE, normalize: str = DEFAULT_NORMALIZE,
 ) -> numpy.ndarray:
-    """One batch's stored rows (distributions.py): the global distribution, then each type's (B, I, O).
+    """One batch's stored rows (distributions.py): the global distribution aggregated with
+    `normalize` (none with "none"), then each type's (B, I, O).
 
     per_teacher: each teacher's (n_tokens, 2m+1) rows. Single-type teachers of one type are
     merged (a lone one as it is), then aggregated with the multi-type ones into the global
@@ -56,15 +60,19 @@ def combine(
             single[types[0]].append(probs)
         else:
             joint.append((types, probs))
-    merged = [None if not ps else ps[0] if len(ps) == 1 else merge_teachers(ps, merge) for ps in single]
-    global_rows = aggregate_distributions(merged, normalize=normalize, joint=joint)  # checks every type has a teacher
     by_type = [list(ps) for ps in single]
     for types, probs in joint:
         for m, j in enumerate(types):
             b, i = probs[:, 2 * m], probs[:, 2 * m + 1]
             by_type[j].append(numpy.stack([b, i, (1.0 - b - i).clip(0.0, 1.0)], axis=1))
-    per_type = [ps[0] if len(ps) == 1 else merge_teachers(ps, merge) for ps in by_type]
-    return numpy.concatenate([global_rows] + [numpy.asarray(p, dtype=numpy.float32) for p in per_type], axis=1)
+    missing = [label for label, ps in zip(labels, by_type) if not ps]
+    if missing:
+        raise TeacherError(f"no teacher gives the types {missing} (labels {list(labels)})")
+    per_type = [numpy.asarray(ps[0] if len(ps) == 1 else merge_teachers(ps, merge), dtype=numpy.float32) for ps in by_type]
+    if not has_global_columns(normalize):
+        return numpy.concatenate(per_type, axis=1)
+    merged = [None if not ps else ps[0] if len(ps) == 1 else merge_teachers(ps, merge) for ps in single]
+    return numpy.concatenate([aggregate_distributions(merged, normalize=normalize, joint=joint)] + per_type, axis=1)
 
 
 class DistillInputs(NamedTuple):

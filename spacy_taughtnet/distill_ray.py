@@ -20,8 +20,13 @@ from typing import Any, Dict, Iterator, List, Set, Tuple, Union
 
 from spacy.tokens import DocBin
 
-from .aggregate import DEFAULT_NORMALIZE
-from .distill import DEFAULT_BATCH_SIZE, DistillInputs, distill_inputs, shard_rows
+from .distill import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_NORMALIZE,
+    DistillInputs,
+    distill_inputs,
+    shard_rows,
+)
 from .distributions import (
     SHARD_DOCS,
     distributions_header,

@@ -3,9 +3,10 @@
     ROOT/distributions/train/
         manifest.json             written last: the folder is complete when it is there
         shard-00000/probs.npy     float16, (tokens of the shard's docs, columns): rows in doc order,
-                                  columns B-e1, I-e1, ..., B-ek, I-ek, O (the aggregated global
-                                  distribution), then with type_columns (B, I, O) of each type
-                                  e1..ek (its teachers merged, before the aggregation)
+                                  columns: unless normalize is "none", B-e1, I-e1, ..., B-ek,
+                                  I-ek, O (the aggregated global distribution); then with
+                                  type_columns (B, I, O) of each type e1..ek (its teachers
+                                  merged, before any aggregation)
         shard-00000/lengths.npy   int64, (docs of the shard,): tokens per doc
         shard-00000/shard.json    the shard's entry of the manifest, plus the inputs digest
         shard-00001/...
@@ -15,7 +16,8 @@ manifest.json holds:
 
     format       "spacy-taughtnet.distributions.v1"
     labels       the entity types, in column order
-    normalize    the aggregation's normaliser ("sum" or "softmax")
+    normalize    the aggregation's normaliser ("sum" or "softmax"), or "none": no aggregated
+                 global columns (the per-type default student reads only type_columns)
     type_columns whether the per-type (B, I, O) columns follow the global ones (the student's
                  per-type heads learn from them); absent in folders of 0.1.x: false
     n_docs, n_tokens, shard_docs
@@ -50,6 +52,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 import numpy
 from numpy.lib import format as npy_format
 
+from .aggregate import NORMALIZERS
 from .atomic import atomic_path, remove_path, remove_stale_temporaries, replace_dir
 from .digests import file_digest, json_digest, pipeline_digest
 from .errors import DistributionsError
@@ -60,6 +63,9 @@ PROBS = "probs.npy"
 LENGTHS = "lengths.npy"
 SHARD_META = "shard.json"
 SHARD_DOCS = 10_000
+# The normalize value of rows without the aggregated global columns.
+NO_AGGREGATION = "none"
+AGGREGATIONS = (NO_AGGREGATION, *NORMALIZERS)
 # A stored row sums to 1 within this: float16 keeps ~3 decimal digits per value.
 SUM_TOLERANCE = 1e-2
 
@@ -93,16 +99,28 @@ def staging_path(output: PathLike) -> Path:
     return output.parent / f".{output.name}.partial"
 
 
-def n_columns(n_labels: int, type_columns: bool) -> int:
+def has_global_columns(normalize: str) -> bool:
+    """Whether rows aggregated with `normalize` carry the global distribution ("none": not)."""
+    return normalize != NO_AGGREGATION
+
+
+def n_columns(n_labels: int, type_columns: bool, global_columns: bool = True) -> int:
     """Columns of a stored row: the global distribution (2k+1), then (B, I, O) per type."""
-    return 2 * n_labels + 1 + (3 * n_labels if type_columns else 0)
+    return (2 * n_labels + 1 if global_columns else 0) + (3 * n_labels if type_columns else 0)
 
 
-def _blocks(n_labels: int, type_columns: bool) -> List[slice]:
-    """The column ranges of a stored row that are each a distribution."""
-    joint = 2 * n_labels + 1
+def _blocks(n_labels: int, type_columns: bool, global_columns: bool = True) -> List[slice]:
+    """The column ranges of a stored row that are each a distribution: the global one (if
+    stored), then each type's."""
+    joint = 2 * n_labels + 1 if global_columns else 0
     per_type = [slice(joint + 3 * j, joint + 3 * j + 3) for j in range(n_labels)] if type_columns else []
-    return [slice(0, joint)] + per_type
+    return ([slice(0, joint)] if global_columns else []) + per_type
+
+
+def _header_blocks(header: Dict) -> Tuple[int, List[slice]]:
+    """A manifest's row width and column blocks (folders of 0.1.x: no type_columns key)."""
+    args = (len(header["labels"]), header.get("type_columns", False), has_global_columns(header["normalize"]))
+    return n_columns(*args), _blocks(*args)
 
 
 def distributions_header(
@@ -122,6 +140,10 @@ def distributions_header(
     global columns (what `distill.shard_rows` yields)."""
     if shard_docs < 1:
         raise DistributionsError(f"shard_docs must be at least 1, got {shard_docs}")
+    if normalize not in AGGREGATIONS:
+        raise DistributionsError(f"normalize must be one of {AGGREGATIONS}, got {normalize!r}")
+    if not type_columns and not has_global_columns(normalize):
+        raise DistributionsError('normalize "none" stores only the per-type columns: type_columns must be true')
     header = {
         "format": FORMAT,
         "labels": list(labels),
@@ -183,9 +205,8 @@ def write_shard(
     lengths = numpy.asarray(lengths, dtype=numpy.int64)
     if len(lengths) != end - start:
         raise DistributionsError(f"{folder}: shard {k} holds docs [{start}, {end}), got lengths of {len(lengths)} docs")
-    type_columns = header.get("type_columns", False)
-    n_tokens, n_cols = int(lengths.sum()), n_columns(len(header["labels"]), type_columns)
-    blocks = _blocks(len(header["labels"]), type_columns)
+    n_cols, blocks = _header_blocks(header)
+    n_tokens = int(lengths.sum())
     offsets = numpy.concatenate([[0], numpy.cumsum(lengths)])
     target = folder / shard_name(k)
     with atomic_path(target, is_dir=True) as tmp:
@@ -240,7 +261,7 @@ def finalise_distributions(folder: PathLike, output: PathLike, header: Dict, len
     move the folder onto `output` as a whole. Returns the manifest."""
     folder, output = Path(folder), Path(output)
     lengths = numpy.asarray(lengths, dtype=numpy.int64)
-    n_cols = n_columns(len(header["labels"]), header.get("type_columns", False))
+    n_cols, _ = _header_blocks(header)
     shards = []
     for k, (start, end) in enumerate(shard_ranges(header["n_docs"], header["shard_docs"])):
         entry = written_shard(folder, header, k)
@@ -371,8 +392,9 @@ class TeacherDistributions:
         self.labels: List[str] = list(self.manifest["labels"])
         self.normalize: str = self.manifest["normalize"]
         self.type_columns: bool = bool(self.manifest.get("type_columns", False))
-        self._blocks = _blocks(len(self.labels), self.type_columns)
-        n_cols = n_columns(len(self.labels), self.type_columns)
+        self.global_columns: bool = has_global_columns(self.normalize)
+        self._n_columns, self._blocks = _header_blocks(self.manifest)
+        n_cols = self._n_columns
         shards = self.manifest["shards"]
         ranges = shard_ranges(self.manifest["n_docs"], self.manifest["shard_docs"])
         if [tuple(s["docs"]) for s in shards] != ranges:
@@ -431,16 +453,16 @@ class TeacherDistributions:
                     "rows may not match their docs; rerun distill"
                 )
             if entry["n_tokens"] == 0:
-                self._probs[k] = numpy.zeros((0, n_columns(len(self.labels), self.type_columns)), dtype=numpy.float16)
+                self._probs[k] = numpy.zeros((0, self._n_columns), dtype=numpy.float16)
             else:
                 self._probs[k] = numpy.load(path, mmap_mode="r")
         return self._probs[k]
 
-    def doc_distributions(self, i: int) -> Tuple[numpy.ndarray, Optional[numpy.ndarray]]:
+    def doc_distributions(self, i: int) -> Tuple[Optional[numpy.ndarray], Optional[numpy.ndarray]]:
         """Doc i's rows as float32, checked and renormalised (float16 rounding moves the sums
-        by ~1e-3): the global distributions (n_tokens, 2k+1), and the per-type ones
-        (n_tokens, 3k: (B, I, O) of each type in `labels` order, each renormalised) or None
-        for a folder without type_columns."""
+        by ~1e-3): the global distributions (n_tokens, 2k+1), or None for a folder distilled
+        with normalize "none"; and the per-type ones (n_tokens, 3k: (B, I, O) of each type in
+        `labels` order, each renormalised), or None for a folder without type_columns."""
         k = bisect_right(self._starts, i) - 1
         shard_offset = self.offsets[self._starts[k]]
         start, end = self.offsets[i] - shard_offset, self.offsets[i + 1] - shard_offset
@@ -448,5 +470,6 @@ class TeacherDistributions:
         bad = invalid_row(rows, self._blocks)
         if bad is not None:
             raise _row_error(self.path / self.manifest["shards"][k]["name"] / PROBS, i, bad[0], bad[1])
-        probs, *types = [rows[:, b] / rows[:, b].sum(axis=1, keepdims=True) for b in self._blocks]
-        return probs, numpy.concatenate(types, axis=1) if self.type_columns else None
+        blocks = [rows[:, b] / rows[:, b].sum(axis=1, keepdims=True) for b in self._blocks]
+        probs = blocks.pop(0) if self.global_columns else None
+        return probs, numpy.concatenate(blocks, axis=1) if self.type_columns else None

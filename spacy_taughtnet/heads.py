@@ -201,10 +201,23 @@ class Heads(ABC):
         self.teacher_columns(theirs, labels)  # checks the labels
         return probs, theirs
 
+    def _aggregated_rows(self, eg: Example, labels: Sequence[str]) -> Optional[Tuple[numpy.ndarray, Tuple[str, ...]]]:
+        """The example's aggregated global distributions and their labels; None for an example
+        without teacher distributions. Refuses distributions stored without them."""
+        found = self._teacher_rows(eg, TEACHER_PROBS_KEY, labels)
+        if found is None and TEACHER_LABELS_KEY in eg.reference.user_data:
+            raise ValueError(
+                f"{self.pipe_name}: {self.needs_aggregation} learn from the aggregated global distributions, but "
+                "the teacher distributions were stored without them (distill-teachers --normalize none, the "
+                "default); rerun distill-teachers with --normalize sum (or softmax)"
+            )
+        return found
+
 
 class JointHeads(Heads):
     name = "joint"
     types_overlap = False
+    needs_aggregation = "joint heads"
     method = (
         "Their token distributions are combined into the global label space (B-/I- of every type, and O); "
         "one student learns all types from those soft labels (KL divergence) and from each corpus's gold "
@@ -222,7 +235,7 @@ class JointHeads(Heads):
         gold = numpy.full(len(eg.predicted), -1, dtype=numpy.int32)
         for i, prefix, label in self._gold_tags(eg, labels):
             gold[i] = outside if label is None else 4 * labels.index(label) + BILUO_PREFIXES.index(prefix)
-        found = self._teacher_rows(eg, TEACHER_PROBS_KEY, labels)
+        found = self._aggregated_rows(eg, labels)
         if found is None:
             return gold, None
         probs, theirs = found
@@ -295,13 +308,14 @@ class PerTypeHeads(Heads):
         if targets not in HEAD_TARGETS:
             raise ConfigError(f"{pipe_name}: head_targets must be one of {HEAD_TARGETS}, got {targets!r}")
         self.targets_from = targets
+        self.needs_aggregation = f"per-type heads with head_targets {targets!r}"
 
     def _teacher_targets(self, eg: Example, labels: Sequence[str]) -> Optional[numpy.ndarray]:
         """Each head's (B, I, L, U, O-t) targets, from `targets_from` (HEAD_TARGETS)."""
         own = self._own_targets(eg, labels) if self.targets_from != "aggregated" else None
         if self.targets_from == "own":
             return own
-        found = self._teacher_rows(eg, TEACHER_PROBS_KEY, labels)
+        found = self._aggregated_rows(eg, labels)
         if found is None:
             return None
         probs, theirs = found

@@ -119,6 +119,12 @@ class TaughtNetCorpus:
                 f"{self.transfer_distributions} and {self.distributions}: one has per-type columns and the other "
                 "not (written by different versions); rerun distill-teachers for both"
             )
+        if transfer.global_columns != labelled.global_columns:
+            raise DistributionsError(
+                f"{self.transfer_distributions} (normalize {transfer.normalize}) and {self.distributions} "
+                f"(normalize {labelled.normalize}): one has the aggregated global columns and the other not; "
+                "distill both with the same --normalize"
+            )
 
     def _examples(self, nlp: Language, docbin: Path, distributions: Optional[Path], limit: int) -> Iterator[Example]:
         docs = read_docbin(docbin, nlp.vocab)
@@ -132,8 +138,9 @@ class TaughtNetCorpus:
                         f"({reference.text[:60]!r}); rerun `distill` on this DocBin"
                     )
                 probs, type_probs = store.doc_distributions(i)
-                reference.user_data[TEACHER_PROBS_KEY] = probs
                 reference.user_data[TEACHER_LABELS_KEY] = store.labels
+                if probs is not None:
+                    reference.user_data[TEACHER_PROBS_KEY] = probs
                 if type_probs is not None:
                     reference.user_data[TEACHER_TYPE_PROBS_KEY] = type_probs
             words = [token.text for token in reference]

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import spacy
 
-from .aggregate import DEFAULT_NORMALIZE
 from .atomic import atomic_path, remove_stale_temporaries
 from .corpora import TYPE_KEY, build_union, iob_words, read_iob, write_docbin
 from .digests import inputs_digest
-from .distill import DEFAULT_BATCH_SIZE
+from .distill import DEFAULT_BATCH_SIZE, DEFAULT_NORMALIZE
 from .distributions import SHARD_DOCS
 from .errors import ConfigError, CorpusError, UnknownEntityTypeError
 from .layout import (

@@ -5,10 +5,10 @@ import pytest
 import typer
 from helpers import cli
 
-from spacy_taughtnet.aggregate import DEFAULT_MERGE, DEFAULT_NORMALIZE
+from spacy_taughtnet.aggregate import DEFAULT_MERGE
 from spacy_taughtnet.annotate.runner import DEFAULT_CHUNK_CHARS
 from spacy_taughtnet.cli import app
-from spacy_taughtnet.distill import DEFAULT_BATCH_SIZE
+from spacy_taughtnet.distill import DEFAULT_BATCH_SIZE, DEFAULT_NORMALIZE
 from spacy_taughtnet.distributions import SHARD_DOCS
 from spacy_taughtnet.errors import AnnotateError, RayBackendError
 from spacy_taughtnet.ray_cluster import (

@@ -105,7 +105,27 @@ def test_distributions_do_not_depend_on_batch_or_shard_size(teachers, union_docb
     dump_distributions(union_docbin, teacher_paths, tmp_path / "all", batch_size=64)
     one, many = TeacherDistributions(tmp_path / "one"), TeacherDistributions(tmp_path / "all")
     for i in range(len(one)):
-        numpy.testing.assert_allclose(one.doc_distributions(i)[0], many.doc_distributions(i)[0], atol=2e-3)
+        numpy.testing.assert_allclose(one.doc_distributions(i)[1], many.doc_distributions(i)[1], atol=2e-3)
+
+
+@pytest.mark.slow
+def test_default_distributions_hold_only_each_types_own_columns(teachers, union_docbin, tmp_path):
+    """The default (normalize "none") runs no aggregation: the rows are each type's (B, I, O),
+    the same columns that a run with the aggregation stores after its global ones."""
+    teacher_paths = [teachers["Chemical"], teachers["Disease"]]
+    dump_distributions(union_docbin, teacher_paths, tmp_path / "own", batch_size=5)
+    dump_distributions(union_docbin, teacher_paths, tmp_path / "sum", normalize="sum", batch_size=5)
+    own, summed = TeacherDistributions(tmp_path / "own"), TeacherDistributions(tmp_path / "sum")
+    assert own.normalize == "none" and not own.global_columns and own.type_columns
+    assert numpy.load(tmp_path / "own" / "shard-00000" / "probs.npy").shape[1] == 6  # 3 per type, no 2k+1
+    expected, _ = expected_distributions(teacher_paths, union_docbin, 5, "sum")
+    for i in range(len(own)):
+        global_rows, type_rows = own.doc_distributions(i)
+        assert global_rows is None
+        numpy.testing.assert_array_equal(type_rows, summed.doc_distributions(i)[1])
+    numpy.testing.assert_allclose(
+        numpy.concatenate([own.doc_distributions(i)[1] for i in range(len(own))]), expected[:, 5:], atol=2e-3
+    )
 
 
 @pytest.mark.slow
@@ -133,7 +153,7 @@ def test_rerun_runs_the_teachers_only_over_missing_shards(teachers, union_docbin
     dump_distributions(union_docbin, teacher_paths, tmp_path / "fresh", shard_docs=5)
     resumed, fresh = TeacherDistributions(tmp_path / "dist"), TeacherDistributions(tmp_path / "fresh")
     for i in range(12):
-        numpy.testing.assert_array_equal(resumed.doc_distributions(i)[0], fresh.doc_distributions(i)[0])
+        numpy.testing.assert_array_equal(resumed.doc_distributions(i)[1], fresh.doc_distributions(i)[1])
 
 
 def test_teachers_recognise_their_type(teachers):
@@ -179,7 +199,7 @@ def test_two_teachers_of_one_type_are_merged(teachers, union_docbin, tmp_path):
     assert labels == ["Disease", "Chemical"]
     one, two = TeacherDistributions(tmp_path / "one"), TeacherDistributions(tmp_path / "two")
     for i in range(len(one)):
-        numpy.testing.assert_allclose(two.doc_distributions(i)[0], one.doc_distributions(i)[0], atol=1e-3)
+        numpy.testing.assert_allclose(two.doc_distributions(i)[1], one.doc_distributions(i)[1], atol=1e-3)
     recorded = [(t["label"], t["settings"]) for t in json.loads((tmp_path / "two" / "manifest.json").read_text())["teachers"]]
     assert recorded == [("Disease", {"merge": "mean"}), ("Chemical", {}), ("Disease", {"merge": "mean"})]
     with pytest.raises(ValueError, match="'vote'"):

@@ -524,6 +524,41 @@ def test_reader_attaches_type_columns(corpus_with_distributions, tmp_path):
         numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_TYPE_PROBS_KEY], type_probs)
 
 
+
+def test_type_columns_only_round_trip_and_reader(corpus_with_distributions, tmp_path):
+    """normalize "none" (distill's default): rows of each type's (B, I, O) only, no global
+    distribution; the reader attaches them and the labels, and no global rows."""
+    nlp, docs, docbin, _ = corpus_with_distributions
+    lengths = [len(d) for d in docs]
+    rows = type_column_rows(numpy.random.default_rng(11), sum(lengths), 2)[:, 5:]
+    manifest = write(tmp_path / "own", lengths, rows, docbin=docbin, normalize="none", type_columns=True)
+    assert manifest["normalize"] == "none"
+    store = TeacherDistributions(tmp_path / "own")
+    assert store.type_columns and not store.global_columns
+    offsets = numpy.cumsum([0] + lengths)
+    examples = list(resolve_reader(path=str(docbin), distributions=str(tmp_path / "own"))(nlp))
+    for i, eg in enumerate(examples):
+        probs, type_probs = store.doc_distributions(i)
+        assert probs is None
+        numpy.testing.assert_allclose(type_probs, rows[offsets[i] : offsets[i + 1]], atol=2e-3)
+        numpy.testing.assert_array_equal(eg.reference.user_data[TEACHER_TYPE_PROBS_KEY], type_probs)
+        assert TEACHER_PROBS_KEY not in eg.reference.user_data
+        assert eg.reference.user_data[TEACHER_LABELS_KEY] == LABELS
+    with pytest.raises(DistributionsError, match="normalize \"none\" stores only the per-type columns"):
+        write(tmp_path / "nothing", lengths, rows, docbin=docbin, normalize="none", type_columns=False)
+    with pytest.raises(DistributionsError, match="normalize must be one of"):
+        write(tmp_path / "bad", lengths, rows, docbin=docbin, normalize="max", type_columns=True)
+    assert not (tmp_path / "nothing").exists() and not (tmp_path / "bad").exists()
+    # a transfer folder must have the labelled one's columns: here it has the global ones too
+    write(tmp_path / "summed", lengths, type_column_rows(numpy.random.default_rng(12), sum(lengths), 2), docbin=docbin, type_columns=True)
+    reader = registry.resolve({"corpus": {
+        "@readers": "spacy-taughtnet.Corpus.v2", "path": str(docbin), "distributions": str(tmp_path / "own"),
+        "transfer": str(docbin), "transfer_distributions": str(tmp_path / "summed"),
+    }})["corpus"]
+    with pytest.raises(DistributionsError, match="one has the aggregated global columns and the other not"):
+        next(iter(reader(nlp)))
+
+
 # ---------------------------------------------------------------- initialize
 
 

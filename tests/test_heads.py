@@ -146,6 +146,22 @@ def test_global_only_distributions_are_refused():
         ner.get_loss(egs, ner.model.predict([eg.predicted for eg in egs]))
 
 
+def test_distributions_without_the_aggregation_train_own_targets_and_refuse_the_rest():
+    """Distributions distilled with normalize "none" (the default) hold each type's columns
+    only: per-type heads with head_targets "own" learn from them, and give the same targets as
+    with the global columns present; "aggregated", "mix" and joint heads are refused by name."""
+    nlp = spacy.blank("en")
+    (eg,) = examples(nlp, 1)
+    with_global = make_heads("per_type", "ner", "own").targets(eg, LABELS)
+    del eg.reference.user_data[TEACHER_PROBS_KEY]
+    without = make_heads("per_type", "ner", "own").targets(eg, LABELS)
+    for a, b in zip(with_global, without):
+        numpy.testing.assert_array_equal(a, b)
+    for heads, targets in (("per_type", "aggregated"), ("per_type", "mix"), ("joint", "own")):
+        with pytest.raises(ValueError, match=r"stored without them \(distill-teachers --normalize none"):
+            make_heads(heads, "ner", targets).targets(eg, LABELS)
+
+
 def test_learns_every_type_and_resolves_overlaps(tmp_path):
     nlp = spacy.blank("en")
     ner = per_type_pipe(nlp, loss={"@losses": "spacy-taughtnet.DistillationLoss.v1", "lambda_": 0.5})
@@ -310,7 +326,8 @@ def test_joint_targets():
     assert gold.tolist() == [-1, -1, 7, -1, -1, -1, -1]  # U-Disease; O missing
     stored = eg.reference.user_data[TEACHER_PROBS_KEY]  # columns of Disease, Chemical, GENE
     numpy.testing.assert_array_equal(teacher, biluo_targets(stored[:, [2, 3, 0, 1, 4, 5, 6]]))
-    del eg.reference.user_data[TEACHER_PROBS_KEY]
+    for key in (TEACHER_PROBS_KEY, TEACHER_TYPE_PROBS_KEY, TEACHER_LABELS_KEY):  # a doc without teachers
+        del eg.reference.user_data[key]
     gold, teacher = JointHeads("ner").targets(eg, labels)
     assert gold.tolist() == [12, 12, 7, 12, 12, 12, 12] and teacher is None
 

@@ -130,7 +130,7 @@ def test_mixed_spec(run, tmp_path, merge):
     assert spec.merge == merge
     assert spec.corpus_teachers() == [("Toy-disease-IOB", 0), ("Toy-chem-IOB", 0), ("Toy-chem-IOB", 1)]
     out = tmp_path / "dist"
-    labels = distill_teachers(root, CORPORA, out, spec=spec, batch_size=5)
+    labels = distill_teachers(root, CORPORA, out, spec=spec, normalize="sum", batch_size=5)
     assert labels == ["Disease", "Chemical", "GENE"]  # the mapped labels in spec order
     store = TeacherDistributions(out)
     store.check_teachers()
@@ -185,8 +185,9 @@ def test_beam_ner_gives_the_beams_entity_probabilities(run):
 
 @pytest.mark.slow
 def test_default_spec_is_todays_distill(run, teachers, tmp_path):
-    """No specification: one teacher per corpus, the rows of the teachers' predict_proba
-    aggregated as before, bit for bit, and the manifest's teachers as before."""
+    """No specification: one teacher per corpus, the rows of the teachers' predict_proba as
+    they are (each type's own columns: the default distill runs no aggregation), bit for bit,
+    and the manifest's teachers as before."""
     _, root = run
     layout = RunLayout(root)
     union = tmp_path / "union.spacy"
@@ -210,7 +211,7 @@ def test_default_spec_is_todays_distill(run, teachers, tmp_path):
             nlp, name, pipe = load_teacher(layout.teacher_model(corpus))
             copies = [Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in batch]
             per_teacher.append(numpy.concatenate(pipe.predict_proba(list(nlp.pipe(copies, disable=[name])))))
-        rows.append(numpy.concatenate([aggregate_distributions(per_teacher)] + per_teacher, axis=1))  # global, then per type
+        rows.append(numpy.concatenate(per_teacher, axis=1))  # each type's (B, I, O)
     numpy.testing.assert_array_equal(stored, numpy.concatenate(rows).astype(numpy.float16))
 
 

@@ -13,7 +13,7 @@ from spacy.util import registry
 from spacy_taughtnet.corpora import CORPUS_KEY, doc_entity_type, iob_words
 from spacy_taughtnet.distributions import TeacherDistributions
 from spacy_taughtnet.errors import ConfigError, CorpusError, DistributionsError
-from spacy_taughtnet.heads import TEACHER_PROBS_KEY
+from spacy_taughtnet.heads import TEACHER_PROBS_KEY, TEACHER_TYPE_PROBS_KEY
 from spacy_taughtnet.transfer import (
     build_transfer_text,
     read_transfer_docs,
@@ -180,9 +180,9 @@ def test_transfer_docs_get_distributions(transfer_run):
     assert len(store) == 3 and store.labels == ["Disease", "Chemical"]
     store.check_docbin(layout.transfer_docs)
     for i in range(3):
-        rows = store.doc_distributions(i)[0]
-        assert rows.shape[1] == 5
-        numpy.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-5)
+        rows = store.doc_distributions(i)[1]  # each type's (B, I, O): no aggregation by default
+        assert rows.shape[1] == 6
+        numpy.testing.assert_allclose(rows.reshape(-1, 2, 3).sum(axis=2), 1.0, atol=1e-5)
 
 
 def reader(layout, **args):
@@ -204,7 +204,8 @@ def test_reader_reads_transfer_beside_the_union(transfer_run):
     assert [eg.reference.user_data[CORPUS_KEY] for eg in transfer] == ["transfer:Src", "transfer:Src", "transfer:own"]
     for eg in transfer:
         assert eg.get_aligned_ner() == [None] * len(eg.predicted)  # no gold: missing, not O
-        assert eg.reference.user_data[TEACHER_PROBS_KEY].shape == (len(eg.predicted), 5)
+        assert eg.reference.user_data[TEACHER_TYPE_PROBS_KEY].shape == (len(eg.predicted), 6)
+        assert TEACHER_PROBS_KEY not in eg.reference.user_data
     with pytest.raises(ConfigError, match="needs its teacher distributions"):
         reader(layout, transfer=str(layout.transfer_docs))
     with pytest.raises(DistributionsError, match="distributions for 3 docs"):
@@ -224,9 +225,15 @@ def kl_sum(teacher, scores, temperature):
 def test_loss_on_transfer_docs_is_the_soft_term_only(transfer_run):
     """A transfer doc has no gold, so get_loss gives exactly lambda * T^2 * KL on it, and a batch
     mixing labelled and transfer docs is accepted (every example has distributions)."""
+    from spacy_taughtnet.workflow import distill_teachers
+
     root, layout, _ = transfer_run
     nlp = spacy.blank("en")
-    args = {"transfer": str(layout.transfer_docs), "transfer_distributions": str(layout.distributions("transfer"))}
+    # joint heads learn the aggregated distribution: distilled with a normaliser
+    summed = {name: layout.root / "summed" / name for name in ("train", "transfer")}
+    distill_teachers(root, TOY, summed["train"], normalize="sum")
+    distill_teachers(root, TOY, summed["transfer"], normalize="sum", docbin=layout.transfer_docs)
+    args = {"distributions": str(summed["train"]), "transfer": str(layout.transfer_docs), "transfer_distributions": str(summed["transfer"])}
     examples = list(reader(layout, **args)(nlp))
     ner = nlp.add_pipe("taughtnet_ner", config={"model": SMALL_MODEL, "loss": {
         "@losses": "spacy-taughtnet.DistillationLoss.v1", "lambda_": 0.9, "temperature": 2.0}})

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 import srsly
@@ -62,6 +63,13 @@ def test_quick_workflow_outputs(quick_run):
     transfer = json.loads((run_dir / "distributions" / "transfer" / "manifest.json").read_text())
     assert transfer["labels"] == TYPES and transfer["n_docs"] == 53
     assert transfer["docbin"]["path"] == "../../transfer/train.spacy"
+    # the default student (per-type heads, own targets) reads each type's own teacher columns
+    # only, so the default distill runs no aggregation and stores no global columns
+    student_ner = load_config(run_dir / "student" / "model-best" / "config.cfg")["components"]["ner"]
+    assert (student_ner["heads"], student_ner["head_targets"]) == ("per_type", "own")
+    assert manifest["normalize"] == transfer["normalize"] == "none" and manifest["type_columns"]
+    shard = numpy.load(run_dir / "distributions" / "train" / "shard-00000" / "probs.npy", mmap_mode="r")
+    assert shard.shape[1] == 3 * len(TYPES)
     # `all` pretrains the tok2vec (one pass in quick) and every model starts from those weights
     pretrained = json.loads((run_dir / "pretrain" / "pretrain.json").read_text())
     assert pretrained["epochs"] == 1 and pretrained["docbins"] == ["training/corpus/global/train.spacy", "training/transfer/train.spacy"]

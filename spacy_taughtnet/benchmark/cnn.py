@@ -1,5 +1,5 @@
-"""The CNN default configs: teachers, TaughtNet students (sum and softmax aggregation), the
-naive multi-type baseline and spaCy's stock `ner` on the union, on each corpus's test split;
+"""The CNN default configs: teachers, the TaughtNet student of `all` and one trained on the
+labelled union only, the naive multi-type baseline and spaCy's stock `ner` on the union, on each corpus's test split;
 throughput, size and memory of the student against the teachers run one after another.
 
 Run after `spacy project run all`: it reuses that run's corpora, teachers, distributions and
@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..distributions import MANIFEST, TeacherDistributions
 from ..layout import RunLayout, best_model
 from .speed import (
     SPEED_PASSES,
@@ -24,10 +23,8 @@ from .speed import (
 from .steps import run_step, stage_seconds
 from .tables import score_tables, summarise, target, target_lines, wall_time_lines
 
-SYSTEMS = ("teacher", "student_sum", "student_softmax", "naive", "spacy_ner")
-# How the report names them: student_softmax, trained for the sum/softmax comparison of joint
-# heads, is the union-only student where the heads are per type (the normaliser is not read)
-SHOWN = {"teacher": "teacher", "student_sum": "student (`all`)", "student_softmax": "student, union only",
+SYSTEMS = ("teacher", "student", "student_union", "naive", "spacy_ner")
+SHOWN = {"teacher": "teacher", "student": "student (`all`)", "student_union": "student, union only",
          "naive": "naive union", "spacy_ner": "spaCy `ner` on the union"}
 ANNOTATE_BATCH = 64
 
@@ -39,19 +36,12 @@ def train_systems(
     train on the labelled union only, from `init_tok2vec` (the run's pretrained tok2vec, as
     its teachers and student did; None: none)."""
     layout = RunLayout(root)
-    all_normalize = TeacherDistributions(layout.distributions("train")).normalize
-    models = {f"student_{all_normalize}": layout.student_model}
+    models = {"student": layout.student_model, "student_union": best_model(layout.benchmark("student_union"))}
     budget = ["--max-steps", str(steps), "--eval-frequency", str(eval_frequency)]
     if init_tok2vec:
         budget += ["--init-tok2vec", str(init_tok2vec)]
-    other = "softmax" if all_normalize == "sum" else "sum"
-    distributions = layout.distributions(f"train_{other}")
-    if not (distributions / MANIFEST).is_file():
-        run_step(["distill-teachers", str(root), "--corpora", " ".join(corpora), "--normalize", other, "--output", str(distributions)])
-    models[f"student_{other}"] = best_model(layout.benchmark(f"student_{other}"))
-    if not models[f"student_{other}"].is_dir():
-        run_step(["train-student", str(root), "configs/student.cfg", "--distributions", str(distributions),
-                  "--output", str(layout.benchmark(f"student_{other}")), *budget])
+    if not models["student_union"].is_dir():
+        run_step(["train-student", str(root), "configs/student.cfg", "--output", str(layout.benchmark("student_union")), *budget])
     models["naive"] = best_model(layout.benchmark("naive"))
     if not models["naive"].is_dir():
         run_step(["train-student", str(root), "configs/student.cfg", "--no-teachers", "--output", str(layout.benchmark("naive")), *budget])
@@ -82,9 +72,9 @@ def measure(root: Path, corpora: List[str], steps: int, eval_frequency: int, bat
     for system in SYSTEMS[1:]:
         nlp = spacy.load(models[system])
         rows += [{"system": system, **evaluate_corpus(nlp, test), "corpus": corpus} for corpus, test in zip(corpora, tests)]
-    student = models["student_sum"]
+    student = models["student"]
     speed = {"student": throughput([student], tests, batch_size), "teachers": throughput(teachers, tests, batch_size)}
-    stages = [f"teacher-{c}" for c in corpora] + ["distill-train", "student", "distill-train_softmax", "student_softmax", "naive", "spacy_ner"]
+    stages = [f"teacher-{c}" for c in corpora] + ["distill-train", "student", "student_union", "naive", "spacy_ner"]
     return {
         "rows": rows,
         "words_per_second": {k: v["words_per_second"] for k, v in speed.items()},
@@ -115,9 +105,9 @@ def targets(results: Dict) -> List[Dict]:
     f1 = scores["test_f1"]
     out = []
     for corpus in results["setup"]["corpora"]:
-        gap = (f1["student_sum"][corpus] - f1["teacher"][corpus]) * 100
+        gap = (f1["student"][corpus] - f1["teacher"][corpus]) * 100
         out.append(target(f"student F1 >= teacher F1 - 0.5 on {corpus}", f"{gap:+.2f} points", gap >= -0.5))
-    gain = (scores["macro_f1"]["student_sum"] - scores["macro_f1"]["naive"]) * 100
+    gain = (scores["macro_f1"]["student"] - scores["macro_f1"]["naive"]) * 100
     out.append(target("student macro F1 >= naive macro F1 + 1.0", f"{gain:+.2f} points", gain >= 1.0))
     out.append(target("student throughput >= 2.8x the three teachers", f"{speedup(results):.2f}x", speedup(results) >= 2.8))
     return out

@@ -180,8 +180,9 @@ def devel_arms(run_root: Path, out: Path, corpora: List[str], joint: Optional[Pa
 
     def aggregated(names: Sequence[str], corpus: str, merge: str = "mean") -> numpy.ndarray:
         teachers = [rows.teacher(n) for n in names]
-        # the global columns (combine may append each type's own (B, I, O) after them)
-        return combine(teachers, [rows.get(n, corpus) for n in names], labels, merge=merge)[:, :2 * len(labels) + 1]
+        # the global columns (combine appends each type's own (B, I, O) after them)
+        stored = combine(teachers, [rows.get(n, corpus) for n in names], labels, merge=merge, normalize="sum")
+        return stored[:, :2 * len(labels) + 1]
 
     tn = [f"taughtnet_ner {c}" for c in corpora]
     results = []
