@@ -6,14 +6,12 @@ distributions it is a teacher; trained on the global data whose examples carry t
 distributions (see readers.py) it is the multi-type student. Its tag layer, one softmax over
 all types or one per type, is the strategy of its `heads` setting (heads.py).
 """
-from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import (  # duplicates check: an import block, alike wherever these names are imported
     Callable,
     Dict,
     Iterable,
-    Iterator,
     List,
     Optional,
     Sequence,
@@ -26,13 +24,14 @@ import srsly
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc, Span, SpanGroup
+from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Model
 from thinc.types import Floats2d
 
 from .about import __version__
+from .ents import CONFIDENCE_ATTR, write_ents, write_span_group  # noqa: F401 (CONFIDENCE_ATTR: public here too)
 from .errors import ConfigError
 from .heads import TEACHER_LABELS_KEY, example_labels, make_heads
 from .listeners import ListeningPipe
@@ -41,14 +40,10 @@ from .model import DEFAULT_MODEL, set_tag_count
 from .scorer import score_entities
 from .versions import check_saved_version
 
-CONFIDENCE_ATTR = "taughtnet_confidence"
 # Settings of the factory kept in `cfg`: a loaded pipe takes them from its (possibly
 # overridden) config, not from the saved cfg.
 FACTORY_SETTINGS = ("overwrite", "spans_key", "set_ents", "overlaps", "head_targets")
 OVERLAPS = ("confidence", "viterbi")
-
-if not Span.has_extension(CONFIDENCE_ATTR):
-    Span.set_extension(CONFIDENCE_ATTR, default=None)
 
 
 @Language.factory(
@@ -80,35 +75,30 @@ def make_taughtnet_ner(
     head_targets: str,
     scorer: Optional[Callable],
 ) -> "TaughtNetNER":
-    """Create a `taughtnet_ner` pipe.
+    """Create a `taughtnet_ner` pipe (its settings in full: docs/pipelines.md).
 
     model: per-token tag logits (spacy-taughtnet.TokenTagger.v1 by default).
-    loss: the loss used when examples carry teacher distributions; its lambda_ and
-        temperature set the soft/hard balance. Without distributions the pipe trains
-        with plain cross-entropy.
-    overwrite: with set_ents, replace the entities already on the doc; when False (the
-        default) they are kept and only predicted entities that overlap none of them are
-        added to doc.ents.
-    spans_key: every predicted entity goes to doc.spans[spans_key], overlapping
-        existing entities or not, with its confidence in
-        doc.spans[spans_key].attrs["scores"] (aligned with the spans, as spancat does);
-        None: no span group.
-    set_ents: write the predictions to doc.ents (as `overwrite` says); False leaves
-        doc.ents alone (read the span group instead).
-    overlaps: how doc.ents is chosen where per-type heads predict overlapping spans:
-        "confidence" keeps the more confident span; "viterbi" decodes doc.ents with one
-        constrained Viterbi over every type's tags (the heads' product; heads.py). The span
-        group keeps each type's own predictions either way. Joint heads never overlap.
-    heads: "joint" (one softmax over all types) or "per_type" (one per type; heads.py). A
-        per-type student learns from the per-type columns of the teacher distributions and
-        is scored, on a doc of one type, by its span group.
-    head_targets: where per-type heads take their teacher targets: "own" (each type's own
-        teachers), "aggregated" (the type's marginals of the aggregated global distribution)
-        or "mix" (their mean); heads.HEAD_TARGETS. Joint heads take "own" only.
+    loss: the loss with teacher distributions (lambda_, temperature: the soft/hard balance);
+        without them the pipe trains with plain cross-entropy.
+    overwrite: with set_ents, replace the entities already on the doc; False: keep them and
+        add to doc.ents only the predictions that overlap none of them.
+    spans_key: doc.spans[spans_key] gets every prediction, overlapping existing entities or not,
+        its confidence in attrs["scores"] (aligned with the spans, as spancat does); None: none.
+    set_ents: write the predictions to doc.ents (see overwrite); False leaves doc.ents alone
+        (read the span group instead).
+    overlaps: doc.ents where per-type heads predict overlapping spans (joint heads never do):
+        "confidence" keeps the more confident, "viterbi" decodes it with one constrained Viterbi
+        over every type's tags (the heads' product; heads.py). The span group keeps them all.
+    heads: "joint" (one softmax over all types) or "per_type" (one per type, learning from each
+        type's teacher columns, scored on a doc of one type by its span group); heads.py.
+    head_targets: per-type heads' teacher targets (heads.HEAD_TARGETS): "own" (each type's own
+        teachers), "aggregated" (the type's marginals of the aggregated global distribution) or
+        "mix" (their mean). Joint heads take "own" only.
     scorer: scoring method (spacy-taughtnet.ner_scorer.v1).
 
-    overwrite, spans_key, set_ents, overlaps and head_targets are kept in the pipe's cfg and follow the config
-    it is loaded with: `spacy.load(path, config={"components": {"ner": {"set_ents": False}}})`.
+    overwrite, spans_key, set_ents, overlaps and head_targets (FACTORY_SETTINGS) are kept in the
+    pipe's cfg and follow the config it is loaded with:
+    `spacy.load(path, config={"components": {"ner": {"set_ents": False}}})`.
     """
     pipe = TaughtNetNER(
         nlp.vocab, model, name, loss=loss, overwrite=overwrite, spans_key=spans_key,
@@ -129,18 +119,9 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
     to a tok2vec component; it never writes doc.tensor."""
 
     def __init__(
-        self,
-        vocab: Vocab,
-        model: Model,
-        name: str = "taughtnet_ner",
-        *,
-        loss: Optional[DistillationLoss] = None,
-        overwrite: bool = False,
-        spans_key: Optional[str] = "taughtnet",
-        set_ents: bool = True,
-        overlaps: str = "confidence",
-        heads: str = "joint",
-        head_targets: str = "own",
+        self, vocab: Vocab, model: Model, name: str = "taughtnet_ner", *, loss: Optional[DistillationLoss] = None,
+        overwrite: bool = False, spans_key: Optional[str] = "taughtnet", set_ents: bool = True,
+        overlaps: str = "confidence", heads: str = "joint", head_targets: str = "own",
         scorer: Optional[Callable] = score_entities,
     ) -> None:
         self.strategy = make_heads(heads, name, head_targets)
@@ -152,14 +133,8 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
         self.loss = loss if loss is not None else DistillationLoss()
         self.scorer = scorer
         self.cfg = {
-            "labels": [],
-            "overwrite": overwrite,
-            "spans_key": spans_key,
-            "set_ents": set_ents,
-            "overlaps": overlaps,
-            "heads": heads,
-            "head_targets": head_targets,
-            "plugin_version": __version__,
+            "labels": [], "overwrite": overwrite, "spans_key": spans_key, "set_ents": set_ents, "overlaps": overlaps,
+            "heads": heads, "head_targets": head_targets, "plugin_version": __version__,
         }
 
     @property
@@ -240,40 +215,13 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
         """Each predicted entity and its confidence go to doc.spans[spans_key] (unless
         None) and, with set_ents, to doc.ents (see `overwrite`; of predictions that overlap
         each other, which only heads with `types_overlap` make, the more confident is kept,
-        or with overlaps "viterbi" those of one Viterbi over every type)."""
+        or with overlaps "viterbi" those of one Viterbi over every type; ents.py)."""
         docs = list(docs)
-        spans_key, set_ents, overwrite = self.cfg["spans_key"], self.cfg["set_ents"], self.cfg["overwrite"]
-        scores = self._numpy(scores)
-        found_ents = (
-            self.strategy.decode_ents(docs, scores, self.labels)
-            if set_ents and self.cfg["overlaps"] == "viterbi" and self.strategy.types_overlap
-            else None
-        )
-        for d, (doc, found) in enumerate(zip(docs, self.strategy.decode(docs, scores, self.labels))):
-            predicted = [span for span, _ in found]
-            confidences = [confidence for _, confidence in found]
-            if spans_key is not None:
-                doc.spans[spans_key] = SpanGroup(
-                    doc, name=spans_key, spans=predicted,
-                    attrs={"scores": numpy.array(confidences, dtype="float32")},
-                )
-            if not set_ents:
-                continue
-            if found_ents is not None:
-                found = found_ents[d]
-            taken = set() if overwrite else {i for e in doc.ents for i in range(e.start, e.end)}
-            new_ents = []
-            # most confident first (a stable sort: equal ones stay in document order)
-            for span, confidence in sorted(found, key=lambda sc: -sc[1]):
-                if not taken.intersection(range(span.start, span.end)):
-                    taken.update(range(span.start, span.end))
-                    span._.set(CONFIDENCE_ATTR, confidence)  # kept for compatibility: use the span group
-                    new_ents.append(span)
-            new_ents.sort(key=lambda span: span.start)
-            if overwrite:
-                doc.set_ents(new_ents, default="outside")
-            else:
-                doc.ents = list(doc.ents) + new_ents
+        overlaps = self.cfg["overlaps"] if self.cfg["set_ents"] else None
+        for doc, (found, ents) in zip(docs, self.strategy.decode_all(docs, self._numpy(scores), self.labels, overlaps)):
+            write_span_group(doc, self.cfg["spans_key"], found)
+            if ents is not None:
+                write_ents(doc, ents, self.cfg["overwrite"])
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict:
         """The scorer's figures; a doc of one type is scored by the predictions of that type
@@ -291,11 +239,7 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
         return self.strategy.get_loss(examples, scores, self.labels, self.loss, self.model.ops)
 
     def initialize(
-        self,
-        get_examples: Callable[[], Iterable[Example]],
-        *,
-        nlp: Optional[Language] = None,
-        labels: Optional[Sequence[str]] = None,
+        self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None, labels: Optional[Sequence[str]] = None
     ) -> None:
         """Set the labels (given, else those of the teacher distributions, else the
         sorted entity types of the examples) and initialize the model on the first examples.
@@ -332,28 +276,24 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "TaughtNetNER":
         """Load labels and weights; the factory settings stay those of the config."""
-        exclude = list(exclude)
         saved = Path(path) / "cfg"
-        with self._loading(srsly.read_json(saved) if "cfg" not in exclude and saved.is_file() else None, str(path)):
-            super().from_disk(path, exclude=exclude)
-        return self
+        return self._load(super().from_disk, path, exclude, lambda: srsly.read_json(saved) if saved.is_file() else None, str(path))
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "TaughtNetNER":
         """Load labels and weights; the factory settings stay those of the config."""
-        exclude = list(exclude)
         saved = srsly.msgpack_loads(bytes_data).get("cfg")
-        with self._loading(srsly.json_loads(saved) if "cfg" not in exclude and saved is not None else None, f"pipe {self.name!r}"):
-            super().from_bytes(bytes_data, exclude=exclude)
-        return self
+        return self._load(super().from_bytes, bytes_data, exclude, lambda: None if saved is None else srsly.json_loads(saved), f"pipe {self.name!r}")
 
-    @contextmanager
-    def _loading(self, saved_cfg: Optional[Dict], where: str) -> Iterator[None]:
-        """Check the saved cfg (None: not loaded) before it is loaded: the plugin version that
-        wrote it (versions.py) and its heads; keep the factory settings of the config."""
+    def _load(self, load: Callable, data, exclude: Iterable[str], read_cfg: Callable[[], Optional[Dict]], where: str) -> "TaughtNetNER":
+        """load(data) after checking the saved cfg (read_cfg(), unless excluded; None: none): the
+        plugin version that wrote it (versions.py) and its heads. The factory settings stay the config's."""
+        exclude = list(exclude)
+        saved_cfg = None if "cfg" in exclude else read_cfg()
         if saved_cfg is not None:
             check_saved_version(saved_cfg.get("plugin_version"), where)
             self.strategy.check_saved(saved_cfg, where)
         settings = {key: self.cfg[key] for key in FACTORY_SETTINGS}
-        yield
+        load(data, exclude=exclude)
         self.cfg.update(settings, plugin_version=__version__)
+        return self
 

@@ -129,6 +129,17 @@ class Heads(ABC):
         """Each doc's entities as `decode` gives them, where they never overlap."""
         return self.decode(docs, scores, labels)
 
+    def decode_all(
+        self, docs: List[Doc], scores: List[numpy.ndarray], labels: Sequence[str], overlaps: Optional[str]
+    ) -> List[Tuple[List[Tuple[Span, float]], Optional[List[Tuple[Span, float]]]]]:
+        """Each doc's predictions (`decode`, for the span group) and its candidates for doc.ents
+        given the pipe's `overlaps` setting (None: doc.ents is not set, no candidates): the
+        predictions themselves with "confidence" (of overlapping ones doc.ents keeps the more
+        confident), `decode_ents` with "viterbi"; heads whose types never overlap give their
+        predictions either way."""
+        found = self.decode(docs, scores, labels)
+        return [(spans, None if overlaps is None else spans) for spans in found]
+
     def _spans(self, docs: List[Doc], sequences: List[Decoding]) -> List[List[Tuple[Span, float]]]:
         paths = constrained_viterbi([log_probs for _, log_probs, _ in sequences])
         found: List[List[Tuple[Span, float]]] = [[] for _ in docs]
@@ -364,8 +375,11 @@ class PerTypeHeads(Heads):
         return numpy.split(flat, numpy.cumsum([len(s) for s in scores])[:-1])
 
     def _sequences(self, scores: List[numpy.ndarray], labels: Sequence[str]) -> List[Decoding]:
+        return self._type_sequences(self._log_probs(scores, labels), labels)
+
+    @staticmethod
+    def _type_sequences(per_doc: List[numpy.ndarray], labels: Sequence[str]) -> List[Decoding]:
         # every (doc, type) pair is one sequence: one Viterbi call for the batch
-        per_doc = self._log_probs(scores, labels)
         return [(d, lps[:, j], (label,)) for j, label in enumerate(labels) for d, lps in enumerate(per_doc)]
 
     def decode_ents(self, docs: List[Doc], scores: List[numpy.ndarray], labels: Sequence[str]) -> List[List[Tuple[Span, float]]]:
@@ -375,14 +389,31 @@ class PerTypeHeads(Heads):
         log p_t(X) + sum over the other types s of log p_s(O-s), and O scores the sum of every
         log p_s(O-s) (their product, renormalised per token), so two types claiming one span
         are weighed against each other inside one best path instead of span by span."""
+        return self._spans(docs, self._product_sequences(self._log_probs(scores, labels), labels))
+
+    @staticmethod
+    def _product_sequences(per_doc: List[numpy.ndarray], labels: Sequence[str]) -> List[Decoding]:
+        """Each doc's global BILUO log-probabilities under the heads' product (`decode_ents`)."""
         sequences = []
-        for d, log_probs in enumerate(self._log_probs(scores, labels)):
+        for d, log_probs in enumerate(per_doc):
             outside = log_probs[:, :, 4]  # (n_tokens, k)
             others = outside.sum(axis=1, keepdims=True) - outside
             tagged = log_probs[:, :, :4] + others[:, :, None]  # (n_tokens, k, 4): B, I, L, U of each type
-            joint = numpy.concatenate([tagged.reshape(len(log_probs), -1), outside.sum(axis=1, keepdims=True)], axis=1)
+            flat = tagged.reshape(len(log_probs), 4 * len(labels))  # not -1: a doc may have no tokens
+            joint = numpy.concatenate([flat, outside.sum(axis=1, keepdims=True)], axis=1)
             sequences.append((d, _log_softmax(joint), tuple(labels)))
-        return self._spans(docs, sequences)
+        return sequences
+
+    def decode_all(
+        self, docs: List[Doc], scores: List[numpy.ndarray], labels: Sequence[str], overlaps: Optional[str]
+    ) -> List[Tuple[List[Tuple[Span, float]], Optional[List[Tuple[Span, float]]]]]:
+        """As Heads.decode_all; with "viterbi" the batch's log-probabilities are computed once
+        for both decodings."""
+        if overlaps != "viterbi":
+            return super().decode_all(docs, scores, labels, overlaps)
+        per_doc = self._log_probs(scores, labels)
+        found = self._spans(docs, self._type_sequences(per_doc, labels))
+        return list(zip(found, self._spans(docs, self._product_sequences(per_doc, labels))))
 
     def predict_proba(self, scores: List[numpy.ndarray], labels: Sequence[str]) -> List[numpy.ndarray]:
         """The heads combined as teachers are (aggregate.py, normalised by the sum)."""
