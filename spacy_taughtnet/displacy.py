@@ -13,7 +13,7 @@ import zlib
 from typing import Dict, Iterable
 
 # One colour per type, shared by the names the common corpora use for it.
-_DISEASE, _CHEMICAL, _GENE, _SPECIES = "#ff9e9e", "#8fd3fe", "#b8e986", "#ffd27f"
+_DISEASE, _CHEMICAL, _GENE, _SPECIES, _ANATOMY = "#ff9e9e", "#8fd3fe", "#b8e986", "#ffd27f", "#e3b5ff"
 
 COLORS: Dict[str, str] = {
     "Disease": _DISEASE,
@@ -26,6 +26,7 @@ COLORS: Dict[str, str] = {
     "Protein": _GENE,
     "Species": _SPECIES,
     "OrganismTaxon": _SPECIES,
+    "Anatomy": _ANATOMY,
 }
 
 # Colours for labels not in COLORS, picked by a stable hash of the label.

@@ -571,8 +571,9 @@ def test_displacy_colors_registered_by_entry_point():
     assert proc.returncode == 0, proc.stderr
     colors_line, loaded = proc.stdout.strip().splitlines()
     colors = json.loads(colors_line)
-    for label in ("Disease", "Chemical", "GENE", "Species"):
+    for label in ("Disease", "Chemical", "GENE", "Species", "Anatomy"):  # the five types of the broad model
         assert colors[label.upper()] == COLORS[label]
+    assert len({COLORS[label] for label in ("Disease", "Chemical", "GENE", "Species", "Anatomy")}) == 5
     assert loaded == "True"  # loaded through the entry point, not imported by the test
 
 
