@@ -42,7 +42,7 @@ from .versions import check_saved_version
 
 # Settings of the factory kept in `cfg`: a loaded pipe takes them from its (possibly
 # overridden) config, not from the saved cfg.
-FACTORY_SETTINGS = ("overwrite", "spans_key", "set_ents", "overlaps", "head_targets")
+FACTORY_SETTINGS = ("overwrite", "spans_key", "set_ents", "overlaps", "overlap_preferences", "head_targets")
 OVERLAPS = ("confidence", "viterbi")
 
 
@@ -56,6 +56,7 @@ OVERLAPS = ("confidence", "viterbi")
         "spans_key": "taughtnet",
         "set_ents": True,
         "overlaps": "confidence",
+        "overlap_preferences": [],
         "heads": "joint",
         "head_targets": "own",
         "scorer": {"@scorers": "spacy-taughtnet.ner_scorer.v1"},
@@ -71,6 +72,7 @@ def make_taughtnet_ner(
     spans_key: Optional[str],
     set_ents: bool,
     overlaps: str,
+    overlap_preferences: List[List[str]],
     heads: str,
     head_targets: str,
     scorer: Optional[Callable],
@@ -89,6 +91,9 @@ def make_taughtnet_ner(
     overlaps: doc.ents where per-type heads predict overlapping spans (joint heads never do):
         "confidence" keeps the more confident, "viterbi" decodes it with one constrained Viterbi
         over every type's tags (the heads' product; heads.py). The span group keeps them all.
+    overlap_preferences: with "confidence", [winner, loser] type pairs: a span overlapping only
+        spans of types it is preferred to wins whatever their confidence (ents.choose_ents;
+        train-student learns them on devel: preferences.py).
     heads: "joint" (one softmax over all types) or "per_type" (one per type, learning from each
         type's teacher columns, scored on a doc of one type by its span group); heads.py.
     head_targets: per-type heads' teacher targets (heads.HEAD_TARGETS): "own" (each type's own
@@ -96,13 +101,14 @@ def make_taughtnet_ner(
         "mix" (their mean). Joint heads take "own" only.
     scorer: scoring method (spacy-taughtnet.ner_scorer.v1).
 
-    overwrite, spans_key, set_ents, overlaps and head_targets (FACTORY_SETTINGS) are kept in the
+    overwrite, spans_key, set_ents, overlaps, overlap_preferences and head_targets (FACTORY_SETTINGS) are kept in the
     pipe's cfg and follow the config it is loaded with:
     `spacy.load(path, config={"components": {"ner": {"set_ents": False}}})`.
     """
     pipe = TaughtNetNER(
         nlp.vocab, model, name, loss=loss, overwrite=overwrite, spans_key=spans_key,
-        set_ents=set_ents, overlaps=overlaps, heads=heads, head_targets=head_targets, scorer=scorer,
+        set_ents=set_ents, overlaps=overlaps, overlap_preferences=overlap_preferences, heads=heads,
+        head_targets=head_targets, scorer=scorer,
     )
     pipe.remember_upstream(nlp)
     return pipe
@@ -121,12 +127,14 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
     def __init__(
         self, vocab: Vocab, model: Model, name: str = "taughtnet_ner", *, loss: Optional[DistillationLoss] = None,
         overwrite: bool = False, spans_key: Optional[str] = "taughtnet", set_ents: bool = True,
-        overlaps: str = "confidence", heads: str = "joint", head_targets: str = "own",
-        scorer: Optional[Callable] = score_entities,
+        overlaps: str = "confidence", overlap_preferences: Sequence[Sequence[str]] = (), heads: str = "joint",
+        head_targets: str = "own", scorer: Optional[Callable] = score_entities,
     ) -> None:
         self.strategy = make_heads(heads, name, head_targets)
         if overlaps not in OVERLAPS:
             raise ConfigError(f"{name}: overlaps must be one of {OVERLAPS}, got {overlaps!r}")
+        if any(isinstance(p, str) or len(p) != 2 or p[0] == p[1] for p in overlap_preferences):
+            raise ConfigError(f"{name}: overlap_preferences are [winner, loser] pairs of two types, got {overlap_preferences!r}")
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -134,7 +142,7 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
         self.scorer = scorer
         self.cfg = {
             "labels": [], "overwrite": overwrite, "spans_key": spans_key, "set_ents": set_ents, "overlaps": overlaps,
-            "heads": heads, "head_targets": head_targets, "plugin_version": __version__,
+            "overlap_preferences": [list(p) for p in overlap_preferences], "heads": heads, "head_targets": head_targets, "plugin_version": __version__,
         }
 
     @property
@@ -221,7 +229,7 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
         for doc, (found, ents) in zip(docs, self.strategy.decode_all(docs, self._numpy(scores), self.labels, overlaps)):
             write_span_group(doc, self.cfg["spans_key"], found)
             if ents is not None:
-                write_ents(doc, ents, self.cfg["overwrite"])
+                write_ents(doc, ents, self.cfg["overwrite"], {tuple(p) for p in self.cfg["overlap_preferences"]})
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict:
         """The scorer's figures; a doc of one type is scored by the predictions of that type

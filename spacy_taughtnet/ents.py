@@ -1,6 +1,6 @@
 """Writing the `taughtnet_ner` pipe's predictions onto a doc: every one, with its confidence, to
 a span group, and those that fit to doc.ents, which cannot overlap."""
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Collection, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.tokens import Doc, Span, SpanGroup
@@ -23,19 +23,41 @@ def write_span_group(doc: Doc, spans_key: Optional[str], found: Sequence[Tuple[S
         )
 
 
-def write_ents(doc: Doc, found: Iterable[Tuple[Span, float]], overwrite: bool) -> None:
-    """Add the spans to doc.ents, most confident first (equal ones in the order given), each
-    only if it overlaps none added before it nor, unless `overwrite`, any entity already on the
-    doc; `overwrite` replaces those entities (their tokens become O). Each span added gets its
-    confidence in `span._.taughtnet_confidence`."""
-    taken = set() if overwrite else {i for e in doc.ents for i in range(e.start, e.end)}
+def choose_ents(
+    found: Sequence[Tuple[int, int, str, float]], taken: Iterable[int] = (), preferences: Collection[Tuple[str, str]] = ()
+) -> List[int]:
+    """Which of the predictions (start, end, label, confidence) doc.ents keeps, as indices into
+    `found`, in the order chosen: most confident first (equal ones in the order given), each
+    only if it overlaps none chosen before it nor a token of `taken`; with `preferences`,
+    (winner, loser) type pairs, a prediction that overlaps only chosen ones of types it is
+    preferred to replaces them. Without preferences: the more confident span wins."""
+    taken = set(taken)
+    chosen: List[int] = []
+    for i in sorted(range(len(found)), key=lambda i: -found[i][3]):  # a stable sort
+        start, end, label, _ = found[i]
+        if taken.intersection(range(start, end)):
+            continue
+        clashes = [j for j in chosen if found[j][0] < end and start < found[j][1]]
+        if clashes and not all((label, found[j][2]) in preferences for j in clashes):
+            continue
+        chosen = [j for j in chosen if j not in clashes] + [i]
+    return chosen
+
+
+def write_ents(
+    doc: Doc, found: Sequence[Tuple[Span, float]], overwrite: bool, preferences: Collection[Tuple[str, str]] = ()
+) -> None:
+    """Add the spans that `choose_ents` keeps to doc.ents: never one overlapping another, nor,
+    unless `overwrite`, an entity already on the doc; `overwrite` replaces those entities
+    (their tokens become O). Each span added gets its confidence in
+    `span._.taughtnet_confidence`."""
+    taken = () if overwrite else [i for e in doc.ents for i in range(e.start, e.end)]
+    keys = [(span.start, span.end, span.label_, confidence) for span, confidence in found]
     new_ents = []
-    # most confident first (a stable sort: equal ones stay in document order)
-    for span, confidence in sorted(found, key=lambda sc: -sc[1]):
-        if not taken.intersection(range(span.start, span.end)):
-            taken.update(range(span.start, span.end))
-            span._.set(CONFIDENCE_ATTR, confidence)
-            new_ents.append(span)
+    for i in choose_ents(keys, taken, preferences):
+        span, confidence = found[i]
+        span._.set(CONFIDENCE_ATTR, confidence)
+        new_ents.append(span)
     new_ents.sort(key=lambda span: span.start)
     if overwrite:
         doc.set_ents(new_ents, default="outside")

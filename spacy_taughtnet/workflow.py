@@ -20,6 +20,7 @@ from .layout import (
     RunLayout,
     check_corpus_name,
 )
+from .preferences import fit_saved_pipeline, macro
 from .ray_cluster import RayOptions, check_backend
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ SPLITS = {"train": "train.tsv", "dev": "devel.tsv", "test": "test.tsv"}
 # skips a whole command only; this skips each teacher whose inputs are unchanged. A teacher
 # stamped by an older rule (inputs.md5) has no such file and is trained once more.
 TEACHER_STAMP = "inputs.sha256"
+# What train-student learnt for doc.ents where the student's types overlap (preferences.py)
+OVERLAP_RECORD = "overlap_preferences.json"
 
 
 def parse_corpora(corpora: str) -> List[str]:
@@ -212,6 +215,11 @@ def train_student(
     start = time.perf_counter()
     with atomic_path(output, is_dir=True) as tmp:
         train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **paths})
+        learnt = fit_saved_pipeline(tmp / "model-best", dev_data)
+        if learnt is not None:
+            (tmp / OVERLAP_RECORD).write_text(json.dumps(learnt, indent=2) + "\n", encoding="utf8")
+            gain = macro(learnt["dev_f1"]["preferences"]) - macro(learnt["dev_f1"]["confidence"])
+            print(f"doc.ents overlap preferences learnt on devel: {learnt['overlap_preferences']} (macro F1 {gain * 100:+.2f})")
     record_timing(root, output.name, time.perf_counter() - start)
 
 

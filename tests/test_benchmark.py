@@ -332,18 +332,24 @@ def test_overlaps_scores_doc_ents_under_each_rule(tmp_path, docbins):
         (tmp_path / "corpus" / corpus / "dev.spacy").write_bytes(docbins[corpus]["devel"].read_bytes())
     measured = overlaps.measure(tmp_path, corpora)
     assert [(row["rule"], row["corpus"]) for row in measured["rows"]] == [(r, c) for r in overlaps.RULES for c in corpora]
+    learnt = measured["overlap_preferences"]
+    settings = {"confidence": {"overlap_preferences": []}, "viterbi": {"overlaps": "viterbi", "overlap_preferences": []},
+                "preferences": {"overlap_preferences": learnt}}
     for row in measured["rows"]:
-        loaded = spacy.load(tmp_path / "student" / "model-best", config={"components": {"ner": {"overlaps": row["rule"]}}})
+        loaded = spacy.load(tmp_path / "student" / "model-best", config={"components": {"ner": settings[row["rule"]]}})
         direct = evaluate_corpus(loaded, tmp_path / "corpus" / row["corpus"] / "dev.spacy")
         assert row["doc_ents"]["f1"] == direct["doc_ents"]["f1"] and row["spans"]["f1"] == direct["f1"]
-    confidence, viterbi = measured["rows"][:2], measured["rows"][2:]
+    confidence, viterbi = measured["rows"][:2], measured["rows"][2:4]
     assert [r["spans"] for r in confidence] == [r["spans"] for r in viterbi]
     assert any(r["spans"]["f1"] > 0 for r in confidence)
+    assert set(measured["dev_cross_validated_f1"]) == set(corpora)
     lines = overlaps.section(measured)
     assert lines[4] == "| `doc.ents` F1 | Toy-disease-IOB | Toy-chem-IOB | macro |"
     macro = (viterbi[0]["doc_ents"]["f1"] + viterbi[1]["doc_ents"]["f1"]) / 2
     assert lines[7].startswith("| `viterbi` | ") and lines[7].endswith(f" | {macro * 100:.2f} |")
-    assert lines[8].startswith("| span group | ")
+    assert lines[8].startswith("| `preferences` | ") and lines[9].startswith("| `preferences`, 2-fold cross-validated on devel | ")
+    assert lines[10].startswith("| span group | ")
+    assert lines[-1].startswith("Preferences learnt on devel ([winner, loser]): ")
 
 
 def test_page_from_the_files_there_in_section_order_with_notes(tmp_path):

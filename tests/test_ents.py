@@ -133,3 +133,32 @@ def test_decode_all_of_docs_without_tokens(overlaps):
     assert (None if result[1][1] is None else [s.label_ for s, _ in result[1][1]]) == expected
     (only,) = PerTypeHeads("ner").decode_all(docs[:1], scores[:1], ("Disease", "Chemical"), overlaps)
     assert only == ([], None if overlaps is None else [])
+
+
+def test_preferences_let_a_type_win_over_a_more_confident_one():
+    """A (winner, loser) pair lets the winner replace overlapping spans of the loser, all of
+    them; a span overlapping one it is not preferred to is left out; entities already on the
+    doc are never replaced."""
+    def found(doc):
+        return [
+            (Span(doc, 0, 3, label="Disease"), 0.6),
+            (Span(doc, 0, 1, label="Anatomy"), 0.9),  # more confident, inside "a b c"
+            (Span(doc, 2, 3, label="Chemical"), 0.8),
+            (Span(doc, 4, 6, label="Disease"), 0.5),
+            (Span(doc, 5, 6, label="Anatomy"), 0.7),
+        ]
+
+    doc = make_doc()
+    write_ents(doc, found(doc), overwrite=False)
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 1, "Anatomy"), (2, 3, "Chemical"), (5, 6, "Anatomy")]
+    doc = make_doc()
+    write_ents(doc, found(doc), overwrite=False, preferences={("Disease", "Anatomy")})
+    # "a b c" also overlaps "c" (Chemical), which it is not preferred to: it stays out
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 1, "Anatomy"), (2, 3, "Chemical"), (4, 6, "Disease")]
+    doc = make_doc()
+    write_ents(doc, found(doc), overwrite=False, preferences={("Disease", "Anatomy"), ("Disease", "Chemical")})
+    assert [(e.start, e.end, e.label_, e._.get(CONFIDENCE_ATTR)) for e in doc.ents] == [(0, 3, "Disease", 0.6), (4, 6, "Disease", 0.5)]
+    doc = make_doc()
+    doc.ents = [Span(doc, 5, 6, label="OLD")]
+    write_ents(doc, [(Span(doc, 4, 6, label="Disease"), 0.5)], overwrite=False, preferences={("Disease", "OLD")})
+    assert [(e.start, e.end, e.label_) for e in doc.ents] == [(5, 6, "OLD")]

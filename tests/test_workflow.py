@@ -67,6 +67,11 @@ def test_quick_workflow_outputs(quick_run):
     # only, so the default distill runs no aggregation and stores no global columns
     student_ner = load_config(run_dir / "student" / "model-best" / "config.cfg")["components"]["ner"]
     assert (student_ner["heads"], student_ner["head_targets"]) == ("per_type", "own")
+    # train-student learnt doc.ents's overlap preferences on devel and wrote them into the config
+    learnt = json.loads((run_dir / "student" / "overlap_preferences.json").read_text())
+    assert learnt["pipe"] == "ner" and student_ner["overlap_preferences"] == learnt["overlap_preferences"]
+    assert set(learnt["dev_f1"]) == {"confidence", "preferences", "spans"}
+    assert set(learnt["dev_f1"]["spans"]) == set(CORPORA)
     assert manifest["normalize"] == transfer["normalize"] == "none" and manifest["type_columns"]
     shard = numpy.load(run_dir / "distributions" / "train" / "shard-00000" / "probs.npy", mmap_mode="r")
     assert shard.shape[1] == 3 * len(TYPES)

@@ -189,15 +189,18 @@ def overlaps(
     root: Path = typer.Argument(..., help="Run folder of `spacy project run all` whose student has per-type heads"),
     corpora: str = CORPORA,
     split: str = typer.Option("dev", help="The split scored: dev (choose on devel) or test"),
+    broad: bool = typer.Option(False, "--broad", help="The broad model's run: write overlaps_broad.json"),
     results: Path = RESULTS,
     page: Path = PAGE,
 ) -> None:
-    """How doc.ents is chosen where per-type heads overlap: each `overlaps` rule on the same student."""
+    """How doc.ents is chosen where per-type heads overlap: each rule on the same student."""
     from . import overlaps as benchmark
     from .report import publish
 
     measured = benchmark.measure(root, _corpora(corpora), split)
-    publish(measured, results / "overlaps.json", page)
+    if broad:
+        measured["command"] += " --broad"
+    publish(measured, results / ("overlaps_broad.json" if broad else "overlaps.json"), page)
     print("\n".join(benchmark.section(measured)))
 
 

@@ -23,6 +23,7 @@ SECTIONS: Dict[str, Callable[[Dict], List[str]]] = {
     "broad.json": broad.section,
     "cnn.json": cnn.section,
     "overlaps.json": overlaps.section,
+    "overlaps_broad.json": overlaps.section,
     "compare_ner.json": compare_ner.section,
     "transformers.json": transformers.section,
     "ray.json": ray_annotate.section,
