@@ -8,16 +8,7 @@ all types or one per type, is the strategy of its `heads` setting (heads.py).
 """
 from itertools import islice
 from pathlib import Path
-from typing import (  # duplicates check: an import block, alike wherever these names are imported
-    Callable,
-    Dict,
-    Iterable,
-    List,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-)
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import srsly
