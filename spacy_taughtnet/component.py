@@ -213,8 +213,9 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
     def set_annotations(self, docs: Iterable[Doc], scores: List[Floats2d]) -> None:
         """Each predicted entity and its confidence go to doc.spans[spans_key] (unless
         None) and, with set_ents, to doc.ents (see `overwrite`; of predictions that overlap
-        each other, which only heads with `types_overlap` make, the more confident is kept,
-        or with overlaps "viterbi" those of one Viterbi over every type; ents.py)."""
+        each other, which only heads with `types_overlap` make, the more confident is kept unless
+        overlap_preferences say which type wins, or with overlaps "viterbi" those of one Viterbi
+        over every type; ents.py)."""
         docs = list(docs)
         overlaps = self.cfg["overlaps"] if self.cfg["set_ents"] else None
         for doc, (found, ents) in zip(docs, self.strategy.decode_all(docs, self._numpy(scores), self.labels, overlaps)):
