@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 from ..atomic import atomic_path
-from . import (
+from . import (  # duplicates check: an import block, alike wherever these modules are imported
     broad,
     cnn,
     compare_ner,
