@@ -47,3 +47,12 @@ def test_score_problems():
     assert score_problems(rows, expected, Path("student.json")) == [
         "B: no Chemical entity found", "C: F1 0.7000 installed, 0.7020 in student.json"]
     assert score_problems(rows[:1], expected, Path("student.json")) == []
+
+
+def test_score_problems_accepts_a_type_the_run_itself_never_found():
+    """A short run (six-corpus `quick`: linnaeus's first 300 sentences hold few species) may
+    score 0 on a corpus; the installed model reproducing that 0 is no package fault."""
+    rows = [{"corpus": "L", "entity_type": "Species", "f1": 0.0}, {"corpus": "B", "entity_type": "Chemical", "f1": 0.0}]
+    expected = {"L": {"f1": 0.0}, "B": {"f1": 0.4}}
+    assert score_problems(rows, expected, Path("student.json")) == [
+        "B: no Chemical entity found", "B: F1 0.0000 installed, 0.4000 in student.json"]
