@@ -175,6 +175,22 @@ def test_broad_without_a_seed_or_a_stage_timed():
         ("19,000 words/s", False), ("4.75x", False), ("n/a (not timed: distill-train)", False)]
 
 
+def test_broad_with_the_naive_union_baseline():
+    """With the naive union scored: its table (doc.ents, spans, the student's doc.ents gain) and
+    the target of a 2-point macro gain over it, placed after the macro target."""
+    results = {**BROAD, "test_f1": {**BROAD["test_f1"], "naive": {"A": 0.80, "B": 0.69, "C": 0.88},
+                                    "naive_doc_ents": {"A": 0.79, "B": 0.68, "C": 0.87}}}
+    lines = broad.section(results)
+    table = lines[lines.index("| corpus | naive `doc.ents` | naive spans | student `doc.ents` - naive `doc.ents` |"):]
+    assert table[2:6] == ["| A | 79.00 | 80.00 | +4.00 |", "| B | 68.00 | 69.00 | +3.00 |", "| C | 87.00 | 88.00 | +2.00 |",
+                          "| macro | 78.00 | 79.00 | +3.00 |"]
+    assert [(t["target"], t["measured"], t["pass"]) for t in broad.targets(results)][3:5] == [
+        ("student doc.ents macro F1 >= teachers' macro F1 + 0.5", "+1.00 points", True),
+        ("student doc.ents macro F1 >= the naive union's + 2", "+3.00 points", True)]
+    assert broad.summary(results)["naive_doc_ents"] == pytest.approx(0.78)
+    assert not any("naive" in line for line in broad.section(BROAD))
+
+
 def broad_run(root: Path) -> Path:
     """A run folder of two corpora, evaluated and timed, as `all` leaves it (no models)."""
     write_run(root, {

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..layout import RunLayout
-from .seeds import SYSTEMS, seed_rows
+from .cnn import train_naive, union_budget
+from .seeds import seed_rows
 from .speed import SPEED_PASSES, throughput
 from .tables import pct, target, target_lines
 
@@ -27,6 +28,7 @@ MAX_MINUTES = 120
 MIN_WORDS_PER_SECOND = 20000
 MIN_SPEEDUP = 5.0
 MIN_MACRO_GAIN = 0.5  # points
+MIN_NAIVE_GAIN = 2.0  # points, over the naive union's doc.ents macro
 
 
 def _rank(stage: str, corpora: Sequence[str]) -> Optional[tuple]:
@@ -75,17 +77,36 @@ def figures(root: Path, corpora: Sequence[str]) -> Dict:
     }
 
 
-def measure(root: Path, corpora: Sequence[str], batch_size: int) -> Dict:
-    """The run's figures, the speed of its student and teachers, its stages' wall time; the
-    results as benchmarks/broad.json holds them."""
+def naive_figures(model: Path, root: Path, corpora: Sequence[str]) -> Dict[str, Dict[str, float]]:
+    """Test F1 of the naive union baseline per corpus: its spans ("naive") and its doc.ents
+    ("naive_doc_ents"), as for the student."""
+    import spacy
+
+    from ..evaluate import evaluate_corpus
+
+    nlp, layout = spacy.load(model), RunLayout(root)
+    rows = {c: evaluate_corpus(nlp, layout.corpus(c, "test")) for c in corpora}
+    return {"naive": {c: row["f1"] for c, row in rows.items()},
+            "naive_doc_ents": {c: row.get("doc_ents", row)["f1"] for c, row in rows.items()}}
+
+
+def measure(root: Path, corpora: Sequence[str], batch_size: int, naive_steps: int = 0, eval_frequency: int = 500) -> Dict:
+    """The run's figures, the speed of its student and teachers, its stages' wall time, and with
+    naive_steps the naive union baseline (trained if missing, as `benchmark cnn` trains it:
+    from the run's pretrained tok2vec); the results as benchmarks/broad.json holds them."""
     layout = RunLayout(root)
     found = figures(root, corpora)
+    if naive_steps:
+        init_tok2vec = layout.pretrain_weights if layout.pretrain_weights.is_file() else None
+        model = train_naive(root, union_budget(naive_steps, eval_frequency, init_tok2vec))
+        found["test_f1"].update(naive_figures(model, root, corpora))
     tests = [layout.corpus(c, "test") for c in corpora]
     speed = {"student": throughput([layout.student_model], tests, batch_size),
              "teachers": throughput(layout.teacher_models(corpora), tests, batch_size)}
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    naive = f" --naive-steps {naive_steps} --eval-frequency {eval_frequency}" if naive_steps else ""
     return {
-        "command": f"python -m spacy_taughtnet benchmark broad {root} --corpora \"{' '.join(corpora)}\"",
+        "command": f"python -m spacy_taughtnet benchmark broad {root} --corpora \"{' '.join(corpora)}\"{naive}",
         "commit": head, "root": str(root), "corpora": list(corpora), "seed": student_seed(root),
         "batch_size": batch_size, **found,
         "words_per_second": {k: v["words_per_second"] for k, v in speed.items()},
@@ -95,7 +116,7 @@ def measure(root: Path, corpora: Sequence[str], batch_size: int) -> Dict:
 
 def summary(results: Dict) -> Dict:
     """Macro F1 of each system over the corpora, each corpus weighing equally."""
-    return {system: statistics.fmean(results["test_f1"][system][c] for c in results["corpora"]) for system in SYSTEMS}
+    return {system: statistics.fmean(f1[c] for c in results["corpora"]) for system, f1 in results["test_f1"].items()}
 
 
 def wall_minutes(results: Dict) -> Optional[float]:
@@ -113,6 +134,10 @@ def targets(results: Dict) -> List[Dict]:
     gain = (macro["student_doc_ents"] - macro["teacher"]) * 100
     out.append(target(f"student doc.ents macro F1 >= teachers' macro F1 + {MIN_MACRO_GAIN}", f"{gain:+.2f} points",
                       gain >= MIN_MACRO_GAIN))
+    if "naive_doc_ents" in f1:
+        gain = (macro["student_doc_ents"] - macro["naive_doc_ents"]) * 100
+        out.append(target(f"student doc.ents macro F1 >= the naive union's + {MIN_NAIVE_GAIN:g}", f"{gain:+.2f} points",
+                          gain >= MIN_NAIVE_GAIN))
     wps = results["words_per_second"]
     speedup = wps["student"] / wps["teachers"]
     out.append(target("student >= 20k words/s in one CPU process", f"{wps['student']:,.0f} words/s",
@@ -153,6 +178,17 @@ def section(results: Dict) -> List[str]:
         f"{(macro['student_doc_ents'] - macro['teacher']) * 100:+.2f} | {pct(macro['student'])} | "
         f"{(macro['student'] - macro['teacher']) * 100:+.2f} |"
     )
+    if "naive_doc_ents" in f1:
+        naive, naive_ents = f1["naive"], f1["naive_doc_ents"]
+        lines += [
+            "", "Baseline: the naive union, the same per-type heads trained on the labelled union's gold alone (no "
+            "teachers, so each corpus's other types are O), from the run's pretrained tok2vec, with the budget in the "
+            "command.", "",
+            "| corpus | naive `doc.ents` | naive spans | student `doc.ents` - naive `doc.ents` |", "|---|---|---|---|",
+            *(f"| {c} | {pct(naive_ents[c])} | {pct(naive[c])} | {(ents[c] - naive_ents[c]) * 100:+.2f} |" for c in corpora),
+            f"| macro | {pct(macro['naive_doc_ents'])} | {pct(macro['naive'])} | "
+            f"{(macro['student_doc_ents'] - macro['naive_doc_ents']) * 100:+.2f} |",
+        ]
     wps, minutes = results["words_per_second"], wall_minutes(results)
     lines += [
         "", f"Speed (test splits, batch {results['batch_size']}, one process each, fresh processes, each model's fastest "

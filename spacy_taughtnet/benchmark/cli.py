@@ -79,6 +79,8 @@ def seeds(
 def broad(
     root: Path = typer.Argument(..., help="Run folder of `spacy project run all` over the broad corpora, evaluated"),
     corpora: str = CORPORA,
+    naive_steps: int = typer.Option(0, help="Train the naive union baseline (ROOT/benchmark/naive) for N steps if missing, and score it (0: no baseline)"),
+    eval_frequency: int = typer.Option(500, help="Evaluation frequency of the baseline's training"),
     batch_size: int = BATCH_SIZE,
     results: Path = RESULTS,
     page: Path = PAGE,
@@ -88,7 +90,7 @@ def broad(
     from .report import publish
     from .tables import print_targets
 
-    measured = benchmark.measure(root, _corpora(corpora), batch_size)
+    measured = benchmark.measure(root, _corpora(corpora), batch_size, naive_steps, eval_frequency)
     publish(measured, results / "broad.json", page)
     print_targets(benchmark.targets(measured))
 

@@ -37,14 +37,10 @@ def train_systems(
     its teachers and student did; None: none)."""
     layout = RunLayout(root)
     models = {"student": layout.student_model, "student_union": best_model(layout.benchmark("student_union"))}
-    budget = ["--max-steps", str(steps), "--eval-frequency", str(eval_frequency)]
-    if init_tok2vec:
-        budget += ["--init-tok2vec", str(init_tok2vec)]
+    budget = union_budget(steps, eval_frequency, init_tok2vec)
     if not models["student_union"].is_dir():
         run_step(["train-student", str(root), "configs/student.cfg", "--output", str(layout.benchmark("student_union")), *budget])
-    models["naive"] = best_model(layout.benchmark("naive"))
-    if not models["naive"].is_dir():
-        run_step(["train-student", str(root), "configs/student.cfg", "--no-teachers", "--output", str(layout.benchmark("naive")), *budget])
+    models["naive"] = train_naive(root, budget)
     models["spacy_ner"] = best_model(layout.benchmark("spacy_ner"))
     if not models["spacy_ner"].is_dir():
         # the same training step, with spaCy's stock ner config; selected on each devel
@@ -52,6 +48,22 @@ def train_systems(
         run_step(["train-student", str(root), "configs/stock_ner.cfg", "--no-teachers", "--output", str(layout.benchmark("spacy_ner")),
                   *budget, "--components.ner.scorer.@scorers", "spacy-taughtnet.ner_scorer.v1"])
     return models
+
+
+def union_budget(steps: int, eval_frequency: int, init_tok2vec: Optional[Path]) -> List[str]:
+    """train-student's options for a union-trained system: its steps, and the weights it starts
+    from (None: none)."""
+    return ["--max-steps", str(steps), "--eval-frequency", str(eval_frequency),
+            *(["--init-tok2vec", str(init_tok2vec)] if init_tok2vec else [])]
+
+
+def train_naive(root: Path, budget: List[str]) -> Path:
+    """The naive multi-type baseline, trained if missing: the student's config on the labelled
+    union's gold alone (no teachers: each corpus's other types are O), in ROOT/benchmark/naive."""
+    output = RunLayout(root).benchmark("naive")
+    if not best_model(output).is_dir():
+        run_step(["train-student", str(root), "configs/student.cfg", "--no-teachers", "--output", str(output), *budget])
+    return best_model(output)
 
 
 def measure(root: Path, corpora: List[str], steps: int, eval_frequency: int, batch_size: int) -> Dict:
