@@ -68,13 +68,15 @@ def combine(
     missing = [label for label, ps in zip(labels, by_type) if not ps]
     if missing:
         raise TeacherError(f"no teacher gives the types {missing} (labels {list(labels)})")
+
+    def merged_of(ps: List[numpy.ndarray]) -> numpy.ndarray:
+        return ps[0] if len(ps) == 1 else merge_teachers(ps, merge)
+
     # a type's single-type teachers merged once: its own columns where no multi-type teacher
     # covers it, and its input to the aggregation
-    merged = [None if not ps else ps[0] if len(ps) == 1 else merge_teachers(ps, merge) for ps in single]
-    per_type = [
-        numpy.asarray(own if len(ps) == len(singles) else ps[0] if len(ps) == 1 else merge_teachers(ps, merge), dtype=numpy.float32)
-        for own, singles, ps in zip(merged, single, by_type)
-    ]
+    merged = [merged_of(ps) if ps else None for ps in single]
+    per_type = [numpy.asarray(own if len(ps) == len(singles) else merged_of(ps), dtype=numpy.float32)
+                for own, singles, ps in zip(merged, single, by_type)]
     if not has_global_columns(normalize):
         return numpy.concatenate(per_type, axis=1)
     return numpy.concatenate([aggregate_distributions(merged, normalize=normalize, joint=joint)] + per_type, axis=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..layout import RunLayout
-from .cnn import train_naive, union_budget
+from .cnn import pretrained_tok2vec, train_naive, union_budget
 from .seeds import seed_rows
 from .speed import SPEED_PASSES, throughput
 from .tables import pct, target, target_lines
@@ -97,8 +97,7 @@ def measure(root: Path, corpora: Sequence[str], batch_size: int, naive_steps: in
     layout = RunLayout(root)
     found = figures(root, corpora)
     if naive_steps:
-        init_tok2vec = layout.pretrain_weights if layout.pretrain_weights.is_file() else None
-        model = train_naive(root, union_budget(naive_steps, eval_frequency, init_tok2vec))
+        model = train_naive(root, union_budget(naive_steps, eval_frequency, pretrained_tok2vec(root)))
         found["test_f1"].update(naive_figures(model, root, corpora))
     tests = [layout.corpus(c, "test") for c in corpora]
     speed = {"student": throughput([layout.student_model], tests, batch_size),

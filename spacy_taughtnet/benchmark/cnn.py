@@ -50,6 +50,12 @@ def train_systems(
     return models
 
 
+def pretrained_tok2vec(root: Path) -> Optional[Path]:
+    """The run's pretrained tok2vec, where its teachers and student started (None: none)."""
+    weights = RunLayout(root).pretrain_weights
+    return weights if weights.is_file() else None
+
+
 def union_budget(steps: int, eval_frequency: int, init_tok2vec: Optional[Path]) -> List[str]:
     """train-student's options for a union-trained system: its steps, and the weights it starts
     from (None: none)."""
@@ -75,7 +81,7 @@ def measure(root: Path, corpora: List[str], steps: int, eval_frequency: int, bat
 
     start = time.perf_counter()
     layout = RunLayout(root)
-    init_tok2vec = layout.pretrain_weights if layout.pretrain_weights.is_file() else None
+    init_tok2vec = pretrained_tok2vec(root)
     models = train_systems(root, corpora, steps, eval_frequency, init_tok2vec)
     tests = [layout.corpus(c, "test") for c in corpora]
     teachers = layout.teacher_models(corpora)
