@@ -233,7 +233,9 @@ def check_command(argv: List[str], where: str, *, whole: bool = True) -> None:
             if arg == "-m":
                 for marker in set(re.findall(r"[a-z_]+", args[i + 1])) - {"not", "and", "or"}:
                     assert re.search(rf"^\s+{marker}:", ini, re.M), f"{where}: marker {marker!r} not in pytest.ini"
-            elif not arg.startswith("-") and args[i - 1] != "-m":
+            elif arg == "-n":  # pytest-xdist's workers, as .ci/run runs them
+                assert f"pytest tests -n {args[i + 1]} " in (ROOT / ".ci" / "run").read_text(encoding="utf8"), where
+            elif not arg.startswith("-") and args[i - 1] not in ("-m", "-n"):
                 assert (ROOT / arg).exists(), f"{where}: {arg}"
     elif program == "python" and args and args[0].endswith(".py"):
         script = ROOT / args[0]
