@@ -9,19 +9,24 @@ from helpers import CORPUS_TYPES, corpus_file, train_model, train_pipe
 
 from spacy_taughtnet.corpora import read_iob, write_docbin
 
+# The modules whose workflow fixtures install a model into this environment and uninstall it
+INSTALLING = {"test_workflow", "test_transformers"}
+
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects and before xdist reads the groups
 def pytest_collection_modifyitems(items):
     """Workflow and Ray tests are slow tests too: `-m "not slow"` leaves them out.
     Under `-n 2` (pytest-xdist, `--dist loadgroup`) a module's tests share one worker, so its
-    fixtures are built once, and every module that starts Ray shares one worker: the Ray tests
-    find and kill actors by process name, which a second cluster would confuse."""
+    fixtures are built once. Modules that share a resource share a worker too: those that start
+    Ray (the Ray tests find and kill actors by process name, which a second cluster would
+    confuse), and those that pip-install a model into this environment (INSTALLING)."""
     ray_modules = {item.module.__name__ for item in items if item.get_closest_marker("ray")}
     for item in items:
         if item.get_closest_marker("workflow") or item.get_closest_marker("ray"):
             item.add_marker(pytest.mark.slow)
         module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("ray" if module in ray_modules else module))
+        group = "ray" if module in ray_modules else "installs" if module in INSTALLING else module
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture
