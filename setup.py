@@ -28,7 +28,7 @@ setup(
     ],
     extras_require={
         "transformers": ["spacy-transformers==1.4.0", "transformers>=4.41,<4.53.3"],
-        "test": ["pytest>=7", "pytest-xdist>=3.5"],
+        "test": ["pytest>=8,<9.2", "pytest-xdist>=3.5"],
         "ray": ["ray[data]>=2.9"],
     },
     entry_points={

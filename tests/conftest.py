@@ -9,7 +9,8 @@ from helpers import CORPUS_TYPES, corpus_file, train_model, train_pipe
 
 from spacy_taughtnet.corpora import read_iob, write_docbin
 
-# The modules whose workflow fixtures install a model into this environment and uninstall it
+# The modules whose workflow fixtures pip-install a model into this environment and uninstall
+# it: one at a time, as pip takes no lock on an environment
 INSTALLING = {"test_workflow", "test_transformers"}
 
 
