@@ -67,6 +67,7 @@ def test_seeds_means_macro_and_targets_from_per_seed_figures():
     assert summary["macro"] == pytest.approx({"teacher": 0.755, "student": 0.765, "student_doc_ents": 0.75})
     assert [(t["measured"], t["pass"]) for t in seeds.targets(SEEDS)] == [
         ("-3.00 points", False), ("+2.00 points", True), ("-0.50 points", False),
+        ("1.50 points under", False), ("2.00 points under on A", False),
         ("30,000 words/s", True), ("3.00x", True), ("95 min (slowest seed)", False)]
 
 
@@ -151,12 +152,15 @@ def test_broad_section_and_targets_from_given_results():
                           "| teacher-C | 20.0 |", "| distill-train | 5.0 |", "| student | 50.0 |", "| total | 125.0 |"]
     assert [(t["measured"], t["pass"]) for t in broad.targets(BROAD)] == [
         ("+3.00 points", True), ("+1.00 points", True), ("-1.00 points", False), ("+1.00 points", True),
+        ("0.00 points under", True), ("1.00 points under on B", False),
         ("30,000 words/s", True), ("6.00x", True), ("125 min", False)]
-    assert lines[-7:] == [
+    assert lines[-9:] == [
         "- **PASS** student doc.ents F1 >= its teacher's on A (one run): +3.00 points",
         "- **PASS** student doc.ents F1 >= its teacher's on B (one run): +1.00 points",
         "- **MISS** student doc.ents F1 >= its teacher's on C (one run): -1.00 points",
         "- **PASS** student doc.ents macro F1 >= teachers' macro F1 + 0.5: +1.00 points",
+        "- **PASS** student doc.ents macro F1 at most 0.3 under its spans' (one run): 0.00 points under",
+        "- **MISS** no corpus's student doc.ents F1 more than 0.5 under its spans' (one run): 1.00 points under on B",
         "- **PASS** student >= 20k words/s in one CPU process: 30,000 words/s",
         "- **PASS** student >= 5x the 3 teachers (one per corpus, one after another): 6.00x",
         "- **MISS** the timed stages of `all` within 120 minutes: 125 min",
@@ -172,7 +176,7 @@ def test_broad_without_a_seed_or_a_stage_timed():
     assert "| distill-train | n/a |" in lines and "| total | n/a |" in lines
     assert [(t["measured"], t["pass"]) for t in broad.targets(results)] == [
         ("+0.50 points", True), ("+0.50 points", True), ("+0.00 points", True), ("+0.33 points", False),
-        ("19,000 words/s", False), ("4.75x", False), ("n/a (not timed: distill-train)", False)]
+        ("0.67 points under", False), ("1.50 points under on B", False), ("19,000 words/s", False), ("4.75x", False), ("n/a (not timed: distill-train)", False)]
 
 
 def test_broad_with_the_naive_union_baseline():

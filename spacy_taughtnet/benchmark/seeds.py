@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 from ..errors import ConfigError
 from ..layout import RunLayout
 from .speed import SPEED_PASSES, throughput
-from .tables import pct, target, target_lines
+from .tables import doc_ents_gap_targets, pct, target, target_lines
 
 # the stages of `all` that pretrain, train or distill, as timed in ROOT/timings/ (pretrain and
 # distill-transfer: only in a run with pretraining and transfer text)
@@ -98,6 +98,7 @@ def targets(results: Dict) -> List[Dict]:
         out.append(target(f"student doc.ents F1 >= its teacher's on {c} (mean of {n_seeds} seeds)", f"{gap:+.2f} points", gap >= 0))
     gain = (macro["student_doc_ents"] - macro["teacher"]) * 100
     out.append(target("student doc.ents macro F1 >= teachers' macro F1 + 0.5", f"{gain:+.2f} points", gain >= 0.5))
+    out += doc_ents_gap_targets(mean["student_doc_ents"], mean["student"], f"mean of {n_seeds} seeds")
     wps = results["words_per_second"]
     speedup = wps["student"] / wps["teachers"]
     out.append(target("student >= 20k words/s in one CPU process", f"{wps['student']:,.0f} words/s", wps["student"] >= 20000))

@@ -49,6 +49,29 @@ def target(text: str, measured: str, passed: bool) -> Dict:
     return {"target": text, "measured": measured, "pass": bool(passed)}
 
 
+# doc.ents (what users read) against the span group (each type's own predictions), in points
+MAX_DOC_ENTS_MACRO_GAP = 0.3
+MAX_DOC_ENTS_CORPUS_GAP = 0.5
+
+
+def doc_ents_gap_targets(doc_ents: Dict[str, float], spans: Dict[str, float], of: str) -> List[Dict]:
+    """How far the student's doc.ents F1 falls under its span group's (per corpus, `of`:
+    "mean of 3 seeds", "one run"): the macro gap, and the largest gap of one corpus."""
+    macro_gap = (sum(spans.values()) - sum(doc_ents.values())) / len(spans) * 100
+    worst = max(spans, key=lambda c: spans[c] - doc_ents[c])
+    worst_gap = (spans[worst] - doc_ents[worst]) * 100
+    return [
+        target(f"student doc.ents macro F1 at most {MAX_DOC_ENTS_MACRO_GAP} under its spans' ({of})",
+               points_under(macro_gap), macro_gap <= MAX_DOC_ENTS_MACRO_GAP),
+        target(f"no corpus's student doc.ents F1 more than {MAX_DOC_ENTS_CORPUS_GAP} under its spans' ({of})",
+               f"{points_under(worst_gap)} on {worst}", worst_gap <= MAX_DOC_ENTS_CORPUS_GAP),
+    ]
+
+
+def points_under(gap: float) -> str:
+    return f"{abs(gap):.2f} points {'under' if gap >= 0 else 'over'}"
+
+
 def target_lines(targets: Sequence[Dict]) -> List[str]:
     return ["### Targets", ""] + [f"- **{'PASS' if t['pass'] else 'MISS'}** {t['target']}: {t['measured']}" for t in targets]
 
