@@ -56,7 +56,7 @@ def cnn(
 @app.command()
 @user_errors
 def seeds(
-    roots: List[Path] = typer.Argument(..., help="Run folders, one per seed, evaluated (the first is timed for speed)"),
+    roots: List[Path] = typer.Argument(..., help="Run folders, one per seed, evaluated (the first is timed for speed; of the others only metrics/ and timings/ are read)"),
     corpora: str = CORPORA,
     commit: Optional[str] = typer.Option(None, help="The commit whose code trained the runs (default: HEAD)"),
     batch_size: int = BATCH_SIZE,
