@@ -31,6 +31,7 @@ from spacy_taughtnet.benchmark.speed import (
 from spacy_taughtnet.benchmark.teachers import score, sharpness
 from spacy_taughtnet.corpora import read_docbin
 from spacy_taughtnet.errors import ConfigError
+from spacy_taughtnet.preferences import dev_predictions
 from spacy_taughtnet.scorer import bio_tags
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -369,7 +370,35 @@ def test_overlaps_scores_doc_ents_under_each_rule(tmp_path, docbins):
     assert lines[7].startswith("| `viterbi` | ") and lines[7].endswith(f" | {macro * 100:.2f} |")
     assert lines[8].startswith("| `preferences` | ") and lines[9].startswith("| `preferences`, 2-fold cross-validated on devel | ")
     assert lines[10].startswith("| span group | ")
-    assert lines[-1].startswith("Preferences learnt on devel ([winner, loser]): ")
+    assert any(line.startswith("Preferences learnt on devel ([winner, loser]): ") for line in lines)
+    assert measured["dev_clashes"] == overlaps.clashes(
+        [d for c in corpora for d in dev_predictions(spacy.load(tmp_path / "student" / "model-best"), "ner", tmp_path / "corpus" / c / "dev.spacy")], {tuple(p) for p in learnt})
+
+
+def test_clashes_count_the_own_spans_doc_ents_drops_by_winner_and_overlap():
+    """A span of the doc's own type left out of doc.ents is counted against the most confident
+    kept span overlapping it: gold ones as lost, wrong ones as dropped; preferences apply."""
+    from spacy_taughtnet.preferences import DevDoc
+
+    docs = [
+        DevDoc("A", "GENE", {(0, 2)}, [(0, 2, "GENE", 0.6), (0, 1, "Chemical", 0.9)]),
+        DevDoc("A", "GENE", set(), [(3, 4, "GENE", 0.5), (3, 4, "Disease", 0.7)]),
+        DevDoc("B", "Chemical", {(1, 2)}, [(1, 2, "Chemical", 0.4), (0, 3, "GENE", 0.8), (1, 2, "Disease", 0.5)]),
+        DevDoc("B", "Chemical", {(5, 6)}, [(5, 6, "Chemical", 0.9), (4, 7, "GENE", 0.3)]),  # kept: not counted
+    ]
+    row = lambda c, t, w, r, lost, dropped: {"corpus": c, "entity_type": t, "winner": w, "relation": r, "lost": lost, "dropped": dropped}  # noqa: E731
+    assert overlaps.clashes(docs, set()) == [
+        row("A", "GENE", "Chemical", "containing it", 1, 0),
+        row("B", "Chemical", "GENE", "inside it", 1, 0),
+        row("A", "GENE", "Disease", "same tokens", 0, 1),
+    ]
+    assert overlaps.clashes(docs, {("Chemical", "GENE")}) == [
+        row("A", "GENE", "Chemical", "containing it", 1, 0), row("A", "GENE", "Disease", "same tokens", 0, 1)]
+    assert [overlaps.relation((2, 5), w) for w in ((1, 3), (2, 6), (3, 4), (2, 5))] == ["crossing", "inside it", "containing it", "same tokens"]
+    rows = [{"rule": "confidence", "corpus": c, "doc_ents": {"f1": 0.5}, "spans": {"f1": 0.6}} for c in "AB"]
+    lines = overlaps.section({"command": "C", "split": "dev", "rows": rows, "dev_clashes": overlaps.clashes(docs, set())})
+    assert "| A | GENE | Chemical | containing it | 1 | 0 |" in lines
+    assert lines[-1] == "In all: 2 gold spans lost, 1 wrong ones dropped."
 
 
 def test_page_from_the_files_there_in_section_order_with_notes(tmp_path):

@@ -3,13 +3,51 @@ same trained student, scored per corpus (doc.ents), beside its span group (each 
 predictions, the same under every rule). The rules: `confidence` (the more confident span),
 `viterbi` (the pipe's `overlaps` setting), `preferences` (`overlap_preferences` learnt on devel,
 preferences.py, as train-student does); and, for the learnt ones, a 2-fold cross-validation on
-devel (learnt on half the docs, scored on the other half)."""
+devel (learnt on half the docs, scored on the other half). `clashes` says where doc.ents loses
+to the span group: the gold spans it drops, by the type that took their place and how the two
+overlap."""
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 from .tables import pct
 
 RULES = ("confidence", "viterbi", "preferences")
+RELATIONS = ("same tokens", "inside it", "containing it", "crossing")
+CLASH_ROWS = 8
+
+
+def relation(span, winner) -> str:
+    """How a dropped (start, end, ...) span overlaps the (start, end, ...) span kept over it."""
+    if span[:2] == winner[:2]:
+        return "same tokens"
+    if winner[0] <= span[0] and span[1] <= winner[1]:
+        return "inside it"
+    if span[0] <= winner[0] and winner[1] <= span[1]:
+        return "containing it"
+    return "crossing"
+
+
+def clashes(docs, preferences) -> List[Dict]:
+    """Each corpus's spans of its own type that the span group has and doc.ents (under
+    `preferences`, as choose_ents applies them) drops: gold ones (`lost`, recall doc.ents gives
+    up) and wrong ones (`dropped`, precision it gains), counted by the type of the most
+    confident span kept over each and by how the two overlap; most lost first."""
+    from ..ents import choose_ents
+
+    counted: Counter = Counter()
+    for doc in docs:
+        kept = [doc.found[i] for i in choose_ents(doc.found, (), preferences)]
+        for span in doc.found:
+            if span[2] != doc.entity_type or span in kept:
+                continue
+            winner = next(k for k in sorted(kept, key=lambda k: -k[3]) if k[0] < span[1] and span[0] < k[1])
+            gold = "lost" if span[:2] in doc.gold else "dropped"
+            counted[doc.corpus, doc.entity_type, winner[2], relation(span, winner), gold] += 1
+    keys = {key[:4] for key in counted}
+    rows = [{"corpus": c, "entity_type": t, "winner": w, "relation": r,
+             "lost": counted[c, t, w, r, "lost"], "dropped": counted[c, t, w, r, "dropped"]} for c, t, w, r in keys]
+    return sorted(rows, key=lambda row: (-row["lost"], -row["dropped"], row["corpus"], row["winner"], RELATIONS.index(row["relation"])))
 
 
 def measure(root: Path, corpora: Sequence[str], split: str = "dev") -> Dict:
@@ -48,6 +86,7 @@ def measure(root: Path, corpora: Sequence[str], split: str = "dev") -> Dict:
         "rows": rows,
         "overlap_preferences": learnt,
         "dev_cross_validated_f1": cross_validated_f1(dev),
+        "dev_clashes": clashes(dev, {tuple(p) for p in learnt}),
     }
 
 
@@ -82,4 +121,16 @@ def section(results: Dict) -> List[str]:
         pairs = ", ".join(f"{winner} over {loser}" for winner, loser in learnt) or "none (the confidence rule is best on devel)"
         lines += ["", f"Preferences learnt on devel ([winner, loser]): {pairs}. The cross-validated row learns them on "
                   "half of the devel docs (every other doc) and scores the other half, both ways, counts pooled."]
+    found = results.get("dev_clashes")
+    if found:
+        rule = "the learnt preferences" if learnt else "`confidence`"
+        lines += ["", f"Where `doc.ents` (under {rule}) loses to the span group on devel: each corpus's spans of its own "
+                  "type that the span group has and `doc.ents` drops for an overlapping span of another type, by that "
+                  "type and how the dropped span overlaps it; gold ones lost (recall), wrong ones dropped (precision gained). "
+                  f"The {min(len(found), CLASH_ROWS)} most lost of {len(found)}:", "",
+                  "| corpus | its type | kept instead | dropped span | gold lost | wrong dropped |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['corpus']} | {r['entity_type']} | {r['winner']} | {r['relation']} | {r['lost']} | {r['dropped']} |"
+                  for r in found[:CLASH_ROWS]]
+        lost, dropped = sum(r["lost"] for r in found), sum(r["dropped"] for r in found)
+        lines += ["", f"In all: {lost} gold spans lost, {dropped} wrong ones dropped."]
     return lines
