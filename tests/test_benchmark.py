@@ -16,6 +16,7 @@ from spacy_taughtnet.benchmark import (
     broad,
     cnn,
     compare_ner,
+    head_targets,
     overlaps,
     ray_annotate,
     seeds,
@@ -373,6 +374,41 @@ def test_overlaps_scores_doc_ents_under_each_rule(tmp_path, docbins):
     assert any(line.startswith("Preferences learnt on devel ([winner, loser]): ") for line in lines)
     assert measured["dev_clashes"] == overlaps.clashes(
         [d for c in corpora for d in dev_predictions(spacy.load(tmp_path / "student" / "model-best"), "ner", tmp_path / "corpus" / c / "dev.spacy")], {tuple(p) for p in learnt})
+
+
+def test_head_targets_scores_each_student_on_devel_under_its_setting(tmp_path, docbins):
+    """Each student's rows are evaluate_corpus's on the run's devel splits, labelled with the
+    student's head_targets; the section has one line per student with both macros; a pipeline
+    without a taughtnet_ner pipe is refused."""
+    from spacy_taughtnet.evaluate import evaluate_corpus
+
+    corpora = ["Toy-disease-IOB", "Toy-chem-IOB"]
+    nlp = seeded_blank(0)
+    nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL, "heads": "per_type"})
+    egs = gold_examples(nlp, [doc for c in corpora for doc in read_docbin(docbins[c]["train"], nlp.vocab)])
+    optimizer = nlp.initialize(lambda: egs)
+    for _ in range(15):
+        nlp.update(egs, sgd=optimizer)
+    for corpus in corpora:
+        (tmp_path / "corpus" / corpus).mkdir(parents=True)
+        (tmp_path / "corpus" / corpus / "dev.spacy").write_bytes(docbins[corpus]["devel"].read_bytes())
+    models = [tmp_path / "own", tmp_path / "mix"]
+    nlp.to_disk(models[0])
+    spacy.load(models[0], config={"components": {"ner": {"head_targets": "mix"}}}).to_disk(models[1])
+    measured = head_targets.measure(tmp_path, models, corpora)
+    assert [(row["head_targets"], row["corpus"]) for row in measured["rows"]] == [(t, c) for t in ("own", "mix") for c in corpora]
+    assert all(row["spans_f1"] > 0 for row in measured["rows"])
+    for row in measured["rows"]:
+        direct = evaluate_corpus(spacy.load(row["model"]), tmp_path / "corpus" / row["corpus"] / "dev.spacy")
+        assert (row["spans_f1"], row["doc_ents_f1"]) == (direct["f1"], direct["doc_ents"]["f1"])
+    lines = head_targets.section(measured)
+    own = measured["rows"][:2]
+    assert lines[6].startswith(f"| `own` | {models[0]} | ")
+    assert lines[6].endswith(f" | {(own[0]['spans_f1'] + own[1]['spans_f1']) * 50:.2f} | {(own[0]['doc_ents_f1'] + own[1]['doc_ents_f1']) * 50:.2f} |")
+    assert lines[7].startswith(f"| `mix` | {models[1]} | ") and len(lines) == 8
+    spacy.blank("en").to_disk(tmp_path / "blank")
+    with pytest.raises(ConfigError, match="no taughtnet_ner pipe named 'ner'"):
+        head_targets.measure(tmp_path, [tmp_path / "blank"], corpora)
 
 
 def test_clashes_count_the_own_spans_doc_ents_drops_by_winner_and_overlap():

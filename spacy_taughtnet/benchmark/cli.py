@@ -206,6 +206,24 @@ def overlaps(
     print("\n".join(benchmark.section(measured)))
 
 
+@app.command("head-targets")
+@user_errors
+def head_targets(
+    root: Path = typer.Argument(..., help="Run folder whose corpora's devel splits are scored"),
+    models: List[Path] = typer.Argument(..., help="Students (saved pipelines) trained alike but for head_targets"),
+    corpora: str = CORPORA,
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """Per-type heads' teacher targets on devel: each student's span group and doc.ents."""
+    from . import head_targets as benchmark
+    from .report import publish
+
+    measured = benchmark.measure(root, models, _corpora(corpora))
+    publish(measured, results / "head_targets.json", page)
+    print("\n".join(benchmark.section(measured)))
+
+
 @app.command()
 @user_errors
 def report(results: Path = RESULTS, page: Path = PAGE) -> None:
