@@ -335,23 +335,30 @@ def test_compare_ner_section():
     assert "| `taughtnet_ner` | 82.56 | 77.92 | 80.17 | 26,744 | 366 |" in compare_ner.section(results)
 
 
-def test_overlaps_scores_doc_ents_under_each_rule(tmp_path, docbins):
-    """Each rule's doc.ents figures are evaluate_corpus's with the pipe loaded under that rule;
-    the span group's are the same under both; the section tables them with a macro column."""
-    from spacy_taughtnet.evaluate import evaluate_corpus
-
-    corpora = ["Toy-disease-IOB", "Toy-chem-IOB"]
+def toy_per_type_run(root, docbins, corpora):
+    """A per-type student trained briefly on the fixture corpora's gold, and the corpora's
+    devel splits in ROOT/corpus as a run folder holds them."""
     nlp = seeded_blank(0)
     nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL, "heads": "per_type"})
     egs = gold_examples(nlp, [doc for c in corpora for doc in read_docbin(docbins[c]["train"], nlp.vocab)])
     optimizer = nlp.initialize(lambda: egs)
     for _ in range(15):
         nlp.update(egs, sgd=optimizer)
+    for corpus in corpora:
+        (root / "corpus" / corpus).mkdir(parents=True)
+        (root / "corpus" / corpus / "dev.spacy").write_bytes(docbins[corpus]["devel"].read_bytes())
+    return nlp
+
+
+def test_overlaps_scores_doc_ents_under_each_rule(tmp_path, docbins):
+    """Each rule's doc.ents figures are evaluate_corpus's with the pipe loaded under that rule;
+    the span group's are the same under both; the section tables them with a macro column."""
+    from spacy_taughtnet.evaluate import evaluate_corpus
+
+    corpora = ["Toy-disease-IOB", "Toy-chem-IOB"]
+    nlp = toy_per_type_run(tmp_path, docbins, corpora)
     (tmp_path / "student").mkdir()
     nlp.to_disk(tmp_path / "student" / "model-best")
-    for corpus in corpora:
-        (tmp_path / "corpus" / corpus).mkdir(parents=True)
-        (tmp_path / "corpus" / corpus / "dev.spacy").write_bytes(docbins[corpus]["devel"].read_bytes())
     measured = overlaps.measure(tmp_path, corpora)
     assert [(row["rule"], row["corpus"]) for row in measured["rows"]] == [(r, c) for r in overlaps.RULES for c in corpora]
     learnt = measured["overlap_preferences"]
@@ -383,15 +390,7 @@ def test_head_targets_scores_each_student_on_devel_under_its_setting(tmp_path, d
     from spacy_taughtnet.evaluate import evaluate_corpus
 
     corpora = ["Toy-disease-IOB", "Toy-chem-IOB"]
-    nlp = seeded_blank(0)
-    nlp.add_pipe("taughtnet_ner", name="ner", config={"model": SMALL_MODEL, "heads": "per_type"})
-    egs = gold_examples(nlp, [doc for c in corpora for doc in read_docbin(docbins[c]["train"], nlp.vocab)])
-    optimizer = nlp.initialize(lambda: egs)
-    for _ in range(15):
-        nlp.update(egs, sgd=optimizer)
-    for corpus in corpora:
-        (tmp_path / "corpus" / corpus).mkdir(parents=True)
-        (tmp_path / "corpus" / corpus / "dev.spacy").write_bytes(docbins[corpus]["devel"].read_bytes())
+    nlp = toy_per_type_run(tmp_path, docbins, corpora)
     models = [tmp_path / "own", tmp_path / "mix"]
     nlp.to_disk(models[0])
     spacy.load(models[0], config={"components": {"ner": {"head_targets": "mix"}}}).to_disk(models[1])
