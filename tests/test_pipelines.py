@@ -4,7 +4,8 @@ A small stock pipeline (tok2vec + a listening `ner`) is trained here; the studen
 trained from configs/student.cfg (narrowed) and added after the stock `ner` with
 replace_listeners, in Python and through a config, with each combination of `overwrite`,
 `set_ents` and `spans_key`. Then: evaluating a DocBin made by `spacy convert`, which holds
-no per-doc type record.
+no per-doc type record. Last, that every setting of configs/student.cfg's `ner` reaches
+the pipe it builds.
 """
 import re
 import warnings
@@ -425,3 +426,55 @@ def test_evaluate_command_takes_the_entity_type(converted, teachers, tmp_path):
     (row,) = srsly.read_json(tmp_path / "scores.json")
     assert row["entity_type"] == "Disease" and row["n_docs"] == 12
     assert 0.0 <= row["f1"] <= 1.0
+
+
+# ---------------------------------------------------------------- no dead setting in the default
+
+def student_fingerprint(overrides):
+    """What configs/student.cfg (narrowed, then `overrides`) builds into its `ner` pipe once
+    initialised: the pipe's settings, its loss, and every layer's attributes and weight shapes."""
+    nlp = load_model_from_config(load_config(CONFIGS / "student.cfg", overrides={**NARROW_STUDENT, **overrides}), auto_fill=True)
+    examples = [Example.from_dict(nlp.make_doc(text), {"entities": ents}) for text, ents in STUDENT_DATA]
+    nlp.initialize(lambda: examples)
+    ner = nlp.get_pipe("ner")
+    layers = [
+        (node.name, sorted((k, repr(v)) for k, v in node.attrs.items()),
+         [(p, node.get_param(p).shape) for p in node.param_names if node.has_param(p)])
+        for node in ner.model.walk()
+    ]
+    return {k: v for k, v in ner.cfg.items() if k != "plugin_version"}, (ner.loss.lambda_, ner.loss.temperature), layers
+
+
+def changed(value):
+    """Another valid value of one setting of [components.ner]."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2
+    return {"per_type": "joint"}.get(value, value + "_other")
+
+
+def test_every_setting_of_the_default_students_ner_reaches_the_pipe():
+    """No dead setting (issue 23): changing any value of configs/student.cfg's [components.ner]
+    changes what is built, the pipe's settings, its loss or its layers. The blocks spaCy
+    itself reads ([training], [corpora], the tok2vec and the ner's listener of it) are
+    spaCy's to check."""
+    config = load_config(CONFIGS / "student.cfg", interpolate=False)
+
+    def leaves(section, prefix):
+        for key, value in section.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}.{key}")
+            elif not key.startswith("@") and key != "factory" and value is not None and not str(value).startswith("${"):
+                yield f"{prefix}.{key}", value
+
+    ner = {key: value for key, value in config["components"]["ner"].items()}
+    ner["model"] = {key: value for key, value in ner["model"].items() if key != "tok2vec"}
+    settings = dict(leaves(ner, "components.ner"))
+    assert {"components.ner.heads", "components.ner.loss.lambda_", "components.ner.model.maxout_pieces"} <= set(settings)
+    default = student_fingerprint({})
+    for key, value in settings.items():
+        fix_random_seed(0)
+        assert student_fingerprint({key: changed(value)}) != default, f"{key} = {changed(value)!r} changes nothing"
