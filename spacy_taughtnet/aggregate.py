@@ -4,7 +4,9 @@ The global columns are (B-e1, I-e1, ..., B-ek, I-ek, O). Each type e_j may have 
 single-type teachers, and any number of multi-type teachers may cover several types at once.
 
 1. Teachers of one type are merged first (`merge_teachers`): the mean of their (B, I, O)
-   rows, or their product of experts (per-column product, renormalised).
+   rows, or their product of experts (per-column product, renormalised); or, by corpus
+   (`merge_by_corpus`), on a doc of one of the type's corpora that corpus's teachers alone,
+   so that they agree with the doc's gold, and elsewhere the product of all.
 2. With p_j the merged (B, I, O) of type j, the single-type scores are TaughtNet's
 
        s(B-ej) = p_j(B) * prod_{i != j} (p_i(I) + p_i(O))
@@ -32,7 +34,7 @@ from .errors import ConfigError, DistributionsError
 
 NORMALIZERS = ("sum", "softmax")
 DEFAULT_NORMALIZE = "sum"
-MERGES = ("mean", "product")
+MERGES = ("mean", "product", "corpus")
 # Chosen on devel: the product's decoded soft labels beat the mean's F1 (BENCHMARKS.md, "Teachers beyond taughtnet_ner", arm iv)
 DEFAULT_MERGE = "product"
 
@@ -85,8 +87,8 @@ def merge_teachers(teacher_probs: Sequence, merge: str = DEFAULT_MERGE, *, atol:
     """Merge several teachers of ONE type, (n_tokens, 3) (B, I, O) arrays each, into one
     float64 (n_tokens, 3) array: their mean ("mean"), or their product of experts
     ("product": per-column product, renormalised; a row they all rule out is uniform)."""
-    if merge not in MERGES:
-        raise ConfigError(f"merge must be one of {MERGES}, got {merge!r}")
+    if merge not in ("mean", "product"):
+        raise ConfigError(f"merge_teachers: merge must be 'mean' or 'product', got {merge!r} ('corpus': merge_by_corpus)")
     probs = _check_teachers(teacher_probs, atol)
     if merge == "mean":
         return probs.mean(axis=0)
@@ -95,6 +97,23 @@ def merge_teachers(teacher_probs: Sequence, merge: str = DEFAULT_MERGE, *, atol:
     empty = totals[:, 0] <= 0
     product[empty], totals[empty] = 1.0, 3.0
     return product / totals
+
+
+def merge_by_corpus(
+    teacher_probs: Sequence, teacher_corpora: Sequence[Optional[str]], row_corpora: numpy.ndarray, *, atol: float = 1e-3
+) -> numpy.ndarray:
+    """Merge the teachers of ONE type by corpus ("corpus"): on the rows of a doc from the
+    corpus a teacher was trained on (row_corpora: each row's corpus name, "" for none), the
+    product of that corpus's teachers (its seeds) alone; on every other row (other corpora,
+    unlabelled text) the product of all. teacher_corpora: each teacher's corpus, None for a
+    pipeline teacher, which owns no rows. A float64 (n_tokens, 3) array."""
+    merged = merge_teachers(teacher_probs, "product", atol=atol)
+    for corpus in dict.fromkeys(c for c in teacher_corpora if c is not None):
+        rows = row_corpora == corpus
+        if rows.any():
+            own = [probs[rows] for probs, c in zip(teacher_probs, teacher_corpora) if c == corpus]
+            merged[rows] = own[0] if len(own) == 1 else merge_teachers(own, "product", atol=atol)
+    return merged
 
 
 def _joint_factors(types: Sequence[int], probs: numpy.ndarray, n_types: int) -> numpy.ndarray:

@@ -258,7 +258,7 @@ def distill(
     docbin: Path = typer.Argument(..., help="Global DocBin (e.g. ROOT/corpus/global/train.spacy)"),
     output: Path = typer.Argument(..., help="Distributions folder to write"),
     teachers: List[Path] = typer.Option(..., "--teacher", help="A trained single-type teacher pipeline; repeat, in global label order (several of one type are merged)"),
-    merge: str = typer.Option(DEFAULT_MERGE, help="Teachers of one type: product (of experts) or mean"),
+    merge: str = typer.Option(DEFAULT_MERGE, help="Teachers of one type: product (of experts) or mean (corpus, each corpus's docs to its own teachers, needs distill-teachers)"),
     normalize: str = NORMALIZE,
     batch_size: int = BATCH_SIZE,
     shard_docs: int = SHARD_DOCS_OPTION,

@@ -22,7 +22,13 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
-from .aggregate import DEFAULT_MERGE, MERGES, aggregate_distributions, merge_teachers
+from .aggregate import (
+    DEFAULT_MERGE,
+    MERGES,
+    aggregate_distributions,
+    merge_by_corpus,
+    merge_teachers,
+)
 from .corpora import doc_corpus, doc_entity_type
 from .distributions import (
     NO_AGGREGATION,
@@ -43,40 +49,48 @@ DEFAULT_NORMALIZE = NO_AGGREGATION
 
 def combine(
     teachers: Sequence[Teacher], per_teacher: Sequence[numpy.ndarray], labels: Sequence[str], *,
-    merge: str = DEFAULT_MERGE, normalize: str = DEFAULT_NORMALIZE,
+    merge: str = DEFAULT_MERGE, normalize: str = DEFAULT_NORMALIZE, row_corpora: Optional[numpy.ndarray] = None,
 ) -> numpy.ndarray:
     """One batch's stored rows (distributions.py): the global distribution aggregated with
-    `normalize` (none with "none"), then each type's (B, I, O).
+    `normalize` (none with "none"), then each type's (B, I, O). row_corpora: each row's corpus
+    name ("" for none), which merge "corpus" needs.
 
     per_teacher: each teacher's (n_tokens, 2m+1) rows. Single-type teachers of one type are
     merged (a lone one as it is), then aggregated with the multi-type ones into the global
     columns. A type's own columns merge every teacher that covers it: the single-type ones
     as they are, a multi-type one by its marginal (B-t, I-t, everything else)."""
+    if merge == "corpus" and row_corpora is None:
+        raise ConfigError("merge 'corpus' needs each row's corpus (row_corpora)")
     single: List[List[numpy.ndarray]] = [[] for _ in labels]
+    owners: List[List[Optional[str]]] = [[] for _ in labels]  # the corpus of each, for "corpus"
     joint = []
     for teacher, probs in zip(teachers, per_teacher):
         types = [labels.index(label) for label in teacher.types]
         if len(types) == 1:
             single[types[0]].append(probs)
+            owners[types[0]].append(teacher.corpus)
         else:
             joint.append((types, probs))
-    by_type = [list(ps) for ps in single]
+    by_type, by_owner = [list(ps) for ps in single], [list(cs) for cs in owners]
     for types, probs in joint:
         for m, j in enumerate(types):
             b, i = probs[:, 2 * m], probs[:, 2 * m + 1]
             by_type[j].append(numpy.stack([b, i, (1.0 - b - i).clip(0.0, 1.0)], axis=1))
+            by_owner[j].append(None)
     missing = [label for label, ps in zip(labels, by_type) if not ps]
     if missing:
         raise TeacherError(f"no teacher gives the types {missing} (labels {list(labels)})")
 
-    def merged_of(ps: List[numpy.ndarray]) -> numpy.ndarray:
-        return ps[0] if len(ps) == 1 else merge_teachers(ps, merge)
+    def merged_of(ps: List[numpy.ndarray], corpora: List[Optional[str]]) -> numpy.ndarray:
+        if len(ps) == 1:
+            return ps[0]
+        return merge_by_corpus(ps, corpora, row_corpora) if merge == "corpus" else merge_teachers(ps, merge)
 
     # a type's single-type teachers merged once: its own columns where no multi-type teacher
     # covers it, and its input to the aggregation
-    merged = [merged_of(ps) if ps else None for ps in single]
-    per_type = [numpy.asarray(own if len(ps) == len(singles) else merged_of(ps), dtype=numpy.float32)
-                for own, singles, ps in zip(merged, single, by_type)]
+    merged = [merged_of(ps, cs) if ps else None for ps, cs in zip(single, owners)]
+    per_type = [numpy.asarray(own if len(ps) == len(singles) else merged_of(ps, cs), dtype=numpy.float32)
+                for own, singles, ps, cs in zip(merged, single, by_type, by_owner)]
     if not has_global_columns(normalize):
         return numpy.concatenate(per_type, axis=1)
     return numpy.concatenate([aggregate_distributions(merged, normalize=normalize, joint=joint)] + per_type, axis=1)
@@ -101,6 +115,11 @@ def distill_inputs(
     settings of the types that have several single-type teachers."""
     if merge not in MERGES:
         raise ConfigError(f"merge must be one of {MERGES}, got {merge!r}")
+    if merge == "corpus" and all(t.corpus is None for t in teachers):
+        raise ConfigError(
+            "merge 'corpus' gives each corpus's docs to its own teachers, but none of these teachers "
+            "names its corpus: use distill-teachers (its teachers are the run's corpus teachers)"
+        )
     labels = list(labels or dict.fromkeys(label for t in teachers for label in t.types))
     docbin_path = Path(docbin_path)
     if not docbin_path.is_file():
@@ -132,7 +151,10 @@ def shard_rows(
     on_batch(n_docs) is told after each. Every backend computes a shard's rows with this."""
     for batch in minibatch(docs, size=batch_size):
         per_teacher = [numpy.concatenate(t.predict(batch)) for t in teachers]
-        yield combine(teachers, per_teacher, labels, merge=merge, normalize=normalize)
+        row_corpora = None
+        if merge == "corpus":
+            row_corpora = numpy.repeat(numpy.array([doc_corpus(doc) or "" for doc in batch], dtype=object), [len(doc) for doc in batch])
+        yield combine(teachers, per_teacher, labels, merge=merge, normalize=normalize, row_corpora=row_corpora)
         if on_batch is not None:
             on_batch(len(batch))
 
@@ -154,7 +176,8 @@ def dump_distributions(
 
     teachers: loaded teachers (teachers.load_teachers) or folders of trained single-type
     teachers. labels: the global label order (default: the teachers' labels in their order).
-    Teachers of one type are merged by `merge` ("mean" or "product"). Every doc's entity type
+    Teachers of one type are merged by `merge` ("mean", "product" or "corpus"; module
+    aggregate, 1). Every doc's entity type
     must have a teacher. Returns the labels. The same on Ray actors: distill_ray.py.
     """
     teachers = [t if isinstance(t, Teacher) else trained_teacher(t) for t in teachers]

@@ -232,8 +232,9 @@ class Teacher:
     the student's. `types`: the student's labels it gives, in its map's order."""
 
     def __init__(self, where: str, path: Path, nlp: Language, pipe_name: str, mapping: Dict[str, str], *,
-                 ignore_unmapped: bool = False, smoothing: float = DEFAULT_SMOOTHING):
+                 ignore_unmapped: bool = False, smoothing: float = DEFAULT_SMOOTHING, corpus: Optional[str] = None):
         self.where, self.path, self.nlp, self.pipe_name = where, path, nlp, pipe_name
+        self.corpus = corpus  # the corpus it was trained on (a corpus teacher), else None
         self.pipe = nlp.get_pipe(pipe_name)
         self.mapping, self.ignore_unmapped, self.smoothing = mapping, ignore_unmapped, smoothing
         self.types = list(dict.fromkeys(mapping.values()))
@@ -330,10 +331,11 @@ class Teacher:
         return out
 
 
-def trained_teacher(path: Union[str, Path], where: Optional[str] = None) -> Teacher:
-    """A teacher trained by train-teachers (a single-type taughtnet_ner), giving its own label."""
+def trained_teacher(path: Union[str, Path], where: Optional[str] = None, corpus: Optional[str] = None) -> Teacher:
+    """A teacher trained by train-teachers (a single-type taughtnet_ner), giving its own label;
+    `corpus`: the corpus it was trained on."""
     nlp, name, pipe = load_teacher(path)
-    return Teacher(where or str(path), Path(path), nlp, name, {pipe.labels[0]: pipe.labels[0]})
+    return Teacher(where or str(path), Path(path), nlp, name, {pipe.labels[0]: pipe.labels[0]}, corpus=corpus)
 
 
 def _find_ner_pipe(nlp: Language, spec: TeacherSpec) -> str:
@@ -381,7 +383,7 @@ def load_teachers(spec: TeachersSpec, root: Union[str, Path]) -> Tuple[List[Teac
                 path = layout.teacher_model(entry.corpus, seed)
                 if not (path / "config.cfg").is_file():
                     raise TeacherError(f"{where}: no trained teacher at {path}; train it first (train-teachers --teachers {spec.source})")
-                teachers.append(trained_teacher(path, where))
+                teachers.append(trained_teacher(path, where, corpus=entry.corpus))
         else:
             teachers.append(pipeline_teacher(entry, spec.base, spec.smoothing))
     mapped = list(dict.fromkeys(label for teacher in teachers for label in teacher.types))

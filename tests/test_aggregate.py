@@ -12,7 +12,11 @@ import math
 import numpy
 import pytest
 
-from spacy_taughtnet.aggregate import aggregate_distributions, merge_teachers
+from spacy_taughtnet.aggregate import (
+    aggregate_distributions,
+    merge_by_corpus,
+    merge_teachers,
+)
 
 
 def by_sum(scores):
@@ -232,6 +236,23 @@ def test_merge_mean_and_product_by_hand():
         merge_teachers([a], "vote")
     with pytest.raises(ValueError, match=r"teacher 1: row 0 "):
         merge_teachers([a, [[0.5, 0.5, 0.5], [0, 0, 1]]])
+
+
+def test_merge_by_corpus_gives_each_corpus_its_own_teachers():
+    """Rows of a corpus's doc: the product of that corpus's teachers (its two seeds) alone, or
+    the one teacher as it is; other rows (another corpus, unlabelled text): the product of all.
+    A pipeline teacher (no corpus) owns no rows."""
+    rng = numpy.random.default_rng(0)
+    a, a_seed1, b, pipe = (rng.dirichlet([1.0, 1.0, 1.0], size=4) for _ in range(4))
+    rows = numpy.array(["X", "Y", "", "Z"], dtype=object)
+    merged = merge_by_corpus([a, b, a_seed1, pipe], ["X", "Y", "X", None], rows)
+    everyone = merge_teachers([a, b, a_seed1, pipe], "product")
+    numpy.testing.assert_allclose(merged[0], merge_teachers([a[:1], a_seed1[:1]], "product")[0])
+    numpy.testing.assert_array_equal(merged[1], b[1])
+    numpy.testing.assert_allclose(merged[2:], everyone[2:])
+    assert not numpy.allclose(merged[:2], everyone[:2])
+    with pytest.raises(ValueError, match="'corpus': merge_by_corpus"):
+        merge_teachers([a, b], "corpus")
 
 
 def test_merged_type_enters_the_formula_once():

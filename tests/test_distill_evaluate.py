@@ -19,6 +19,7 @@ from spacy_taughtnet.corpora import (
     CORPUS_KEY,
     TYPE_KEY,
     CorpusError,
+    doc_corpus,
     doc_entity_type,
     read_docbin,
     write_docbin,
@@ -29,7 +30,7 @@ from spacy_taughtnet.distributions import TeacherDistributions
 from spacy_taughtnet.errors import TeacherError
 from spacy_taughtnet.evaluate import evaluate_corpus, format_table
 from spacy_taughtnet.scorer import bio_tags
-from spacy_taughtnet.teachers import load_teacher
+from spacy_taughtnet.teachers import load_teacher, trained_teacher
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +205,31 @@ def test_two_teachers_of_one_type_are_merged(teachers, union_docbin, tmp_path):
     assert recorded == [("Disease", {"merge": "mean"}), ("Chemical", {}), ("Disease", {"merge": "mean"})]
     with pytest.raises(ValueError, match="'vote'"):
         dump_distributions(union_docbin, paths, tmp_path / "bad", merge="vote")
+
+
+@pytest.mark.slow
+def test_corpus_merge_gives_each_corpus_its_own_teacher(teachers, union_docbin, tmp_path):
+    """merge "corpus": one Disease teacher loaded as the teacher of the union's Disease corpus
+    and again as another corpus's. On the Disease corpus's docs its rows are its own (a product
+    with itself would sharpen them); on the Chemical docs, the two teachers' product."""
+    union = read_docbin(union_docbin, spacy.blank("en").vocab)
+    own_corpus = doc_corpus(union[0])
+    chem = trained_teacher(teachers["Chemical"], corpus=doc_corpus(union[-1]))
+    pair = [trained_teacher(teachers["Disease"], corpus=own_corpus), chem, trained_teacher(teachers["Disease"], corpus="Other-disease")]
+    dump_distributions(union_docbin, pair[:2], tmp_path / "one", batch_size=5)
+    dump_distributions(union_docbin, pair, tmp_path / "corpus", batch_size=5, merge="corpus")
+    dump_distributions(union_docbin, pair, tmp_path / "product", batch_size=5, merge="product")
+    one, by_corpus, product = (TeacherDistributions(tmp_path / name) for name in ("one", "corpus", "product"))
+    for i, doc in enumerate(union):
+        expected = (one if doc_corpus(doc) == own_corpus else product).doc_distributions(i)[1]
+        numpy.testing.assert_allclose(by_corpus.doc_distributions(i)[1], expected, atol=1e-6)
+    assert not numpy.allclose(one.doc_distributions(0)[1], product.doc_distributions(0)[1], atol=1e-3)
+    recorded = [t["settings"] for t in json.loads((tmp_path / "corpus" / "manifest.json").read_text())["teachers"]]
+    assert recorded == [{"merge": "corpus"}, {}, {"merge": "corpus"}]
+    # teachers given as folders name no corpus: refused rather than silently the product
+    with pytest.raises(ValueError, match="none of these teachers names its corpus"):
+        dump_distributions(union_docbin, [teachers["Disease"], teachers["Chemical"]], tmp_path / "bad", merge="corpus")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_multi_type_pipeline_is_not_a_teacher(tmp_path):
