@@ -263,7 +263,7 @@ def check_command(argv: List[str], where: str, *, whole: bool = True) -> None:
                 assert arg == f"en_{PROJECT['vars']['name']}", f"{where}: {arg}"
     else:
         # not ours (ray, cd, mkdir, ...): nothing to check against
-        assert program in (".", "ray", "cd", "mkdir", "cp", "ls", "echo", "printf", "sed"), f"{where}: no check for {program!r}"
+        assert program in (".", "ray", "cd", "mkdir", "cp", "ln", "ls", "echo", "printf", "sed"), f"{where}: no check for {program!r}"
 
 
 @pytest.mark.parametrize("block", blocks_of("help-only"), ids=ids(blocks_of("help-only")))

@@ -226,6 +226,24 @@ def head_targets(
 
 @app.command()
 @user_errors
+def merges(
+    root: Path = typer.Argument(..., help="Run folder whose corpora's devel splits are scored"),
+    arms: List[Path] = typer.Argument(..., help="Run folders, each with its student and the distributions it learnt from, distilled with another merge"),
+    corpora: str = CORPORA,
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """How teachers of one type merge, on devel: each arm's student's span group and doc.ents."""
+    from . import merges as benchmark
+    from .report import publish
+
+    measured = benchmark.measure(root, arms, _corpora(corpora))
+    publish(measured, results / "merges.json", page)
+    print("\n".join(benchmark.section(measured)))
+
+
+@app.command()
+@user_errors
 def report(results: Path = RESULTS, page: Path = PAGE) -> None:
     """Render the page from the results files alone (runs no benchmark)."""
     from .report import write_report
