@@ -2,7 +2,8 @@
 
 A teachers specification is a YAML file (the safe loader; no aliases, at most 20 levels deep):
 
-    merge: product         # teachers of one type: product of experts (default) or mean of their (B, I, O)
+    merge: corpus          # teachers of one type: on a corpus's docs its own teachers, elsewhere their
+                           # product (the default where corpus teachers are listed); product; or mean
     smoothing: 0.1         # label smoothing of one-hot teachers (default 0.1)
     labels: [Disease, Chemical, GENE]   # optional: the student's labels, in column order
                                         # (default: the mapped labels, in the order they appear)
@@ -80,10 +81,16 @@ class TeachersSpec:
 
 def default_spec(corpora: Sequence[str]) -> TeachersSpec:
     """One corpus teacher per corpus, one seed: the workflow without a specification."""
-    return TeachersSpec(
-        DEFAULT_SPEC,
-        tuple(TeacherSpec(f"teacher {i + 1} (corpus {c})", corpus=c) for i, c in enumerate(corpora)),
-    )
+    teachers = tuple(TeacherSpec(f"teacher {i + 1} (corpus {c})", corpus=c) for i, c in enumerate(corpora))
+    return TeachersSpec(DEFAULT_SPEC, teachers, merge=default_merge(teachers))
+
+
+def default_merge(teachers: Sequence[TeacherSpec]) -> str:
+    """A specification's merge when it names none: "corpus" where it lists corpus teachers
+    (corpora of one type annotated under different guidelines each keep their own teachers on
+    their docs; chosen on devel, BENCHMARKS.md "Teachers of one type: how they merge"; for the
+    seeds of one corpus it is their product), else DEFAULT_MERGE."""
+    return "corpus" if any(t.corpus for t in teachers) else DEFAULT_MERGE
 
 
 def _smoothing(value, where: str) -> float:
@@ -142,9 +149,6 @@ def parse_spec(data, source: str, base: Union[str, Path] = ".") -> TeachersSpec:
     if not isinstance(data, dict) or not isinstance(data.get("teachers"), list) or not data["teachers"]:
         raise ConfigError(f"{source}: expected a mapping with a non-empty list `teachers:`")
     _check_keys(data, SPEC_KEYS, source)
-    merge = data.get("merge", DEFAULT_MERGE)
-    if merge not in MERGES:
-        raise ConfigError(f"{source}: merge must be one of {MERGES}, got {merge!r}")
     labels = data.get("labels")
     if labels is not None and (
         not isinstance(labels, list) or not labels or not all(isinstance(label, str) and label for label in labels)
@@ -155,6 +159,9 @@ def parse_spec(data, source: str, base: Union[str, Path] = ".") -> TeachersSpec:
     corpora = [t.corpus for t in teachers if t.corpus]
     if len(set(corpora)) != len(corpora):
         raise ConfigError(f"{source}: a corpus is listed twice ({corpora}); use `seeds` for several teachers of one corpus")
+    merge = data.get("merge", default_merge(teachers))
+    if merge not in MERGES:
+        raise ConfigError(f"{source}: merge must be one of {MERGES}, got {merge!r}")
     return TeachersSpec(
         source, teachers, merge=merge,
         smoothing=_smoothing(data.get("smoothing", DEFAULT_SMOOTHING), source),

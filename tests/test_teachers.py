@@ -99,7 +99,7 @@ def run(teachers, docbins, tmp_path_factory):
     return base, root
 
 
-MIXED = {  # no `merge`: the default, product
+MIXED = {  # no `merge`: the default where corpus teachers are listed, corpus
     "smoothing": 0.2,
     "teachers": [
         {"corpus": "Toy-disease-IOB"},
@@ -126,7 +126,7 @@ def one_hot(doc, label, n_cols, column, smoothing):
 def test_mixed_spec(run, tmp_path, merge):
     base, root = run
     spec = read_spec(write_yaml(base / "mixed.yml", {**MIXED, **({"merge": merge} if merge else {})}))
-    merge = merge or "product"
+    merge = merge or "corpus"
     assert spec.merge == merge
     assert spec.corpus_teachers() == [("Toy-disease-IOB", 0), ("Toy-chem-IOB", 0), ("Toy-chem-IOB", 1)]
     out = tmp_path / "dist"
@@ -154,7 +154,9 @@ def test_mixed_spec(run, tmp_path, merge):
     for i, doc in enumerate(docs):
         words = [t.text for t in doc]
         disease = proba(layout.teacher_model("Toy-disease-IOB"), doc)
-        chemical = merge_teachers([proba(layout.teacher_model("Toy-chem-IOB", seed), doc) for seed in (0, 1)], merge)
+        # by corpus, one corpus's seeds merge by their product on every doc
+        chemical = merge_teachers([proba(layout.teacher_model("Toy-chem-IOB", seed), doc) for seed in (0, 1)],
+                                  "product" if merge == "corpus" else merge)
         gene = one_hot(ggp(Doc(ggp.vocab, words=words)), {"GGP"}, 3, {"GGP": 0}, 0.1)
         joint = one_hot(ruler(Doc(ruler.vocab, words=words)), {"DIS", "CHEM"}, 5, {"DIS": 0, "CHEM": 2}, 0.2)
         expected = aggregate_distributions([disease, chemical, gene], joint=[([0, 1], joint)])
@@ -275,6 +277,20 @@ def test_mapping_outside_the_students_labels_and_type_without_teacher(run):
 def test_corpus_teacher_not_trained(run):
     message = spec_error(run[0], "untrained", {"teachers": [{"corpus": "Toy-chem-IOB", "seeds": 3}]})
     assert "seed 2" in message and "Toy-chem-IOB-seed2" in message
+
+
+@pytest.mark.parametrize("data,merge", [
+    ({"teachers": [{"corpus": "A"}, {"corpus": "B", "seeds": 2}]}, "corpus"),
+    ({"teachers": [{"corpus": "A"}, {"pipeline": "p", "labels": {"X": "Y"}}]}, "corpus"),
+    ({"teachers": [{"pipeline": "p", "labels": {"X": "Y"}}]}, "product"),
+    ({"teachers": [{"corpus": "A"}], "merge": "mean"}, "mean"),
+])
+def test_a_spec_without_merge_merges_by_corpus_where_it_lists_corpus_teachers(tmp_path, data, merge):
+    assert read_spec(write_yaml(tmp_path / "spec.yml", data)).merge == merge
+
+
+def test_the_default_teachers_merge_by_corpus():
+    assert default_spec(["A", "B"]).merge == "corpus"
 
 
 @pytest.mark.parametrize("data,expected", [

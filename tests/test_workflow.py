@@ -57,8 +57,8 @@ def test_quick_workflow_outputs(quick_run):
     # paths relative to the distributions folder: the run folder can move
     assert manifest["docbin"]["path"] == "../../corpus/global/train.spacy"
     assert [t["path"] for t in manifest["teachers"]] == [f"../../teachers/{c}/model-best" for c in CORPORA]
-    # the two Disease teachers are merged by their product (as a teacher's seeds are)
-    assert [t["settings"].get("merge") for t in manifest["teachers"]] == ["product", None, None, None, "product"]
+    # the two Disease teachers are merged by corpus: each corpus's docs to its own teacher
+    assert [t["settings"].get("merge") for t in manifest["teachers"]] == ["corpus", None, None, None, "corpus"]
     # `all` also distils the transfer text, without the corpora's sentences
     transfer = json.loads((run_dir / "distributions" / "transfer" / "manifest.json").read_text())
     assert transfer["labels"] == TYPES and transfer["n_docs"] == 53
