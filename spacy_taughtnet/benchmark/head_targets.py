@@ -63,14 +63,15 @@ def measure(root: Path, models: Sequence[Path], corpora: Sequence[str]) -> Dict:
 
 
 def _head_targets_of(model: Path) -> Tuple[str, Path]:
-    import spacy
+    """The student's head_targets, read from its saved config (devel_results loads it once, to score)."""
+    from spacy.util import load_config
 
     from ..errors import ConfigError
 
-    nlp = spacy.load(model)
-    if "ner" not in nlp.pipe_names or "head_targets" not in nlp.get_pipe("ner").cfg:
+    config = load_config(Path(model) / "config.cfg") if (Path(model) / "config.cfg").is_file() else None
+    if config is None or "ner" not in config["nlp"]["pipeline"] or "head_targets" not in config["components"].get("ner", {}):
         raise ConfigError(f"{model}: no taughtnet_ner pipe named 'ner' with head_targets")
-    return nlp.get_pipe("ner").cfg["head_targets"], model
+    return config["components"]["ner"]["head_targets"], model
 
 
 def section(results: Dict) -> List[str]:

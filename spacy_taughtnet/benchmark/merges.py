@@ -2,7 +2,6 @@
 or `corpus`), chosen on devel: students trained alike from one run's corpus, teachers,
 pretrained tok2vec and transfer text, each on distributions distilled with another merge, each
 scored on the devel split of every corpus of the run, by its span group and by doc.ents."""
-import json
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -11,14 +10,15 @@ from .head_targets import devel_results, devel_table
 
 def recorded_merge(arm: Path) -> str:
     """The merge an arm's distributions were distilled with, as their manifest records it."""
-    from ..distributions import MANIFEST
+    from ..distributions import MANIFEST, TeacherDistributions
     from ..errors import ConfigError
     from ..layout import RunLayout
 
     path = RunLayout(arm).distributions("train") / MANIFEST
     if not path.is_file():
         raise ConfigError(f"{arm}: no distributions ({path} not found); distill the arm's teachers first")
-    merges = sorted({t["settings"]["merge"] for t in json.loads(path.read_text(encoding="utf8"))["teachers"] if "merge" in t["settings"]})
+    teachers = TeacherDistributions(path.parent).manifest["teachers"]
+    merges = sorted({t["settings"]["merge"] for t in teachers if "merge" in t["settings"]})
     if len(merges) != 1:
         raise ConfigError(f"{path}: no type has several teachers, so no merge to compare" if not merges else f"{path}: several merges {merges}")
     return merges[0]
