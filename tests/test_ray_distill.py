@@ -30,20 +30,26 @@ RAY_ARGS = ["--backend", "ray", "--num-actors", "2", "--cpus-per-actor", "0.5"]
 
 @pytest.fixture(scope="module")
 def run(teachers, docbins, tmp_path_factory) -> Tuple[Path, Path]:
-    """A run folder (a union of 6 Disease and 6 Chemical docs, a Disease teacher and two
-    Chemical teachers, seeds 0 and 1) and a specification of those teachers, whose Chemical
-    rows are merged."""
+    """A run folder (a union of 6 Disease and 6 Chemical docs; two Disease teachers, of
+    Toy-disease-IOB and of a second Disease corpus, the first's copy; two Chemical teachers,
+    seeds 0 and 1) and a specification of those teachers, whose Chemical rows are merged by
+    product and Disease rows by corpus: on the Disease docs their own teacher alone, which
+    needs each doc's corpus on the actors."""
     base = tmp_path_factory.mktemp("ray_distill")
     root, layout = base / "run", RunLayout(base / "run")
     vocab = spacy.blank("en").vocab
     union = read_docbin(docbins["Toy-disease-IOB"]["train"], vocab)[:6] + read_docbin(docbins["Toy-chem-IOB"]["train"], vocab)[:6]
     write_docbin(union, layout.global_split("train"))
     shutil.copytree(teachers["Disease"], layout.teacher_model("Toy-disease-IOB"))
+    shutil.copytree(teachers["Disease"], layout.teacher_model("Toy-disease2-IOB"))
     shutil.copytree(teachers["Chemical"], layout.teacher_model("Toy-chem-IOB"))
     layout.teacher("Toy-chem-IOB", seed=1).mkdir(parents=True)
     train_pipe(read_iob(corpus_file("Toy-chem-IOB"), vocab), 30, seed=1)[0].to_disk(layout.teacher_model("Toy-chem-IOB", seed=1))
     spec = base / "teachers.yml"
-    spec.write_text("teachers:\n  - corpus: Toy-disease-IOB\n  - corpus: Toy-chem-IOB\n    seeds: 2\n", encoding="utf8")
+    spec.write_text(
+        "teachers:\n  - corpus: Toy-disease-IOB\n  - corpus: Toy-chem-IOB\n    seeds: 2\n  - corpus: Toy-disease2-IOB\n",
+        encoding="utf8",
+    )
     return root, spec
 
 
