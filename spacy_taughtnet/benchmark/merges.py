@@ -9,7 +9,8 @@ from .head_targets import devel_results, devel_table
 
 
 def recorded_merge(arm: Path) -> str:
-    """The merge an arm's distributions were distilled with, as their manifest records it."""
+    """The merge an arm's distributions were distilled with, as their manifest records it
+    ("corpus, shared sentences": `corpus` giving a sentence to every corpus holding it)."""
     from ..distributions import MANIFEST, TeacherDistributions
     from ..errors import ConfigError
     from ..layout import RunLayout
@@ -18,7 +19,8 @@ def recorded_merge(arm: Path) -> str:
     if not path.is_file():
         raise ConfigError(f"{arm}: no distributions ({path} not found); distill the arm's teachers first")
     teachers = TeacherDistributions(path.parent).manifest["teachers"]
-    merges = sorted({t["settings"]["merge"] for t in teachers if "merge" in t["settings"]})
+    merges = sorted({t["settings"]["merge"] + (", shared sentences" if t["settings"].get("shared_sentences") else "")
+                     for t in teachers if "merge" in t["settings"]})
     if len(merges) != 1:
         raise ConfigError(f"{path}: no type has several teachers, so no merge to compare" if not merges else f"{path}: several merges {merges}")
     return merges[0]
@@ -46,5 +48,5 @@ def section(results: Dict) -> List[str]:
         results, "merge", "Teachers of one type: how they merge",
         "students trained alike but for how the teachers of one type are merged (`product`: their product of "
         "experts; `mean`; `corpus`: on a doc of one of the type's corpora that corpus's teachers alone, elsewhere "
-        "the product)",
+        "the product; `corpus, shared sentences`: the same, a sentence held by several corpora being each one's)",
     )
