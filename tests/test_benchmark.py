@@ -438,6 +438,8 @@ def test_merges_labels_each_arms_student_with_the_merge_its_distributions_record
     assert lines[0] == "## Teachers of one type: how they merge (devel)"
     assert lines[6].startswith(f"| `product` | {arms[0] / 'student' / 'model-best'} | ") and lines[7].startswith("| `mean` | ")
     assert lines[8].startswith("| `corpus, shared sentences` | ")
+    shared = merges.section({**measured, "command": measured["command"] + " --shared-sentences"})
+    assert shared[0] == "## Teachers of one type: sentences that two corpora hold (devel)" and shared[4:] == lines[4:]
     with pytest.raises(ConfigError, match="no trained student"):
         merges.measure(tmp_path, [tmp_path / "product", tmp_path / "none"], corpora)
     (tmp_path / "none" / "student").mkdir(parents=True)

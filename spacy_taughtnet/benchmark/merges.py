@@ -1,7 +1,8 @@
 """How the teachers of one type merge (the teachers specification's `merge`: `product`, `mean`
 or `corpus`), chosen on devel: students trained alike from one run's corpus, teachers,
 pretrained tok2vec and transfer text, each on distributions distilled with another merge, each
-scored on the devel split of every corpus of the run, by its span group and by doc.ents."""
+scored on the devel split of every corpus of the run, by its span group and by doc.ents.
+`--shared-sentences` writes the study of sentences that two corpora hold apart (merges_shared.json)."""
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -43,7 +44,15 @@ def _arm_student(arm: Path) -> Tuple[str, Path]:
 
 
 def section(results: Dict) -> List[str]:
-    """The markdown of benchmarks/merges.json."""
+    """The markdown of benchmarks/merges.json (or merges_shared.json)."""
+    if results["command"].endswith(" --shared-sentences"):
+        return devel_table(
+            results, "merge", "Teachers of one type: sentences that two corpora hold",
+            "students trained alike but for the rule `corpus` follows on a sentence that two corpora hold "
+            "(`corpus`: each doc to its own corpus's teachers, the other type's teachers merged by product; "
+            "`corpus, shared sentences`: the sentence to both corpora, so that each type's targets come from "
+            "the teachers of the corpus that annotates it there)",
+        )
     return devel_table(
         results, "merge", "Teachers of one type: how they merge",
         "students trained alike but for how the teachers of one type are merged (`product`: their product of "
