@@ -5,8 +5,8 @@ single-type teachers, and any number of multi-type teachers may cover several ty
 
 1. Teachers of one type are merged first (`merge_teachers`): the mean of their (B, I, O)
    rows, or their product of experts (per-column product, renormalised); or, by corpus
-   (`merge_by_corpus`), on a sentence that one of the type's corpora holds that corpus's
-   teachers alone, so that they agree with its gold, and elsewhere the product of all.
+   (`merge_by_corpus`), on a doc of one of the type's corpora that corpus's teachers alone,
+   so that they agree with the doc's gold, and elsewhere the product of all.
 2. With p_j the merged (B, I, O) of type j, the single-type scores are TaughtNet's
 
        s(B-ej) = p_j(B) * prod_{i != j} (p_i(I) + p_i(O))
@@ -26,7 +26,7 @@ single-type teachers, and any number of multi-type teachers may cover several ty
 4. The scores are normalised per token by their sum ("sum") or a softmax ("softmax", the
    original TaughtNet code's choice, which is much flatter).
 """
-from typing import AbstractSet, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy
 
@@ -100,22 +100,19 @@ def merge_teachers(teacher_probs: Sequence, merge: str = DEFAULT_MERGE, *, atol:
 
 
 def merge_by_corpus(
-    teacher_probs: Sequence, teacher_corpora: Sequence[Optional[str]], row_corpora: Sequence[AbstractSet[str]], *,
-    atol: float = 1e-3,
+    teacher_probs: Sequence, teacher_corpora: Sequence[Optional[str]], row_corpora: numpy.ndarray, *, atol: float = 1e-3
 ) -> numpy.ndarray:
-    """Merge the teachers of ONE type by corpus ("corpus"): on the rows of a sentence that
-    corpora with teachers of this type hold (row_corpora: each row's corpora, those holding
-    its sentence; empty for none), the product of those corpora's teachers alone (a lone
-    teacher as it is); on every other row (other corpora, unlabelled text) the product of all.
-    teacher_corpora: each teacher's corpus, None for a pipeline teacher, which owns no rows.
-    A float64 (n_tokens, 3) array."""
+    """Merge the teachers of ONE type by corpus ("corpus"): on the rows of a doc from the
+    corpus a teacher was trained on (row_corpora: each row's corpus name, "" for none), the
+    product of that corpus's teachers (its seeds) alone; on every other row (other corpora,
+    unlabelled text) the product of all. teacher_corpora: each teacher's corpus, None for a
+    pipeline teacher, which owns no rows. A float64 (n_tokens, 3) array."""
     merged = merge_teachers(teacher_probs, "product", atol=atol)
-    owned = frozenset(c for c in teacher_corpora if c is not None)
-    owners = numpy.array([frozenset(held) & owned for held in row_corpora], dtype=object)
-    for owner in set(owners) - {frozenset()}:
-        rows = owners == owner
-        own = [probs[rows] for probs, c in zip(teacher_probs, teacher_corpora) if c in owner]
-        merged[rows] = own[0] if len(own) == 1 else merge_teachers(own, "product", atol=atol)
+    for corpus in dict.fromkeys(c for c in teacher_corpora if c is not None):
+        rows = row_corpora == corpus
+        if rows.any():
+            own = [probs[rows] for probs, c in zip(teacher_probs, teacher_corpora) if c == corpus]
+            merged[rows] = own[0] if len(own) == 1 else merge_teachers(own, "product", atol=atol)
     return merged
 
 

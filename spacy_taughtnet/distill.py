@@ -6,7 +6,6 @@ from typing import (  # duplicates check: an import block, alike wherever these 
     Any,
     Callable,
     Dict,
-    FrozenSet,
     Iterable,
     Iterator,
     List,
@@ -50,11 +49,11 @@ DEFAULT_NORMALIZE = NO_AGGREGATION
 
 def combine(
     teachers: Sequence[Teacher], per_teacher: Sequence[numpy.ndarray], labels: Sequence[str], *,
-    merge: str = DEFAULT_MERGE, normalize: str = DEFAULT_NORMALIZE, row_corpora: Optional[Sequence[FrozenSet[str]]] = None,
+    merge: str = DEFAULT_MERGE, normalize: str = DEFAULT_NORMALIZE, row_corpora: Optional[numpy.ndarray] = None,
 ) -> numpy.ndarray:
     """One batch's stored rows (distributions.py): the global distribution aggregated with
     `normalize` (none with "none"), then each type's (B, I, O). row_corpora: each row's corpus
-    corpora (those holding its sentence, empty for none), which merge "corpus" needs.
+    name ("" for none), which merge "corpus" needs.
 
     per_teacher: each teacher's (n_tokens, 2m+1) rows. Single-type teachers of one type are
     merged (a lone one as it is), then aggregated with the multi-type ones into the global
@@ -106,7 +105,6 @@ class DistillInputs(NamedTuple):
     lengths: List[int]
     labels: List[str]
     recorded: List[Tuple[Path, str, Dict[str, Any]]]  # the manifest's teachers
-    doc_corpora: List[FrozenSet[str]]  # each doc's corpora: its own and those holding the same sentence
 
 
 def distill_inputs(
@@ -114,9 +112,7 @@ def distill_inputs(
 ) -> DistillInputs:
     """Read the DocBin, check that every doc's entity type has a teacher, and name what the
     manifest records: one (path, label, settings) per teacher and label, the merge among the
-    settings of the types that have several single-type teachers; and each doc's corpora,
-    every corpus of the DocBin holding the same tokens (BC5CDR-chem's sentences are
-    BC5CDR-disease's too), which merge "corpus" gives to those corpora's teachers."""
+    settings of the types that have several single-type teachers."""
     if merge not in MERGES:
         raise ConfigError(f"merge must be one of {MERGES}, got {merge!r}")
     if merge == "corpus" and all(t.corpus is None for t in teachers):
@@ -132,44 +128,32 @@ def distill_inputs(
     if len(doc_bin) == 0:
         raise CorpusError(f"{docbin_path}: the DocBin holds no docs")
     vocab = teachers[0].nlp.vocab
-    lengths: List[int] = []
-    sentences: List[bytes] = []
-    holders: Dict[bytes, FrozenSet[str]] = {}
+    lengths = [len(doc) for doc in doc_bin.get_docs(vocab)]
     for doc in doc_bin.get_docs(vocab):
         if doc_entity_type(doc) is not None and doc_entity_type(doc) not in labels:
             raise TeacherError(
                 f"{docbin_path}: docs of corpus {doc_corpus(doc)!r} have type "
                 f"{doc_entity_type(doc)!r}, but no teacher recognises it (teachers: {labels})"
             )
-        lengths.append(len(doc))
-        sentences.append(doc.to_array("ORTH").tobytes())
-        if doc_corpus(doc) is not None:
-            holders[sentences[-1]] = holders.get(sentences[-1], frozenset()) | {doc_corpus(doc)}
     shared = {label for label in labels if sum(t.types == [label] for t in teachers) > 1}
-    # "corpus" gives a sentence to every corpus holding it; the record says so, so that shards of
-    # the earlier rule (each doc to its own corpus alone) are not resumed as this rule's
-    rule = {"merge": merge, **({"shared_sentences": True} if merge == "corpus" else {})}
     recorded = [
-        (t.path, label, {**t.settings(label), **(rule if label in shared and len(t.types) == 1 else {})})
+        (t.path, label, {**t.settings(label), **({"merge": merge} if label in shared and len(t.types) == 1 else {})})
         for t in teachers for label in t.types
     ]
-    doc_corpora = [holders.get(sentence, frozenset()) for sentence in sentences]
-    return DistillInputs(docbin_path, doc_bin, vocab, lengths, labels, recorded, doc_corpora)
+    return DistillInputs(docbin_path, doc_bin, vocab, lengths, labels, recorded)
 
 
 def shard_rows(
-    teachers: Sequence[Teacher], docs: Iterable[Doc], doc_corpora: Sequence[FrozenSet[str]], labels: Sequence[str], *,
-    merge: str, normalize: str, batch_size: int, on_batch: Optional[Callable[[int], None]] = None,
+    teachers: Sequence[Teacher], docs: Iterable[Doc], labels: Sequence[str], *, merge: str, normalize: str,
+    batch_size: int, on_batch: Optional[Callable[[int], None]] = None,
 ) -> Iterator[numpy.ndarray]:
-    """The global rows of `docs` (one shard's; doc_corpora: each one's, DistillInputs), one
-    array per batch of `batch_size` docs; on_batch(n_docs) is told after each. Every backend
-    computes a shard's rows with this."""
-    corpora_of = iter(doc_corpora)
+    """The global rows of `docs` (one shard's), one array per batch of `batch_size` docs;
+    on_batch(n_docs) is told after each. Every backend computes a shard's rows with this."""
     for batch in minibatch(docs, size=batch_size):
         per_teacher = [numpy.concatenate(t.predict(batch)) for t in teachers]
         row_corpora = None
         if merge == "corpus":
-            row_corpora = [held for doc, held in zip(batch, corpora_of) for _ in range(len(doc))]
+            row_corpora = numpy.repeat(numpy.array([doc_corpus(doc) or "" for doc in batch], dtype=object), [len(doc) for doc in batch])
         yield combine(teachers, per_teacher, labels, merge=merge, normalize=normalize, row_corpora=row_corpora)
         if on_batch is not None:
             on_batch(len(batch))
@@ -208,7 +192,7 @@ def dump_distributions(
             pass
         position = end
         yield from shard_rows(
-            teachers, islice(docs, end - start), inputs.doc_corpora[start:end], inputs.labels, merge=merge, normalize=normalize,
+            teachers, islice(docs, end - start), inputs.labels, merge=merge, normalize=normalize,
             batch_size=batch_size, on_batch=progress.update,
         )
 

@@ -16,7 +16,7 @@ import dataclasses
 import sys
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Iterator, List, Set, Tuple, Union
+from typing import Any, Dict, Iterator, List, Set, Tuple, Union
 
 from spacy.tokens import DocBin
 
@@ -50,12 +50,11 @@ class ShardDistiller(PoolActor):
         self.teachers, _ = load_teachers(spec, root)
         self.folder, self.header, self.lengths, self.options = folder, header, lengths, options
 
-    def write(self, k: int, docs: bytes, doc_corpora: List[FrozenSet[str]]) -> int:
-        """Write shard k from its docs (a DocBin's bytes) and their corpora (DistillInputs);
-        the number of docs."""
+    def write(self, k: int, docs: bytes) -> int:
+        """Write shard k from its docs (a DocBin's bytes); the number of docs."""
         start, end = shard_ranges(self.header["n_docs"], self.header["shard_docs"])[k]
         batch = DocBin().from_bytes(docs).get_docs(self.teachers[0].nlp.vocab)
-        rows = shard_rows(self.teachers, batch, doc_corpora, self.header["labels"], **self.options)
+        rows = shard_rows(self.teachers, batch, self.header["labels"], **self.options)
         write_shard(self.folder, self.header, k, self.lengths[start:end], rows)
         return end - start
 
@@ -115,13 +114,14 @@ def _run_shards(
 ) -> None:
     """Write every shard not in `done` with the actors of ray_options, sending each its shard's docs."""
 
-    def jobs() -> Iterator[Tuple[int, bytes, List[FrozenSet[str]]]]:
-        """(k, its docs as a DocBin's bytes, their corpora) of each shard not in `done`."""
+    def jobs() -> Iterator[Tuple[int, bytes]]:
+        """(k, its docs as a DocBin's bytes) of each shard not in `done`."""
         docs = inputs.doc_bin.get_docs(inputs.vocab)
         for k, (start, end) in enumerate(shard_ranges(header["n_docs"], header["shard_docs"])):
             shard = list(islice(docs, end - start))
             if k not in done:
-                yield k, DocBin(docs=shard).to_bytes(), inputs.doc_corpora[start:end]
+                # with each doc's corpus and type (user_data), which merge "corpus" reads
+                yield k, DocBin(docs=shard, store_user_data=True).to_bytes()
 
     try:
         run_pool(

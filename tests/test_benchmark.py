@@ -413,8 +413,7 @@ def test_head_targets_scores_each_student_on_devel_under_its_setting(tmp_path, d
 
 def test_merges_labels_each_arms_student_with_the_merge_its_distributions_record(tmp_path, docbins, teachers):
     """Each arm's rows are its student's on the run's devel splits, labelled with the merge
-    its distributions' manifest records (`corpus` as it gives shared sentences to each of
-    their corpora); an arm without a student or distributions, or whose
+    its distributions' manifest records; an arm without a student or distributions, or whose
     types have one teacher each (nothing merged), is refused."""
     from spacy_taughtnet.distill import dump_distributions
     from spacy_taughtnet.evaluate import evaluate_corpus
@@ -430,15 +429,15 @@ def test_merges_labels_each_arms_student_with_the_merge_its_distributions_record
         nlp.to_disk(arm / "student" / "model-best")
         dump_distributions(docbins["Toy-chem-IOB"]["devel"], two_disease, arm / "distributions" / "train", merge=arm.name)
     measured = merges.measure(tmp_path, arms, corpora)
-    labels = ("product", "mean", "corpus, shared sentences")
+    labels = ("product", "mean", "corpus")
     assert [(row["merge"], row["corpus"]) for row in measured["rows"]] == [(m, c) for m in labels for c in corpora]
     direct = evaluate_corpus(nlp, tmp_path / "corpus" / corpora[0] / "dev.spacy")
     assert (measured["rows"][0]["spans_f1"], measured["rows"][0]["doc_ents_f1"]) == (direct["f1"], direct["doc_ents"]["f1"])
     lines = merges.section(measured)
     assert lines[0] == "## Teachers of one type: how they merge (devel)"
     assert lines[6].startswith(f"| `product` | {arms[0] / 'student' / 'model-best'} | ") and lines[7].startswith("| `mean` | ")
-    assert lines[8].startswith("| `corpus, shared sentences` | ")
-    shared = merges.section({**measured, "command": measured["command"] + " --shared-sentences"})
+    assert lines[8].startswith("| `corpus` | ")
+    shared = merges.shared_section(measured)
     assert shared[0] == "## Teachers of one type: sentences that two corpora hold (devel)" and shared[4:] == lines[4:]
     with pytest.raises(ConfigError, match="no trained student"):
         merges.measure(tmp_path, [tmp_path / "product", tmp_path / "none"], corpora)

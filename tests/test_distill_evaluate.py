@@ -226,7 +226,7 @@ def test_corpus_merge_gives_each_corpus_its_own_teacher(teachers, union_docbin, 
         numpy.testing.assert_allclose(by_corpus.doc_distributions(i)[1], expected, atol=1e-6)
     assert not numpy.allclose(one.doc_distributions(0)[1], product.doc_distributions(0)[1], atol=1e-3)
     recorded = [t["settings"] for t in json.loads((tmp_path / "corpus" / "manifest.json").read_text())["teachers"]]
-    assert recorded == [{"merge": "corpus", "shared_sentences": True}, {}, {"merge": "corpus", "shared_sentences": True}]
+    assert recorded == [{"merge": "corpus"}, {}, {"merge": "corpus"}]
     # teachers given as folders name no corpus: refused rather than silently the product
     with pytest.raises(ValueError, match="none of these teachers names its corpus"):
         dump_distributions(union_docbin, [teachers["Disease"], teachers["Chemical"]], tmp_path / "bad", merge="corpus")
@@ -234,16 +234,16 @@ def test_corpus_merge_gives_each_corpus_its_own_teacher(teachers, union_docbin, 
 
 
 @pytest.mark.slow
-def test_corpus_merge_gives_a_shared_sentence_to_every_corpus_holding_it(teachers, tmp_path):
+def test_corpus_merge_keeps_a_shared_sentence_to_each_docs_own_corpus(teachers, tmp_path):
     """The fixture pair (Toy-pair-chem-IOB, Toy-pair-disease-IOB) annotates the same sentences,
-    one type each, as BC5CDR-chem and BC5CDR-disease do. Under merge "corpus", a chem doc's
-    Disease rows come from the pair's Disease teacher alone, as on the disease docs: its
-    sentence is that corpus's too. A Disease doc held by no teacher's corpus gets the product."""
+    one type each, as BC5CDR-chem and BC5CDR-disease do. Under merge "corpus" a doc is its own
+    corpus's alone: a chem copy's Disease rows are the product of the Disease teachers, a
+    disease copy's its own teacher's. (Giving the sentence to both corpora lost 0.13 devel
+    macro F1 over 3 seeds: BENCHMARKS.md, "sentences that two corpora hold".)"""
     vocab = spacy.blank("en").vocab
     pair = [read_iob(corpus_file(corpus), vocab)[:5] for corpus in ("Toy-pair-chem-IOB", "Toy-pair-disease-IOB")]
-    other = read_iob(corpus_file("Toy-disease-IOB"), vocab)[:3]
     assert [[t.text for t in d] for d in pair[0]] == [[t.text for t in d] for d in pair[1]]
-    write_docbin(pair[0] + other + pair[1], tmp_path / "union.spacy")
+    write_docbin(pair[0] + pair[1], tmp_path / "union.spacy")
     disease = [trained_teacher(teachers["Disease"], corpus="Toy-pair-disease-IOB"),
                trained_teacher(teachers["Disease"], corpus="Other-disease")]
     chem = trained_teacher(teachers["Chemical"], corpus="Toy-pair-chem-IOB")
@@ -251,13 +251,10 @@ def test_corpus_merge_gives_a_shared_sentence_to_every_corpus_holding_it(teacher
     dump_distributions(tmp_path / "union.spacy", disease + [chem], tmp_path / "corpus", batch_size=4, merge="corpus")
     dump_distributions(tmp_path / "union.spacy", disease + [chem], tmp_path / "product", batch_size=4, merge="product")
     one, by_corpus, product = (TeacherDistributions(tmp_path / name) for name in ("one", "corpus", "product"))
-    assert by_corpus.labels == ["Disease", "Chemical"]
-    for i in range(13):
-        expected = (product if 5 <= i < 8 else one).doc_distributions(i)[1][:, :3]
+    for i in range(10):
+        expected = (product if i < 5 else one).doc_distributions(i)[1][:, :3]
         numpy.testing.assert_allclose(by_corpus.doc_distributions(i)[1][:, :3], expected, atol=1e-6)
     assert not numpy.allclose(one.doc_distributions(0)[1][:, :3], product.doc_distributions(0)[1][:, :3], atol=1e-3)
-    recorded = [t["settings"] for t in json.loads((tmp_path / "corpus" / "manifest.json").read_text())["teachers"]]
-    assert recorded == [{"merge": "corpus", "shared_sentences": True}] * 2 + [{}]
 
 
 def test_multi_type_pipeline_is_not_a_teacher(tmp_path):

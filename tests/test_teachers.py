@@ -137,9 +137,8 @@ def test_mixed_spec(run, tmp_path, merge):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["labels"] == labels
     multi = {"kind": "one-hot", "smoothing": 0.2, "multi_type": ["Disease", "Chemical"], "unmapped": "O"}
-    rule = {"merge": merge, **({"shared_sentences": True} if merge == "corpus" else {})}
     assert [(t["label"], t["settings"]) for t in manifest["teachers"]] == [
-        ("Disease", {}), ("Chemical", rule), ("Chemical", rule),
+        ("Disease", {}), ("Chemical", {"merge": merge}), ("Chemical", {"merge": merge}),
         ("GENE", {"from": ["GGP"], "kind": "one-hot", "smoothing": 0.1}),
         ("Disease", {"from": ["DIS"], **multi}), ("Chemical", {"from": ["CHEM"], **multi}),
     ]

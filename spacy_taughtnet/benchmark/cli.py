@@ -230,7 +230,6 @@ def merges(
     root: Path = typer.Argument(..., help="Run folder whose corpora's devel splits are scored"),
     arms: List[Path] = typer.Argument(..., help="Run folders, each with its student and the distributions it learnt from, distilled with another merge"),
     corpora: str = CORPORA,
-    shared_sentences: bool = typer.Option(False, "--shared-sentences", help="The study of sentences several corpora hold: written to merges_shared.json"),
     results: Path = RESULTS,
     page: Path = PAGE,
 ) -> None:
@@ -239,9 +238,7 @@ def merges(
     from .report import publish
 
     measured = benchmark.measure(root, arms, _corpora(corpora))
-    if shared_sentences:
-        measured["command"] += " --shared-sentences"
-    publish(measured, results / ("merges_shared.json" if shared_sentences else "merges.json"), page)
+    publish(measured, results / "merges.json", page)
     print("\n".join(benchmark.section(measured)))
 
 

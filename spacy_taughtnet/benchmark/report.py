@@ -27,7 +27,7 @@ SECTIONS: Dict[str, Callable[[Dict], List[str]]] = {
     "overlaps.json": overlaps.section,
     "overlaps_broad.json": overlaps.section,
     "merges.json": merges.section,
-    "merges_shared.json": merges.section,
+    "merges_shared.json": merges.shared_section,
     "head_targets.json": head_targets.section,
     "compare_ner.json": compare_ner.section,
     "transformers.json": transformers.section,
