@@ -76,7 +76,7 @@ def test_seeds_means_macro_and_targets_from_per_seed_figures():
 
 def test_seeds_section_lines():
     lines = seeds.section(SEEDS)
-    assert lines[0] == "## The default student over 2 seeds"
+    assert lines[0] == "## The student over 2 seeds: 2 corpora"
     # doc.ents is the headline, the span group beside it
     assert "| A | 81.00 | **78.00** | -3.00 | 80.00 | -1.00 | 80.00 / 82.00 | 79.00 / 77.00 |" in lines
     assert "| B | 70.00 | **72.00** | +2.00 | 73.00 | +3.00 | 70.00 / 70.00 | 71.00 / 73.00 |" in lines
@@ -141,9 +141,8 @@ def test_broad_section_and_targets_from_given_results():
     """One run: per corpus with its type, macro over the corpora (each weighs equally), speed
     against the teachers, each stage's minutes and the total, the targets of issue 22."""
     lines = broad.section(BROAD)
-    assert lines[0] == "## The broad model: 3 corpora, 2 types (one run)"
-    assert "These are the figures of one run, seed 0 of the student's config, not means: the default student's figures " \
-           "above are means over its seeds." in lines[2]
+    assert lines[0] == "## The default model: 3 corpora, 2 types (one run)"
+    assert "These are the figures of one run, seed 0 of the student's config, not means (the seeds section's are)." in lines[2]
     assert "| A | Disease | 80.00 | **83.00** | +3.00 | 82.00 | +2.00 |" in lines
     assert "| B | Disease | 70.00 | **71.00** | +1.00 | 72.00 | +2.00 |" in lines
     assert "| C | Chemical | 90.00 | **89.00** | -1.00 | 89.00 | -1.00 |" in lines
@@ -175,7 +174,7 @@ def test_broad_without_a_seed_or_a_stage_timed():
                "test_f1": {**BROAD["test_f1"], "student_doc_ents": {"A": 0.805, "B": 0.705, "C": 0.90}},
                "wall_seconds": {**BROAD["wall_seconds"], "distill-train": None}}
     lines = broad.section(results)
-    assert "These are the figures of one run, not means:" in lines[2]
+    assert "These are the figures of one run, not means (" in lines[2]
     assert "| distill-train | n/a |" in lines and "| total | n/a |" in lines
     assert [(t["measured"], t["pass"]) for t in broad.targets(results)] == [
         ("+0.50 points", True), ("+0.50 points", True), ("+0.00 points", True), ("+0.33 points", False),
@@ -251,13 +250,13 @@ def test_broad_command_writes_its_results_and_the_page(tmp_path, monkeypatch):
     assert "MISS  student doc.ents F1 >= its teacher's on A (one run): -1.00 points" in result.stdout
     assert "PASS  the timed stages of `all` within 120 minutes: 12 min" in result.stdout
     page = (tmp_path / "PAGE.md").read_text(encoding="utf8")
-    assert page == render(folder) and page.index("## The default student over 2 seeds") < page.index("## The broad model: 2 corpora, 2 types")
+    assert page == render(folder) and page.index("## The default model: 2 corpora, 2 types") < page.index("## The student over 2 seeds")
 
 
-def test_broad_section_follows_the_seeds_section_with_its_notes(tmp_path):
+def test_broad_section_precedes_the_seeds_section_with_its_notes(tmp_path):
     folder = results_folder(tmp_path / "results", seeds=SEEDS, broad={**BROAD, "notes": ["Trained on a busy machine."]})
     seeds_text, broad_text = "\n".join(seeds.section(SEEDS)), "\n".join(broad.section(BROAD))
-    assert render(folder) == f"{INTRO}\n\n{seeds_text}\n\n{broad_text}\n\n### Notes\n\n- Trained on a busy machine.\n"
+    assert render(folder) == f"{INTRO}\n\n{broad_text}\n\n### Notes\n\n- Trained on a busy machine.\n\n{seeds_text}\n"
 
 
 def evaluation_rows(f1: dict) -> list:

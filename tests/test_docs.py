@@ -453,7 +453,7 @@ def test_readme_results_are_benchmarks_seeds_json():
 
     results = json.loads((ROOT / "benchmarks" / "seeds.json").read_text(encoding="utf8"))
     scores = seeds.summary(results)
-    rows = {row[0]: [cell.strip("*") for cell in row[1:]] for row in table_rows(ROOT / "README.md", "| | NCBI-disease")}
+    rows = {row[0]: [cell.strip("*") for cell in row[1:]] for row in table_rows(ROOT / "README.md", "| three corpora | NCBI-disease")}
     for name, system in (("student, `doc.ents`", "student_doc_ents"), ("student, its type's spans (`doc.spans`)", "student"),
                          ("three single-type teachers", "teacher")):
         expected = [f"{scores['mean'][system][c] * 100:.2f}" for c in results["corpora"]] + [f"{scores['macro'][system] * 100:.2f}"]
@@ -462,6 +462,25 @@ def test_readme_results_are_benchmarks_seeds_json():
     assert f"{results['words_per_second']['student']:,.0f} words/s" in readme
     assert f"({results['words_per_second']['teachers']:,.0f} words/s" in readme
     assert "benchmarks/f1_seeds.png" in readme and (ROOT / "benchmarks" / "f1_seeds.png").is_file()
+
+
+def test_readme_broad_results_are_benchmarks_broad_json():
+    """The default model's table (six corpora, one run) is benchmarks/broad.json's, and so are
+    its speed and the time of `all` that the README states."""
+    results = json.loads((ROOT / "benchmarks" / "broad.json").read_text(encoding="utf8"))
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf8").split())
+    assert f'--corpora "{" ".join(results["corpora"])}"' in readme
+    f1 = results["test_f1"]
+    rows = {row[0]: [cell.strip("*") for cell in row[1:]] for row in table_rows(ROOT / "README.md", "| six corpora | ")}
+    for name, system in (("student, `doc.ents`", "student_doc_ents"), ("student, its type's spans (`doc.spans`)", "student"),
+                         ("six single-type teachers", "teacher")):
+        values = [f1[system][c] for c in results["corpora"]]
+        expected = [f"{v * 100:.2f}" for v in values] + [f"{sum(values) / len(values) * 100:.2f}"]
+        assert rows[name] == expected, f"README results, {name}: {rows[name]}, benchmarks/broad.json: {expected}"
+    speed = results["words_per_second"]
+    assert f"{speed['student']:,.0f} words/s, {speed['student'] / speed['teachers']:.2f}x the six teachers" in readme
+    assert f"({speed['teachers']:,.0f} words/s)" in readme
+    assert f"about {sum(results['wall_seconds'].values()) / 60:.0f} minutes on 2 CPU cores" in readme
 
 
 # ---------------------------------------------------------------- run: on the fixtures and a small model

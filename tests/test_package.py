@@ -193,7 +193,8 @@ def test_training_command_is_the_runs_with_every_var():
     used = package_vars({"vars.seed": 2, "vars.teachers_spec": "my teachers.yml", "vars.pretrain_epochs": 0, "vars.init_tok2vec": ""})
     assert list(used) == list(TRAINING_VARS)
     command = training_command(used)
-    assert command.startswith("spacy project run all . --vars.corpora \"NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB\" ")
+    assert command.startswith(
+        "spacy project run all . --vars.corpora \"NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB BC5CDR-disease-IOB linnaeus-IOB AnatEM-IOB\" ")
     for expected in ('--vars.seed 2', '--vars.teachers_spec "my teachers.yml"', "--vars.pretrain_epochs 0",
                      '--vars.init_tok2vec ""', "--vars.pretrain_seed 0", "--vars.transfer_limit 0",
                      "--vars.labelled_repeats 3", "--vars.transfer_patience 3000", "--vars.lambda 0.9"):

@@ -1,6 +1,6 @@
-"""The broad model of issue 22: one `all` run over more corpora and types than the default (six
-corpora, five types), its teachers and student per corpus and macro, the accuracy targets, the
-student's speed against its teachers and the wall time of each stage.
+"""The default model (issue 22): one `all` run over the six corpora of five types, its teachers
+and student per corpus and macro, the accuracy targets, the student's speed against its
+teachers and the wall time of each stage.
 
 ROOT is that run's folder, evaluated (`evaluate-all`: ROOT/metrics/). One run, not a mean over
 seeds as the default's section: the section says so. Macro F1 weighs each corpus equally, so a
@@ -157,10 +157,10 @@ def section(results: Dict) -> List[str]:
     f1, macro, corpora, types = results["test_f1"], summary(results), results["corpora"], results["entity_types"]
     run = "one run" if results.get("seed") is None else f"one run, seed {results['seed']} of the student's config"
     lines = [
-        f"## The broad model: {len(corpora)} corpora, {len(set(types.values()))} types (one run)", "",
+        f"## The default model: {len(corpora)} corpora, {len(set(types.values()))} types (one run)", "",
         f"Command: `{results['command']}`, after `all` once over these corpora (a whole run: pretraining, teachers, "
         f"distributions, student; tabulated at commit {results['commit']}); every figure is in `benchmarks/broad.json`. "
-        f"These are the figures of {run}, not means: the default student's figures above are means over its seeds. "
+        f"These are the figures of {run}, not means (the seeds section's are). "
         "Test F1 (%). The headline is the student's `doc.ents`, what users read (overlaps across types resolved); "
         "beside it, its span group's predictions for each corpus's type (the type's head, `doc.spans`). Macro F1 "
         "weighs each corpus equally, also where two corpora annotate one type.", "",

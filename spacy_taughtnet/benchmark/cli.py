@@ -85,7 +85,7 @@ def broad(
     results: Path = RESULTS,
     page: Path = PAGE,
 ) -> None:
-    """The broad model (issue 22), one run: teachers and student per corpus and macro, speed, wall time, the targets."""
+    """The default model over its six corpora (issue 22), one run: teachers and student per corpus and macro, speed, wall time, the targets."""
     from . import broad as benchmark
     from .report import publish
     from .tables import print_targets

@@ -146,7 +146,7 @@ def section(results: Dict) -> List[str]:
     scores, n_seeds, f1 = summary(results), len(results["roots"]), results["test_f1"]
     mean, macro = scores["mean"], scores["macro"]
     lines = [
-        f"## The default student over {n_seeds} seeds", "",
+        f"## The student over {n_seeds} seeds: {len(results['corpora'])} corpora", "",
         f"Command: `{results['command']}`, after `all` once per seed (each a whole run: pretraining, teachers, distributions, "
         f"student; trained by commit {results['commit']}, tabulated at {results['tabulated_at']}); every figure is in "
         "`benchmarks/seeds.json`. Test F1 (%), mean over the seeds, then each seed's. The headline is the student's "
