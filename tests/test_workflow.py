@@ -35,7 +35,7 @@ def quick_run(tmp_path_factory):
     dest = tmp_path_factory.mktemp("quick")
     result = run([
         "scripts/quick.py", "--corpora", " ".join(CORPORA), "--corpora-dir", FIXTURES, "--dest", dest,
-        "--transfer-dir", TRANSFER, "--transfer-sources", "Toy", "--transfer-limit", 0, "--limit", 0, "--teacher-steps", 100, "--student-steps", 150, "--eval-frequency", 25,
+        "--transfer-dir", TRANSFER, "--transfer-sources", "Toy", "--transfer-limit", 0, "--limit", 0, "--teacher-steps", 100, "--student-steps", 200, "--eval-frequency", 25,
         "--name", PACKAGE[3:],
     ], check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -95,7 +95,7 @@ def test_rerun_skips_up_to_date_steps(quick_run):
     dest, _ = quick_run
     overrides = ["--vars.corpora", " ".join(CORPORA), "--vars.corpora_dir", str(FIXTURES), "--vars.limit", "0",
                  "--vars.transfer_dir", str(TRANSFER), "--vars.transfer_sources", "Toy", "--vars.transfer_limit", "0",
-                 "--vars.pretrain_epochs", "1", "--vars.teacher_max_steps", "100", "--vars.student_max_steps", "150",
+                 "--vars.pretrain_epochs", "1", "--vars.teacher_max_steps", "100", "--vars.student_max_steps", "200",
                  "--vars.eval_frequency", "25", "--vars.student_eval_frequency", "25",
                  "--vars.name", PACKAGE[3:]]
     result = run(["-m", "spacy", "project", "run", "all", ".", *overrides], cwd=dest)
