@@ -421,8 +421,8 @@ def test_merges_labels_each_arms_student_with_the_merge_its_distributions_record
     corpora = ["Toy-disease-IOB", "Toy-chem-IOB"]
     nlp = toy_per_type_run(tmp_path, docbins, corpora)
     arms = [tmp_path / "product", tmp_path / "mean", tmp_path / "corpus"]
-    two_disease = [trained_teacher(teachers["Disease"], corpus=c) for c in ("Toy-disease-IOB", "Other-disease")]
-    two_disease.insert(1, trained_teacher(teachers["Chemical"], corpus="Toy-chem-IOB"))
+    two_disease = [trained_teacher(teachers[t], corpus=c)
+                   for t, c in (("Disease", "Toy-disease-IOB"), ("Chemical", "Toy-chem-IOB"), ("Disease", "Other-disease"))]
     for arm in arms:
         (arm / "student").mkdir(parents=True)
         nlp.to_disk(arm / "student" / "model-best")

@@ -453,11 +453,8 @@ def test_readme_results_are_benchmarks_seeds_json():
 
     results = json.loads((ROOT / "benchmarks" / "seeds.json").read_text(encoding="utf8"))
     scores = seeds.summary(results)
-    rows = {row[0]: [cell.strip("*") for cell in row[1:]] for row in table_rows(ROOT / "README.md", "| three corpora | NCBI-disease")}
-    for name, system in (("student, `doc.ents`", "student_doc_ents"), ("student, its type's spans (`doc.spans`)", "student"),
-                         ("three single-type teachers", "teacher")):
-        expected = [f"{scores['mean'][system][c] * 100:.2f}" for c in results["corpora"]] + [f"{scores['macro'][system] * 100:.2f}"]
-        assert rows[name] == expected, f"README results, {name}: {rows[name]}, benchmarks/seeds.json: {expected}"
+    assert_readme_table("| three corpora | NCBI-disease", "three single-type teachers", results["corpora"], scores["mean"],
+                        scores["macro"], "benchmarks/seeds.json")
     readme = (ROOT / "README.md").read_text(encoding="utf8")
     assert f"{results['words_per_second']['student']:,.0f} words/s" in readme
     assert f"({results['words_per_second']['teachers']:,.0f} words/s" in readme
@@ -467,20 +464,27 @@ def test_readme_results_are_benchmarks_seeds_json():
 def test_readme_broad_results_are_benchmarks_broad_json():
     """The default model's table (six corpora, one run) is benchmarks/broad.json's, and so are
     its speed and the time of `all` that the README states."""
+    from spacy_taughtnet.benchmark import broad
+
     results = json.loads((ROOT / "benchmarks" / "broad.json").read_text(encoding="utf8"))
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf8").split())
     assert f'--corpora "{" ".join(results["corpora"])}"' in readme
-    f1 = results["test_f1"]
-    rows = {row[0]: [cell.strip("*") for cell in row[1:]] for row in table_rows(ROOT / "README.md", "| six corpora | ")}
-    for name, system in (("student, `doc.ents`", "student_doc_ents"), ("student, its type's spans (`doc.spans`)", "student"),
-                         ("six single-type teachers", "teacher")):
-        values = [f1[system][c] for c in results["corpora"]]
-        expected = [f"{v * 100:.2f}" for v in values] + [f"{sum(values) / len(values) * 100:.2f}"]
-        assert rows[name] == expected, f"README results, {name}: {rows[name]}, benchmarks/broad.json: {expected}"
+    assert_readme_table("| six corpora | ", "six single-type teachers", results["corpora"], results["test_f1"],
+                        broad.summary(results), "benchmarks/broad.json")
     speed = results["words_per_second"]
     assert f"{speed['student']:,.0f} words/s, {speed['student'] / speed['teachers']:.2f}x the six teachers" in readme
     assert f"({speed['teachers']:,.0f} words/s)" in readme
-    assert f"about {sum(results['wall_seconds'].values()) / 60:.0f} minutes on 2 CPU cores" in readme
+    assert f"about {broad.wall_minutes(results):.0f} minutes on 2 CPU cores" in readme
+
+
+def assert_readme_table(header, teachers_row, corpora, by_corpus, macro, source):
+    """The README's results table under `header`: its student (doc.ents, spans) and teachers rows
+    are `source`'s figures per corpus (by_corpus[system][corpus]) and their macro (macro[system])."""
+    rows = {row[0]: [cell.strip("*") for cell in row[1:]] for row in table_rows(ROOT / "README.md", header)}
+    for name, system in (("student, `doc.ents`", "student_doc_ents"), ("student, its type's spans (`doc.spans`)", "student"),
+                         (teachers_row, "teacher")):
+        expected = [f"{by_corpus[system][c] * 100:.2f}" for c in corpora] + [f"{macro[system] * 100:.2f}"]
+        assert rows[name] == expected, f"README results, {name}: {rows[name]}, {source}: {expected}"
 
 
 # ---------------------------------------------------------------- run: on the fixtures and a small model

@@ -68,7 +68,8 @@ def _head_targets_of(model: Path) -> Tuple[str, Path]:
 
     from ..errors import ConfigError
 
-    config = load_config(Path(model) / "config.cfg") if (Path(model) / "config.cfg").is_file() else None
+    path = Path(model) / "config.cfg"
+    config = load_config(path) if path.is_file() else None
     if config is None or "ner" not in config["nlp"]["pipeline"] or "head_targets" not in config["components"].get("ner", {}):
         raise ConfigError(f"{model}: no taughtnet_ner pipe named 'ner' with head_targets")
     return config["components"]["ner"]["head_targets"], model
