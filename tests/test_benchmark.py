@@ -20,6 +20,7 @@ from spacy_taughtnet.benchmark import (
     merges,
     overlaps,
     ray_annotate,
+    results,
     seeds,
     transformers,
 )
@@ -52,8 +53,8 @@ SEEDS = {
 
 def results_folder(folder: Path, **files) -> Path:
     folder.mkdir(exist_ok=True)
-    for name, results in files.items():
-        (folder / f"{name}.json").write_text(json.dumps(results), encoding="utf8")
+    for name, measured in files.items():
+        (folder / f"{name}.json").write_text(json.dumps(measured), encoding="utf8")
     return folder
 
 
@@ -181,20 +182,28 @@ def test_broad_without_a_seed_or_a_stage_timed():
         ("0.67 points under", False), ("1.50 points under on B", False), ("19,000 words/s", False), ("4.75x", False), ("n/a (not timed: distill-train)", False)]
 
 
-def test_broad_with_the_naive_union_baseline():
-    """With the naive union scored: its table (doc.ents, spans, the student's doc.ents gain) and
-    the target of a 2-point macro gain over it, placed after the macro target."""
+def test_broad_with_the_naive_union_and_collapse_baselines():
+    """With the baselines scored: a table each (doc.ents, spans, the student's doc.ents gain)
+    and the target of a 2-point macro gain over the naive union, 5 over the collapse, placed
+    after the macro target."""
     results = {**BROAD, "test_f1": {**BROAD["test_f1"], "naive": {"A": 0.80, "B": 0.69, "C": 0.88},
-                                    "naive_doc_ents": {"A": 0.79, "B": 0.68, "C": 0.87}}}
+                                    "naive_doc_ents": {"A": 0.79, "B": 0.68, "C": 0.87},
+                                    "collapse": {"A": 0.60, "B": 0.50, "C": 0.85}, "collapse_doc_ents": {"A": 0.60, "B": 0.50, "C": 0.85}}}
     lines = broad.section(results)
     table = lines[lines.index("| corpus | naive `doc.ents` | naive spans | student `doc.ents` - naive `doc.ents` |"):]
     assert table[2:6] == ["| A | 79.00 | 80.00 | +4.00 |", "| B | 68.00 | 69.00 | +3.00 |", "| C | 87.00 | 88.00 | +2.00 |",
                           "| macro | 78.00 | 79.00 | +3.00 |"]
-    assert [(t["target"], t["measured"], t["pass"]) for t in broad.targets(results)][3:5] == [
+    table = lines[lines.index("| corpus | collapse `doc.ents` | collapse spans | student `doc.ents` - collapse `doc.ents` |"):]
+    assert table[5] == "| macro | 65.00 | 65.00 | +16.00 |"
+    assert lines[lines.index(table[0]) - 2] == (
+        "Baseline: the collapse, spaCy's stock `ner` on the union's gold: one softmax over every type, without teachers, so "
+        "each corpus's other types are O; from the run's pretrained tok2vec, with the budget in the command.")
+    assert [(t["target"], t["measured"], t["pass"]) for t in broad.targets(results)][3:6] == [
         ("student doc.ents macro F1 >= teachers' macro F1 + 0.5", "+1.00 points", True),
-        ("student doc.ents macro F1 >= the naive union's + 2", "+3.00 points", True)]
+        ("student doc.ents macro F1 >= the naive union's + 2", "+3.00 points", True),
+        ("student doc.ents macro F1 >= the collapse's + 5", "+16.00 points", True)]
     assert broad.summary(results)["naive_doc_ents"] == pytest.approx(0.78)
-    assert not any("naive" in line for line in broad.section(BROAD))
+    assert not any("naive" in line or "collapse" in line for line in broad.section(BROAD))
 
 
 def broad_run(root: Path) -> Path:
@@ -251,6 +260,90 @@ def test_broad_command_writes_its_results_and_the_page(tmp_path, monkeypatch):
     assert "PASS  the timed stages of `all` within 120 minutes: 12 min" in result.stdout
     page = (tmp_path / "PAGE.md").read_text(encoding="utf8")
     assert page == render(folder) and page.index("## The default model: 2 corpora, 2 types") < page.index("## The student over 2 seeds")
+
+
+RESULTS = {
+    "command": 'python -m spacy_taughtnet benchmark results r0 r1 --corpora "A B" --baselines broad.json --paper-root p',
+    "commit": "abc1234", "tabulated_at": "def5678", "roots": ["r0", "r1"], "corpora": ["A", "B"],
+    "entity_types": {"A": "Disease", "B": "Chemical"},
+    "test_f1": {"teacher": {"A": 0.81, "B": 0.70}, "student": {"A": 0.80, "B": 0.74}, "student_spans": {"A": 0.81, "B": 0.74}},
+    "test_f1_seeds": {"teacher": {"A": [0.80, 0.82], "B": [0.70, 0.70]}, "student": {"A": [0.81, 0.79], "B": [0.72, 0.76]},
+                      "student_spans": {"A": [0.82, 0.80], "B": [0.74, 0.74]}},
+    "baselines": {"naive": {"student": {"A": 0.76, "B": 0.72}, "student_spans": {"A": 0.77, "B": 0.72},
+                            "command": "python -m spacy_taughtnet benchmark broad r0 --naive-steps 10", "commit": "abc1234"}},
+    "speed_root": "r1", "batch_size": 256, "words_per_second": {"student": 30000.0, "teachers": 5000.0},
+    "wall_minutes": [100.0, None],
+    "all_paper": {"root": "p", "corpora": ["A"], "seed": 0,
+                  "test_f1": {"teacher": {"A": 0.80}, "student": {"A": 0.79}, "student_spans": {"A": 0.81}},
+                  "before": {"student": {"A": 0.78}, "student_spans": {"A": 0.815}}},
+}
+
+
+def test_results_section_and_targets_from_given_results():
+    """The mean over the seeds per corpus (each seed beside it), the baselines' table, the
+    paper's corpora against their figures before, speed, wall time per seed, issue 22's targets."""
+    lines = results.section(RESULTS)
+    assert lines[0] == "## Results: the default model over 2 seeds, its baselines, the paper's corpora"
+    assert "| A | Disease | 81.00 | **80.00** | -1.00 | 81.00 | 80.00 / 82.00; 81.00 / 79.00 |" in lines
+    assert "| macro | | 75.50 | **77.00** | +1.50 | 77.50 | |" in lines
+    baselines = lines[lines.index("| corpus | student `doc.ents` | naive `doc.ents` |"):]
+    assert baselines[2:5] == ["| A | 80.00 | 76.00 |", "| B | 74.00 | 72.00 |", "| macro | **77.00** | **74.00** |"]
+    paper = lines[lines.index("| corpus | teacher | student `doc.ents` | before | student spans | before |"):]
+    assert paper[2] == "| A | 80.00 | 79.00 | 78.00 | 81.00 | 81.50 |"
+    assert "Wall time of the timed stages of `all` per seed (min): 100, n/a." in lines
+    assert [(t["measured"], t["pass"]) for t in results.targets(RESULTS)] == [
+        ("-1.00 points", False), ("+4.00 points", True), ("+1.50 points", True), ("+3.00 points", True),
+        ("+1.00 points", True), ("-0.50 points", False), ("30,000 words/s", True), ("6.00x", True),
+        ("n/a (a seed's stages were not all timed)", False)]
+    assert lines[-6:-3] == [
+        "- **PASS** student doc.ents macro F1 >= the naive union's (one run) + 2: +3.00 points",
+        "- **PASS** all_paper (seed 0): student `doc.ents` macro F1 no worse than before: +1.00 points",
+        "- **MISS** all_paper (seed 0): student spans macro F1 no worse than before: -0.50 points",
+    ]
+
+
+def test_results_command_from_run_folders_and_the_broad_results(tmp_path, monkeypatch):
+    """Per-seed figures from each run's metrics, their means; the speed of the first run folder
+    holding a student (faked: no models here); the baselines from broad.json; the paper's run."""
+    first = write_run(tmp_path / "r0", {
+        "teachers": [{"corpus": "A", "entity_type": "Disease", "f1": 0.8}, {"corpus": "B", "entity_type": "Chemical", "f1": 0.7}],
+        "student": [{"corpus": "A", "f1": 0.81, "doc_ents": {"f1": 0.79}}, {"corpus": "B", "f1": 0.72, "doc_ents": {"f1": 0.7}}],
+    }, {"teacher-A": 60, "teacher-B": 60, "distill-train": 60, "student": 60})
+    second = broad_run(tmp_path / "r1")
+    folder = results_folder(tmp_path / "results", broad={**BROAD, "corpora": ["A", "B", "C"], "test_f1": {
+        **BROAD["test_f1"], "naive": {"A": 0.7, "B": 0.6, "C": 0.5}, "naive_doc_ents": {"A": 0.69, "B": 0.59, "C": 0.5}}})
+    timed = []
+
+    def fake_throughput(models, tests, batch_size):
+        timed.append([Path(m).relative_to(second).parts[0] for m in models])
+        return {"words_per_second": 24000.0 if len(models) == 1 else 4000.0}
+
+    paper = write_run(tmp_path / "paper", {
+        "teachers": [{"corpus": c, "f1": 0.8} for c in results.PAPER_BEFORE["student"]],
+        "student": [{"corpus": c, "f1": 0.82, "doc_ents": {"f1": 0.81}} for c in results.PAPER_BEFORE["student"]],
+    }, {})
+    monkeypatch.setattr(results, "throughput", fake_throughput)
+    result = cli("benchmark", "results", first, second, "--corpora", "A B", "--baselines", folder / "broad.json",
+                 "--paper-root", paper, "--results", folder, "--page", tmp_path / "PAGE.md")
+    assert result.exit_code == 0, result.output
+    assert timed == [["student"], ["teachers", "teachers"]]
+    measured = json.loads((folder / "results.json").read_text(encoding="utf8"))
+    assert measured["test_f1_seeds"] == {"teacher": {"A": [0.8, 0.8], "B": [0.7, 0.7]}, "student": {"A": [0.79, 0.79], "B": [0.7, 0.73]},
+                                         "student_spans": {"A": [0.81, 0.81], "B": [0.72, 0.72]}}
+    assert measured["test_f1"]["student"] == pytest.approx({"A": 0.79, "B": 0.715})
+    assert measured["entity_types"] == {"A": "Disease", "B": "Chemical"} and measured["speed_root"] == str(second)
+    assert measured["baselines"]["naive"]["student"] == {"A": 0.69, "B": 0.59} and list(measured["baselines"]) == ["naive"]
+    assert measured["wall_minutes"] == [4.0, None]
+    assert measured["all_paper"]["test_f1"]["student"] == {"NCBI-disease-IOB": 0.81, "BC5CDR-chem-IOB": 0.81, "BC2GM-IOB": 0.81}
+    assert measured["all_paper"]["seed"] is None and measured["all_paper"]["before"] == results.PAPER_BEFORE
+    assert "PASS  all_paper (one run): student spans macro F1 no worse than before: +2.83 points" in result.stdout
+    assert "PASS  student doc.ents macro F1 >= the naive union's (one run) + 2: +11.25 points" in result.stdout
+    page = (tmp_path / "PAGE.md").read_text(encoding="utf8")
+    assert page == render(folder) and page.index("## Results: the default model over 2 seeds") < page.index("## The default model: 3")
+    result = cli("benchmark", "results", first, "--corpora", "A B", "--baselines", folder / "broad.json", "--results", folder)
+    assert result.exit_code == 1 and "no student model in" in result.stderr and "one run folder must hold one" in result.stderr
+    result = cli("benchmark", "results", second, "--corpora", "A B", "--baselines", tmp_path / "none.json", "--results", folder)
+    assert result.exit_code == 1 and "none.json: missing; run `python -m spacy_taughtnet benchmark broad" in result.stderr
 
 
 def test_broad_section_precedes_the_seeds_section_with_its_notes(tmp_path):

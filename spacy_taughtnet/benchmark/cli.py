@@ -80,18 +80,41 @@ def broad(
     root: Path = typer.Argument(..., help="Run folder of `spacy project run all` over the broad corpora, evaluated"),
     corpora: str = CORPORA,
     naive_steps: int = typer.Option(0, help="Train the naive union baseline (ROOT/benchmark/naive) for N steps if missing, and score it (0: no baseline)"),
-    eval_frequency: int = typer.Option(500, help="Evaluation frequency of the baseline's training"),
+    collapse_steps: int = typer.Option(0, help="Train the collapse baseline, spaCy's stock ner on the union (ROOT/benchmark/spacy_ner), for N steps if missing, and score it (0: none)"),
+    eval_frequency: int = typer.Option(500, help="Evaluation frequency of the baselines' training"),
     batch_size: int = BATCH_SIZE,
     results: Path = RESULTS,
     page: Path = PAGE,
 ) -> None:
-    """The default model over its six corpora (issue 22), one run: teachers and student per corpus and macro, speed, wall time, the targets."""
+    """The default model over its six corpora (issue 22), one run: teachers and student per corpus and macro, baselines, speed, wall time, the targets."""
     from . import broad as benchmark
     from .report import publish
     from .tables import print_targets
 
-    measured = benchmark.measure(root, _corpora(corpora), batch_size, naive_steps, eval_frequency)
+    measured = benchmark.measure(root, _corpora(corpora), batch_size, naive_steps, eval_frequency, collapse_steps)
     publish(measured, results / "broad.json", page)
+    print_targets(benchmark.targets(measured))
+
+
+@app.command("results")
+@user_errors
+def results_(
+    roots: List[Path] = typer.Argument(..., help="Run folders of `all`, one per seed, evaluated (the first holding a student model is timed for speed; of the others only metrics/ and timings/ are read)"),
+    corpora: str = CORPORA,
+    baselines: Path = typer.Option(Path("benchmarks/broad.json"), help="The results of `benchmark broad` holding the baselines"),
+    paper_root: Optional[Path] = typer.Option(None, help="Run folder of `all` over the paper's three corpora (NCBI-disease-IOB BC5CDR-chem-IOB BC2GM-IOB), evaluated: the all_paper block"),
+    commit: Optional[str] = typer.Option(None, help="The commit whose code trained the runs (default: HEAD)"),
+    batch_size: int = BATCH_SIZE,
+    results: Path = RESULTS,
+    page: Path = PAGE,
+) -> None:
+    """The default model over several seeds, its baselines and the paper's corpora in one file (results.json), every target."""
+    from . import results as benchmark
+    from .report import publish
+    from .tables import print_targets
+
+    measured = benchmark.measure(roots, _corpora(corpora), baselines, paper_root, commit, batch_size)
+    publish(measured, results / "results.json", page)
     print_targets(benchmark.targets(measured))
 
 

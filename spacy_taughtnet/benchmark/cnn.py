@@ -41,12 +41,7 @@ def train_systems(
     if not models["student_union"].is_dir():
         run_step(["train-student", str(root), "configs/student.cfg", "--output", str(layout.benchmark("student_union")), *budget])
     models["naive"] = train_naive(root, budget)
-    models["spacy_ner"] = best_model(layout.benchmark("spacy_ner"))
-    if not models["spacy_ner"].is_dir():
-        # the same training step, with spaCy's stock ner config; selected on each devel
-        # doc's own type, as for the other systems
-        run_step(["train-student", str(root), "configs/stock_ner.cfg", "--no-teachers", "--output", str(layout.benchmark("spacy_ner")),
-                  *budget, "--components.ner.scorer.@scorers", "spacy-taughtnet.ner_scorer.v1"])
+    models["spacy_ner"] = train_stock_ner(root, budget)
     return models
 
 
@@ -69,6 +64,18 @@ def train_naive(root: Path, budget: List[str]) -> Path:
     output = RunLayout(root).benchmark("naive")
     if not best_model(output).is_dir():
         run_step(["train-student", str(root), "configs/student.cfg", "--no-teachers", "--output", str(output), *budget])
+    return best_model(output)
+
+
+def train_stock_ner(root: Path, budget: List[str]) -> Path:
+    """spaCy's stock `ner` on the labelled union's gold, trained if missing, in
+    ROOT/benchmark/spacy_ner: one softmax over every type, so each corpus's other types,
+    marked O, collapse its predictions of them. The same training step as the student's,
+    selected on each devel doc's own type, as the other systems are."""
+    output = RunLayout(root).benchmark("spacy_ner")
+    if not best_model(output).is_dir():
+        run_step(["train-student", str(root), "configs/stock_ner.cfg", "--no-teachers", "--output", str(output),
+                  *budget, "--components.ner.scorer.@scorers", "spacy-taughtnet.ner_scorer.v1"])
     return best_model(output)
 
 

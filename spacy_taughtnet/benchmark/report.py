@@ -15,12 +15,14 @@ from . import (  # duplicates check: an import block, alike wherever these modul
     merges,
     overlaps,
     ray_annotate,
+    results,
     seeds,
     teachers,
     transformers,
 )
 
 SECTIONS: Dict[str, Callable[[Dict], List[str]]] = {
+    "results.json": results.section,
     "broad.json": broad.section,
     "seeds.json": seeds.section,
     "cnn.json": cnn.section,
