@@ -34,6 +34,7 @@ import os
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import zipfile
@@ -449,42 +450,46 @@ def test_readme_python_version_is_setup_py():
 
 
 def test_readme_results_are_benchmarks_seeds_json():
+    """The paper's three corpora over three seeds: benchmarks/seeds.json's means, and its speed."""
     from spacy_taughtnet.benchmark import seeds
 
     results = json.loads((ROOT / "benchmarks" / "seeds.json").read_text(encoding="utf8"))
-    scores = seeds.summary(results)
-    assert_readme_table("| three corpora | NCBI-disease", "three single-type teachers", results["corpora"], scores["mean"],
-                        scores["macro"], "benchmarks/seeds.json")
+    mean = seeds.summary(results)["mean"]
+    assert_readme_table("| three corpora | NCBI-disease", results["corpora"], {
+        "student, `doc.ents`": mean["student_doc_ents"], "student, its type's spans (`doc.spans`)": mean["student"],
+        "three single-type teachers": mean["teacher"]}, "benchmarks/seeds.json")
     readme = (ROOT / "README.md").read_text(encoding="utf8")
     assert f"{results['words_per_second']['student']:,.0f} words/s" in readme
     assert f"({results['words_per_second']['teachers']:,.0f} words/s" in readme
     assert "benchmarks/f1_seeds.png" in readme and (ROOT / "benchmarks" / "f1_seeds.png").is_file()
 
 
-def test_readme_broad_results_are_benchmarks_broad_json():
-    """The default model's table (six corpora, one run) is benchmarks/broad.json's, and so are
-    its speed and the time of `all` that the README states."""
-    from spacy_taughtnet.benchmark import broad
-
-    results = json.loads((ROOT / "benchmarks" / "broad.json").read_text(encoding="utf8"))
+def test_readme_default_results_are_benchmarks_results_json():
+    """The default model's table (six corpora, the mean of three runs, and the baselines) is
+    benchmarks/results.json's, and so are its command, speed and the time of `all`."""
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf8"))
+    f1, baselines = results["test_f1"], results["baselines"]
+    assert_readme_table("| six corpora | ", results["corpora"], {
+        "student, `doc.ents`": f1["student"], "student, its type's spans (`doc.spans`)": f1["student_spans"],
+        "six single-type teachers": f1["teacher"], "naive union, `doc.ents`": baselines["naive"]["student"],
+        "collapse (spaCy's `ner`)": baselines["collapse"]["student"]}, "benchmarks/results.json")
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf8").split())
-    assert f'--corpora "{" ".join(results["corpora"])}"' in readme
-    assert_readme_table("| six corpora | ", "six single-type teachers", results["corpora"], results["test_f1"],
-                        broad.summary(results), "benchmarks/broad.json")
+    assert f"`{results['command']}`" in readme
     speed = results["words_per_second"]
     assert f"{speed['student']:,.0f} words/s, {speed['student'] / speed['teachers']:.2f}x the six teachers" in readme
     assert f"({speed['teachers']:,.0f} words/s)" in readme
-    assert f"about {broad.wall_minutes(results):.0f} minutes on 2 CPU cores" in readme
+    minutes = results["wall_minutes"]
+    assert f"between {min(minutes):.0f} and {max(minutes):.0f} minutes on 2 CPU cores" in readme
 
 
-def assert_readme_table(header, teachers_row, corpora, by_corpus, macro, source):
-    """The README's results table under `header`: its student (doc.ents, spans) and teachers rows
-    are `source`'s figures per corpus (by_corpus[system][corpus]) and their macro (macro[system])."""
-    rows = {row[0]: [cell.strip("*") for cell in row[1:]] for row in table_rows(ROOT / "README.md", header)}
-    for name, system in (("student, `doc.ents`", "student_doc_ents"), ("student, its type's spans (`doc.spans`)", "student"),
-                         (teachers_row, "teacher")):
-        expected = [f"{by_corpus[system][c] * 100:.2f}" for c in corpora] + [f"{macro[system] * 100:.2f}"]
-        assert rows[name] == expected, f"README results, {name}: {rows[name]}, {source}: {expected}"
+def assert_readme_table(header, corpora, rows, source):
+    """The README's results table under `header`: each of its `rows` (name: F1 by corpus) holds
+    `source`'s figures per corpus, then their macro."""
+    found = {row[0]: [cell.strip("*") for cell in row[1:]] for row in table_rows(ROOT / "README.md", header)}
+    assert list(found) == list(rows), f"README results: rows {list(found)}, {source}: {list(rows)}"
+    for name, by_corpus in rows.items():
+        expected = [f"{by_corpus[c] * 100:.2f}" for c in corpora] + [f"{statistics.fmean(by_corpus.values()) * 100:.2f}"]
+        assert found[name] == expected, f"README results, {name}: {found[name]}, {source}: {expected}"
 
 
 # ---------------------------------------------------------------- run: on the fixtures and a small model

@@ -65,6 +65,8 @@ def measure(roots: Sequence[Path], corpora: Sequence[str], baselines: Path, pape
     and its run's teachers, and the paper's corpora; the results as benchmarks/results.json holds them."""
     found = seeds.seeds_f1(roots, corpora)
     per_seed = {system: found[name] for system, name in SYSTEMS.items()}
+    # every input read before the speed measurement, which takes minutes
+    baseline, paper = baseline_figures(baselines, corpora), paper_figures(paper_root) if paper_root else None
     timed = next((root for root in roots if RunLayout(root).student_model.is_dir()), None)
     if timed is None:
         raise ConfigError(f"no student model in {', '.join(map(str, roots))}: one run folder must hold one, for the speed")
@@ -73,20 +75,19 @@ def measure(roots: Sequence[Path], corpora: Sequence[str], baselines: Path, pape
     speed = {"student": throughput([layout.student_model], tests, batch_size),
              "teachers": throughput(layout.teacher_models(corpora), tests, batch_size)}
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    paper = f" --paper-root {paper_root}" if paper_root else ""
     command = (f"python -m spacy_taughtnet benchmark results {' '.join(map(str, roots))} --corpora \"{' '.join(corpora)}\""
-               f" --baselines {baselines}{paper}")
+               f" --baselines {baselines}" + (f" --paper-root {paper_root}" if paper_root else ""))
     return {
         "command": command + (f" --commit {commit}" if commit else ""),
         "commit": commit or head, "tabulated_at": head, "roots": [str(r) for r in roots], "corpora": list(corpora),
         "entity_types": broad.figures(roots[0], corpora)["entity_types"],
         "test_f1": {system: {c: statistics.fmean(f1[c]) for c in corpora} for system, f1 in per_seed.items()},
         "test_f1_seeds": per_seed,
-        "baselines": baseline_figures(baselines, corpora),
+        "baselines": baseline,
         "speed_root": str(timed), "batch_size": batch_size,
         "words_per_second": {k: v["words_per_second"] for k, v in speed.items()},
         "wall_minutes": [seeds.wall_minutes(root, corpora) for root in roots],
-        **({"all_paper": paper_figures(paper_root)} if paper_root else {}),
+        **({"all_paper": paper} if paper else {}),
     }
 
 
