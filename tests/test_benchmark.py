@@ -300,6 +300,10 @@ def test_results_section_and_targets_from_given_results():
         "- **PASS** all_paper (seed 0): student `doc.ents` macro F1 no worse than before: +1.00 points",
         "- **MISS** all_paper (seed 0): student spans macro F1 no worse than before: -0.50 points",
     ]
+    # the figures before are known to 0.01 points: a run that rounds to them is no worse
+    paper = {**RESULTS["all_paper"], "test_f1": {**RESULTS["all_paper"]["test_f1"], "student_spans": {"A": 0.814951}}}
+    assert results.targets({**RESULTS, "all_paper": paper})[5] == {
+        "target": "all_paper (seed 0): student spans macro F1 no worse than before", "measured": "+0.00 points", "pass": True}
 
 
 def test_results_command_from_run_folders_and_the_broad_results(tmp_path, monkeypatch):
