@@ -22,6 +22,7 @@ from spacy_taughtnet.benchmark import (
     ray_annotate,
     results,
     seeds,
+    speed,
     transformers,
 )
 from spacy_taughtnet.benchmark.report import INTRO, render, write_report
@@ -244,7 +245,7 @@ def test_broad_command_writes_its_results_and_the_page(tmp_path, monkeypatch):
         timed.append(([Path(m).relative_to(root).parts[0] for m in models], [Path(t).relative_to(root) for t in tests], batch_size))
         return {"words_per_second": 24000.0 if len(models) == 1 else 4000.0}
 
-    monkeypatch.setattr(broad, "throughput", fake_throughput)
+    monkeypatch.setattr(speed, "throughput", fake_throughput)
     folder = results_folder(tmp_path / "results", seeds=SEEDS)
     result = cli("benchmark", "broad", root, "--corpora", "A B", "--batch-size", 64, "--results", folder, "--page", tmp_path / "PAGE.md")
     assert result.exit_code == 0, result.output
@@ -326,7 +327,7 @@ def test_results_command_from_run_folders_and_the_broad_results(tmp_path, monkey
         "teachers": [{"corpus": c, "f1": 0.8} for c in results.PAPER_BEFORE["student"]],
         "student": [{"corpus": c, "f1": 0.82, "doc_ents": {"f1": 0.81}} for c in results.PAPER_BEFORE["student"]],
     }, {})
-    monkeypatch.setattr(results, "throughput", fake_throughput)
+    monkeypatch.setattr(speed, "throughput", fake_throughput)
     result = cli("benchmark", "results", first, second, "--corpora", "A B", "--baselines", folder / "broad.json",
                  "--paper-root", paper, "--results", folder, "--page", tmp_path / "PAGE.md")
     assert result.exit_code == 0, result.output

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 from ..layout import RunLayout
 from .cnn import pretrained_tok2vec, train_naive, train_stock_ner, union_budget
 from .seeds import seed_rows
-from .speed import SPEED_PASSES, throughput
+from .speed import SPEED_PASSES, run_words_per_second
 from .tables import doc_ents_gap_targets, pct, target, target_lines
 
 # the stages of `all` as ROOT/timings/ names them, in the order they run: pretrain (only with
@@ -103,23 +103,21 @@ def measure(root: Path, corpora: Sequence[str], batch_size: int, naive_steps: in
     naive_steps the naive union baseline, with collapse_steps the collapse (spaCy's stock `ner`
     on the union), each trained if missing, as `benchmark cnn` trains them: from the run's
     pretrained tok2vec. The results as benchmarks/broad.json holds them."""
-    layout = RunLayout(root)
     found = figures(root, corpora)
-    for name, steps, train in (("naive", naive_steps, train_naive), ("collapse", collapse_steps, train_stock_ner)):
-        if steps:
-            model = train(root, union_budget(steps, eval_frequency, pretrained_tok2vec(root)))
+    steps = {"naive": naive_steps, "collapse": collapse_steps}
+    for name, train in (("naive", train_naive), ("collapse", train_stock_ner)):
+        if steps[name]:
+            model = train(root, union_budget(steps[name], eval_frequency, pretrained_tok2vec(root)))
             found["test_f1"].update(baseline_figures(model, root, corpora, name))
-    tests = [layout.corpus(c, "test") for c in corpora]
-    speed = {"student": throughput([layout.student_model], tests, batch_size),
-             "teachers": throughput(layout.teacher_models(corpora), tests, batch_size)}
+    speed = run_words_per_second(root, corpora, batch_size)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    budget = "".join(f" --{name}-steps {steps}" for name, steps in (("naive", naive_steps), ("collapse", collapse_steps)) if steps)
+    budget = "".join(f" --{name}-steps {n}" for name, n in steps.items() if n)
     budget += f" --eval-frequency {eval_frequency}" if budget else ""
     return {
         "command": f"python -m spacy_taughtnet benchmark broad {root} --corpora \"{' '.join(corpora)}\"{budget}",
         "commit": head, "root": str(root), "corpora": list(corpora), "seed": student_seed(root),
         "batch_size": batch_size, **found,
-        "words_per_second": {k: v["words_per_second"] for k, v in speed.items()},
+        "words_per_second": speed,
         "wall_seconds": stage_seconds(root, corpora),
     }
 

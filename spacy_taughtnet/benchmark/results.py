@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 from ..errors import ConfigError
 from ..layout import RunLayout
 from . import broad, seeds
-from .speed import SPEED_PASSES, throughput
+from .speed import SPEED_PASSES, run_words_per_second
 from .tables import pct, target, target_lines
 
 # test_f1's systems as issue 22 names them, and the figures (seeds.seeds_f1's names) they hold
@@ -70,10 +70,7 @@ def measure(roots: Sequence[Path], corpora: Sequence[str], baselines: Path, pape
     timed = next((root for root in roots if RunLayout(root).student_model.is_dir()), None)
     if timed is None:
         raise ConfigError(f"no student model in {', '.join(map(str, roots))}: one run folder must hold one, for the speed")
-    layout = RunLayout(timed)
-    tests = [layout.corpus(c, "test") for c in corpora]
-    speed = {"student": throughput([layout.student_model], tests, batch_size),
-             "teachers": throughput(layout.teacher_models(corpora), tests, batch_size)}
+    speed = run_words_per_second(timed, corpora, batch_size)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     command = (f"python -m spacy_taughtnet benchmark results {' '.join(map(str, roots))} --corpora \"{' '.join(corpora)}\""
                f" --baselines {baselines}" + (f" --paper-root {paper_root}" if paper_root else ""))
@@ -85,7 +82,7 @@ def measure(roots: Sequence[Path], corpora: Sequence[str], baselines: Path, pape
         "test_f1_seeds": per_seed,
         "baselines": baseline,
         "speed_root": str(timed), "batch_size": batch_size,
-        "words_per_second": {k: v["words_per_second"] for k, v in speed.items()},
+        "words_per_second": speed,
         "wall_minutes": [seeds.wall_minutes(root, corpora) for root in roots],
         **({"all_paper": paper} if paper else {}),
     }

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..errors import ConfigError
 from ..layout import RunLayout
-from .speed import SPEED_PASSES, throughput
+from .speed import SPEED_PASSES, run_words_per_second
 from .tables import doc_ents_gap_targets, pct, target, target_lines
 
 # the stages of `all` that pretrain, train or distill, as timed in ROOT/timings/ (pretrain and
@@ -68,17 +68,14 @@ def measure(roots: Sequence[Path], corpora: Sequence[str], commit: Optional[str]
     """Each seed's figures, and the speed of the first seed's student and teachers; the
     results as benchmarks/seeds.json holds them."""
     test_f1 = seeds_f1(roots, corpora)
-    first = RunLayout(roots[0])
-    tests = [first.corpus(c, "test") for c in corpora]
-    speed = {"student": throughput([first.student_model], tests, batch_size),
-             "teachers": throughput(first.teacher_models(corpora), tests, batch_size)}
+    speed = run_words_per_second(roots[0], corpora, batch_size)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     command = f"python -m spacy_taughtnet benchmark seeds {' '.join(map(str, roots))} --corpora \"{' '.join(corpora)}\""
     return {
         "command": command + (f" --commit {commit}" if commit else ""),
         "commit": commit or head, "tabulated_at": head, "roots": [str(r) for r in roots],
         "corpora": list(corpora), "batch_size": batch_size, "test_f1": test_f1,
-        "words_per_second": {k: v["words_per_second"] for k, v in speed.items()},
+        "words_per_second": speed,
         "wall_minutes": [wall_minutes(root, corpora) for root in roots],
     }
 

@@ -114,3 +114,15 @@ def aggregation_seconds(n_tokens: int = 1_000_000, k: int = 3) -> float:
 def size_mb(paths: List[Path]) -> float:
     """The files under the folders, in MiB."""
     return sum(f.stat().st_size for p in paths for f in p.rglob("*") if f.is_file()) / 2**20
+
+
+def run_words_per_second(root: Path, corpora: Sequence[str], batch_size: int) -> Dict[str, float]:
+    """Words/s of a run folder's student, and of its teachers one after another, over the
+    corpora's test splits (throughput: fresh processes, each model's fastest pass)."""
+    from ..layout import RunLayout
+
+    layout = RunLayout(root)
+    tests = [layout.corpus(c, "test") for c in corpora]
+    return {"student": throughput([layout.student_model], tests, batch_size)["words_per_second"],
+            "teachers": throughput(layout.teacher_models(corpora), tests, batch_size)["words_per_second"]}
+
