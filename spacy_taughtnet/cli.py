@@ -354,6 +354,22 @@ def evaluate(
             tmp.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf8")
 
 
+@app.command("fit-overlaps")
+@user_errors
+def fit_overlaps_command(
+    model: Path = typer.Argument(..., help="Saved student pipeline folder (e.g. ROOT/student/model-best)"),
+    dev: List[Path] = typer.Argument(..., help="Devel DocBins from `prepare` or `convert` (each doc records its type): ROOT/corpus/global/dev.spacy, or one per corpus"),
+    record: Optional[Path] = typer.Option(None, help="Also write what was learnt, with its devel F1, here (JSON)"),
+) -> None:
+    """Learn again which type wins in doc.ents where the student's spans of two types overlap
+    (its overlap_preferences), on the DEV DocBins, each corpus weighing equally, and write them
+    into MODEL's config. train-student does this on the run's devel union; run it on a student
+    trained before the rule changed, or on devel corpora of your own."""
+    from .workflow import fit_overlaps
+
+    fit_overlaps(model, dev, record)
+
+
 @app.command("evaluate-all")
 @user_errors
 def evaluate_all(

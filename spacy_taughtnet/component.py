@@ -22,7 +22,7 @@ from thinc.api import Model
 from thinc.types import Floats2d
 
 from .about import __version__
-from .ents import CONFIDENCE_ATTR, write_ents, write_span_group  # noqa: F401 (CONFIDENCE_ATTR: public here too)
+from .ents import CONFIDENCE_ATTR, RELATIONS, write_ents, write_span_group  # noqa: F401 (CONFIDENCE_ATTR: public here too)
 from .errors import ConfigError
 from .heads import TEACHER_LABELS_KEY, example_labels, make_heads
 from .listeners import ListeningPipe
@@ -82,9 +82,11 @@ def make_taughtnet_ner(
     overlaps: doc.ents where per-type heads predict overlapping spans (joint heads never do):
         "confidence" keeps the more confident, "viterbi" decodes it with one constrained Viterbi
         over every type's tags (the heads' product; heads.py). The span group keeps them all.
-    overlap_preferences: with "confidence", [winner, loser] type pairs: a span overlapping only
-        spans of types it is preferred to wins whatever their confidence (ents.choose_ents;
-        train-student learns them on devel: preferences.py).
+    overlap_preferences: with "confidence", [winner, loser] type pairs, or [winner, loser,
+        relation] triples that hold only where the winner's span is the "same" as, "contains",
+        is "inside" or is "crossing" the loser's: a span overlapping only spans it is preferred
+        to wins whatever their confidence (ents.choose_ents; train-student learns them on
+        devel: preferences.py).
     heads: "joint" (one softmax over all types) or "per_type" (one per type, learning from each
         type's teacher columns, scored on a doc of one type by its span group); heads.py.
     head_targets: per-type heads' teacher targets (heads.HEAD_TARGETS): "own" (each type's own
@@ -124,8 +126,12 @@ class TaughtNetNER(ListeningPipe, TrainablePipe):
         self.strategy = make_heads(heads, name, head_targets)
         if overlaps not in OVERLAPS:
             raise ConfigError(f"{name}: overlaps must be one of {OVERLAPS}, got {overlaps!r}")
-        if any(isinstance(p, str) or len(p) != 2 or p[0] == p[1] for p in overlap_preferences):
-            raise ConfigError(f"{name}: overlap_preferences are [winner, loser] pairs of two types, got {overlap_preferences!r}")
+        if any(isinstance(p, str) or len(p) not in (2, 3) or p[0] == p[1] or p[2:] and p[2] not in RELATIONS
+               for p in overlap_preferences):
+            raise ConfigError(
+                f"{name}: overlap_preferences are [winner, loser] pairs of two types, or [winner, loser, relation] "
+                f"with a relation of {RELATIONS}, got {overlap_preferences!r}"
+            )
         self.vocab = vocab
         self.model = model
         self.name = name

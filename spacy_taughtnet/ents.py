@@ -23,29 +23,52 @@ def write_span_group(doc: Doc, spans_key: Optional[str], found: Sequence[Tuple[S
         )
 
 
+# How a span's tokens relate to those of a span it overlaps: the same tokens, containing them,
+# inside them, or crossing them (each holds tokens the other lacks).
+RELATIONS = ("same", "contains", "inside", "crossing")
+
+
+def overlap_relation(span: Sequence[int], other: Sequence[int]) -> str:
+    """How the (start, end, ...) `span` overlaps the (start, end, ...) `other` (RELATIONS)."""
+    if span[0] == other[0] and span[1] == other[1]:
+        return "same"
+    if span[0] <= other[0] and other[1] <= span[1]:
+        return "contains"
+    if other[0] <= span[0] and span[1] <= other[1]:
+        return "inside"
+    return "crossing"
+
+
 def choose_ents(
-    found: Sequence[Tuple[int, int, str, float]], taken: Iterable[int] = (), preferences: Collection[Tuple[str, str]] = ()
+    found: Sequence[Tuple[int, int, str, float]], taken: Iterable[int] = (), preferences: Collection[Tuple[str, ...]] = ()
 ) -> List[int]:
     """Which of the predictions (start, end, label, confidence) doc.ents keeps, as indices into
     `found`, in the order chosen: most confident first (equal ones in the order given), each
     only if it overlaps none chosen before it nor a token of `taken`; with `preferences`,
-    (winner, loser) type pairs, a prediction that overlaps only chosen ones of types it is
-    preferred to replaces them. Without preferences: the more confident span wins."""
+    (winner, loser) type pairs, or (winner, loser, relation) triples that hold only where the
+    winner's span overlaps the loser's that way (RELATIONS), a prediction that overlaps only
+    chosen ones it is preferred to replaces them. Without preferences: the more confident span
+    wins."""
     taken = set(taken)
     chosen: List[int] = []
+
+    def preferred(i: int, j: int) -> bool:
+        winner, loser = found[i][2], found[j][2]
+        return (winner, loser) in preferences or (winner, loser, overlap_relation(found[i], found[j])) in preferences
+
     for i in sorted(range(len(found)), key=lambda i: -found[i][3]):  # a stable sort
         start, end, label, _ = found[i]
         if taken.intersection(range(start, end)):
             continue
         clashes = [j for j in chosen if found[j][0] < end and start < found[j][1]]
-        if clashes and not all((label, found[j][2]) in preferences for j in clashes):
+        if clashes and not all(preferred(i, j) for j in clashes):
             continue
         chosen = [j for j in chosen if j not in clashes] + [i]
     return chosen
 
 
 def write_ents(
-    doc: Doc, found: Sequence[Tuple[Span, float]], overwrite: bool, preferences: Collection[Tuple[str, str]] = ()
+    doc: Doc, found: Sequence[Tuple[Span, float]], overwrite: bool, preferences: Collection[Tuple[str, ...]] = ()
 ) -> None:
     """Add the spans that `choose_ents` keeps to doc.ents: never one overlapping another, nor,
     unless `overwrite`, an entity already on the doc; `overwrite` replaces those entities

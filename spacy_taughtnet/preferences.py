@@ -3,12 +3,15 @@
 doc.ents cannot hold two overlapping spans, so where two heads claim overlapping spans one is
 dropped, and each corpus, annotated for its own type only, counts the drop of its type as a
 miss. The pipe's default keeps the more confident span. `fit_preferences` learns, from the
-student's own predictions on the devel split of every corpus, [winner, loser] type pairs for
-the pipe's `overlap_preferences` (ents.choose_ents applies them): by coordinate ascent over the
-pairs of types, each pair left to the confidence rule, or won by one type or the other,
-keeping a change only if it raises the macro F1 over the corpora (each corpus on its own type,
-entity level, exact match, as evaluate.py scores doc.ents). train-student runs it on the
-student it selected (workflow.py).
+student's own predictions on the devel split of every corpus, [winner, loser, relation]
+triples for the pipe's `overlap_preferences` (ents.choose_ents applies them): by coordinate
+ascent over the pairs of types and the ways their spans overlap (ents.RELATIONS: where a
+disease contains an anatomical site, "lung cancer", the corpora may settle it otherwise than
+where both types claim the same tokens, "tumour"), each left to the confidence rule, or won by
+one type or the other, keeping a change only if it raises the macro F1 over the corpora (each
+corpus on its own type, entity level, exact match, as evaluate.py scores doc.ents).
+train-student runs it on the student it selected (workflow.py), `fit-overlaps` on any saved
+student.
 """
 from itertools import combinations
 from pathlib import Path
@@ -17,11 +20,14 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from .atomic import atomic_path
 from .corpora import doc_corpus, doc_entity_type, read_docbin
-from .ents import choose_ents
+from .ents import RELATIONS, choose_ents
 
 Prediction = Tuple[int, int, str, float]  # start, end, label, confidence
-Preferences = Set[Tuple[str, str]]  # (winner, loser)
+Preferences = Set[Tuple[str, ...]]  # (winner, loser) or (winner, loser, relation)
+# how span B overlaps span A where A overlaps B by the key (ents.RELATIONS)
+CONVERSE = {"same": "same", "contains": "inside", "inside": "contains", "crossing": "crossing"}
 SWEEPS = 3
 
 
@@ -88,31 +94,46 @@ def macro(f1: Dict[str, float]) -> float:
     return sum(f1.values()) / len(f1) if f1 else 0.0
 
 
+def has_overlaps(doc: DevDoc) -> bool:
+    """Whether two of the doc's predictions overlap (then one that overlaps another overlaps
+    the next one to start)."""
+    spans = sorted(doc.found)
+    return any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+
+
 def fit_preferences(docs: Sequence[DevDoc]) -> List[List[str]]:
-    """[winner, loser] pairs raising the macro F1 of doc.ents on `docs` (module docstring),
-    sorted; none where the confidence rule does as well."""
+    """[winner, loser, relation] triples raising the macro F1 of doc.ents on `docs` (module
+    docstring), sorted; none where the confidence rule does as well."""
     labels = sorted({label for doc in docs for _, _, label, _ in doc.found})
-    chosen: Dict[Tuple[str, str], Optional[str]] = {}
+    clashing = [doc for doc in docs if has_overlaps(doc)]
+    fixed = corpus_counts([doc for doc in docs if not has_overlaps(doc)], set())  # no rule changes these
+    chosen: Dict[Tuple[str, str, str], Optional[str]] = {}
 
-    def preferences(choice: Dict[Tuple[str, str], Optional[str]]) -> Preferences:
-        return {(w, a if w == b else b) for (a, b), w in choice.items() if w is not None}
+    def preferences(choice: Dict[Tuple[str, str, str], Optional[str]]) -> Preferences:
+        return {(a, b, rel) if w == a else (b, a, CONVERSE[rel]) for (a, b, rel), w in choice.items() if w is not None}
 
-    best = macro(corpus_f1(docs, set()))
+    def score(prefs: Preferences) -> float:
+        counts = corpus_counts(clashing, prefs)
+        return macro(f1_of({c: [x + y for x, y in zip(fixed.get(c, [0, 0, 0]), counts.get(c, [0, 0, 0]))]
+                            for c in {*fixed, *counts}}))
+
+    best = score(set())
     for _ in range(SWEEPS):
         improved = False
-        for pair in combinations(labels, 2):
-            for winner in (None, *pair):
-                trial = {**chosen, pair: winner}
-                score = macro(corpus_f1(docs, preferences(trial)))
-                if score > best + 1e-12:
-                    best, chosen, improved = score, trial, True
+        for a, b in combinations(labels, 2):
+            for rel in RELATIONS:
+                for winner in (None, a, b):
+                    trial = {**chosen, (a, b, rel): winner}
+                    trial_score = score(preferences(trial))
+                    if trial_score > best + 1e-12:
+                        best, chosen, improved = trial_score, trial, True
         if not improved:
             break
     return sorted([list(p) for p in preferences(chosen)])
 
 
-def fit_saved_pipeline(model: Path, dev: Path) -> Optional[Dict]:
-    """Learn the overlap preferences of the saved pipeline `model` on the DocBin `dev` and
+def fit_saved_pipeline(model: Path, dev: Sequence[Path]) -> Optional[Dict]:
+    """Learn the overlap preferences of the saved pipeline `model` on the DocBins `dev` and
     write them into its config.cfg; None (nothing written) unless its taughtnet_ner pipe has
     heads whose types overlap and the confidence rule. Returns what was learnt and each
     corpus's devel F1: of doc.ents by confidence alone and with the preferences, and of the
@@ -127,14 +148,15 @@ def fit_saved_pipeline(model: Path, dev: Path) -> Optional[Dict]:
     pipe = nlp.get_pipe(names[0])
     if not pipe.strategy.types_overlap or pipe.cfg["overlaps"] != "confidence" or not pipe.cfg["set_ents"]:
         return None
-    docs = dev_predictions(nlp, names[0], dev)
+    docs = [doc for path in dev for doc in dev_predictions(nlp, names[0], path)]
     learnt = fit_preferences(docs)
     config = load_config(model / "config.cfg", interpolate=False)
     config["components"][names[0]]["overlap_preferences"] = learnt
-    config.to_disk(model / "config.cfg")
+    with atomic_path(model / "config.cfg") as tmp:
+        config.to_disk(tmp)
     rounded = lambda f1: {c: round(v, 6) for c, v in f1.items()}  # noqa: E731
     return {
-        "pipe": names[0], "overlap_preferences": learnt, "dev": str(dev),
+        "pipe": names[0], "overlap_preferences": learnt, "dev": [str(path) for path in dev],
         "dev_f1": {
             "confidence": rounded(corpus_f1(docs, set())),
             "preferences": rounded(corpus_f1(docs, {tuple(p) for p in learnt})),

@@ -215,12 +215,32 @@ def train_student(
     start = time.perf_counter()
     with atomic_path(output, is_dir=True) as tmp:
         train(config, tmp, use_gpu=use_gpu, overrides={**overrides, **paths})
-        learnt = fit_saved_pipeline(tmp / "model-best", dev_data)
-        if learnt is not None:
-            (tmp / OVERLAP_RECORD).write_text(json.dumps(learnt, indent=2) + "\n", encoding="utf8")
-            gain = macro(learnt["dev_f1"]["preferences"]) - macro(learnt["dev_f1"]["confidence"])
-            print(f"doc.ents overlap preferences learnt on devel: {learnt['overlap_preferences']} (macro F1 {gain * 100:+.2f})")
+        fit_overlaps(tmp / "model-best", [dev_data], tmp / OVERLAP_RECORD)
     record_timing(root, output.name, time.perf_counter() - start)
+
+
+def fit_overlaps(model: Path, dev: Sequence[Path], record: Optional[Path] = None) -> Optional[Dict]:
+    """Learn the saved student `model`'s overlap preferences on the DocBins `dev` (splits from
+    `prepare` or `convert`: each doc records its type) and write them into its config.cfg;
+    with `record`, write what was learnt and its devel F1 there. None (nothing written) for a
+    student whose doc.ents has no overlaps to resolve (preferences.fit_saved_pipeline)."""
+    if not (model / "config.cfg").is_file():
+        raise ConfigError(f"{model}: no saved pipeline here (no config.cfg)")
+    for path in dev:
+        if not path.is_file():
+            raise CorpusError(f"{path}: DocBin file not found")
+    learnt = fit_saved_pipeline(model, dev)
+    if learnt is None:
+        print(f"{model}: its doc.ents has no overlapping types to resolve; nothing learnt")
+        return None
+    if record is not None:
+        with atomic_path(record) as tmp:
+            tmp.write_text(json.dumps(learnt, indent=2) + "\n", encoding="utf8")
+    f1 = learnt["dev_f1"]
+    print(f"doc.ents overlap preferences learnt on devel: {learnt['overlap_preferences']}")
+    print(f"devel macro F1: doc.ents {macro(f1['preferences']) * 100:.2f} with them, {macro(f1['confidence']) * 100:.2f} "
+          f"by confidence alone; span group {macro(f1['spans']) * 100:.2f}")
+    return learnt
 
 
 def pretrain_tok2vec(

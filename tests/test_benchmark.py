@@ -476,7 +476,7 @@ def test_overlaps_scores_doc_ents_under_each_rule(tmp_path, docbins):
     assert lines[7].startswith("| `viterbi` | ") and lines[7].endswith(f" | {macro * 100:.2f} |")
     assert lines[8].startswith("| `preferences` | ") and lines[9].startswith("| `preferences`, 2-fold cross-validated on devel | ")
     assert lines[10].startswith("| span group | ")
-    assert any(line.startswith("Preferences learnt on devel ([winner, loser]): ") for line in lines)
+    assert any(line.startswith("Preferences learnt on devel ([winner, loser], or (relation) ") for line in lines)
     assert measured["dev_clashes"] == overlaps.clashes(
         [d for c in corpora for d in dev_predictions(spacy.load(tmp_path / "student" / "model-best"), "ner", tmp_path / "corpus" / c / "dev.spacy")], {tuple(p) for p in learnt})
 

@@ -91,6 +91,28 @@ def test_quick_workflow_outputs(quick_run):
 
 
 @pytest.mark.workflow
+def test_fit_overlaps_learns_the_students_preferences_again(quick_run, tmp_path):
+    """`fit-overlaps` on a copy of the student whose preferences were cleared learns on the
+    devel union what train-student learnt, writes them into the copy's config and the record."""
+    import shutil
+
+    run_dir = quick_run[0] / "training"
+    model = tmp_path / "model"
+    shutil.copytree(run_dir / "student" / "model-best", model)
+    config = load_config(model / "config.cfg", interpolate=False)
+    config["components"]["ner"]["overlap_preferences"] = []
+    config.to_disk(model / "config.cfg")
+    record = tmp_path / "learnt.json"
+    result = run(["-m", "spacy_taughtnet", "fit-overlaps", model, run_dir / "corpus" / "global" / "dev.spacy", "--record", record])
+    assert "doc.ents overlap preferences learnt on devel" in result.stdout
+    learnt = json.loads((run_dir / "student" / "overlap_preferences.json").read_text())
+    assert json.loads(record.read_text())["overlap_preferences"] == learnt["overlap_preferences"]
+    assert load_config(model / "config.cfg")["components"]["ner"]["overlap_preferences"] == learnt["overlap_preferences"]
+    missing = run(["-m", "spacy_taughtnet", "fit-overlaps", tmp_path / "nowhere", run_dir / "corpus" / "global" / "dev.spacy"], check=False)
+    assert missing.returncode != 0 and "nowhere: no saved pipeline here (no config.cfg)" in missing.stderr
+
+
+@pytest.mark.workflow
 def test_rerun_skips_up_to_date_steps(quick_run):
     dest, _ = quick_run
     overrides = ["--vars.corpora", " ".join(CORPORA), "--vars.corpora_dir", str(FIXTURES), "--vars.limit", "0",

@@ -13,19 +13,16 @@ from typing import Dict, List, Sequence
 from .tables import pct
 
 RULES = ("confidence", "viterbi", "preferences")
-RELATIONS = ("same tokens", "inside it", "containing it", "crossing")
+# how a dropped span overlaps the span kept over it, as the clash table says it (ents.RELATIONS)
+RELATIONS = {"same": "same tokens", "inside": "inside it", "contains": "containing it", "crossing": "crossing"}
 CLASH_ROWS = 8
 
 
 def relation(span, winner) -> str:
     """How a dropped (start, end, ...) span overlaps the (start, end, ...) span kept over it."""
-    if span[:2] == winner[:2]:
-        return "same tokens"
-    if winner[0] <= span[0] and span[1] <= winner[1]:
-        return "inside it"
-    if span[0] <= winner[0] and winner[1] <= span[1]:
-        return "containing it"
-    return "crossing"
+    from ..ents import overlap_relation
+
+    return RELATIONS[overlap_relation(span, winner)]
 
 
 def clashes(docs, preferences) -> List[Dict]:
@@ -47,7 +44,7 @@ def clashes(docs, preferences) -> List[Dict]:
     keys = {key[:4] for key in counted}
     rows = [{"corpus": c, "entity_type": t, "winner": w, "relation": r,
              "lost": counted[c, t, w, r, "lost"], "dropped": counted[c, t, w, r, "dropped"]} for c, t, w, r in keys]
-    return sorted(rows, key=lambda row: (-row["lost"], -row["dropped"], row["corpus"], row["winner"], RELATIONS.index(row["relation"])))
+    return sorted(rows, key=lambda row: (-row["lost"], -row["dropped"], row["corpus"], row["winner"], list(RELATIONS.values()).index(row["relation"])))
 
 
 def measure(root: Path, corpora: Sequence[str], split: str = "dev") -> Dict:
@@ -118,8 +115,10 @@ def section(results: Dict) -> List[str]:
                      + f" | {pct(sum(cv[c] for c in corpora) / len(corpora))} |")
     lines.append("| span group | " + " | ".join(pct(by[rules[0], c]["spans"]["f1"]) for c in corpora) + f" | {pct(macro(rules[0], 'spans'))} |")
     if learnt is not None:
-        pairs = ", ".join(f"{winner} over {loser}" for winner, loser in learnt) or "none (the confidence rule is best on devel)"
-        lines += ["", f"Preferences learnt on devel ([winner, loser]): {pairs}. The cross-validated row learns them on "
+        pairs = ", ".join(f"{p[0]} over {p[1]}" + (f" ({p[2]})" if p[2:] else "") for p in learnt)
+        lines += ["", f"Preferences learnt on devel ([winner, loser], or (relation) where they hold only if the winner's "
+                  f"span is the same as, contains, is inside or is crossing the loser's): "
+                  f"{pairs or 'none (the confidence rule is best on devel)'}. The cross-validated row learns them on "
                   "half of the devel docs (every other doc) and scores the other half, both ways, counts pooled."]
     found = results.get("dev_clashes")
     if found:
