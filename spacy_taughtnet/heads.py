@@ -288,8 +288,8 @@ class PerTypeHeads(Heads):
         "type's teachers on every sentence (KL divergence) and from the gold of its own corpus (cross-entropy, "
         "O included). Each type is decoded on its own, as its teacher would: `doc.spans[\"taughtnet\"]` holds "
         "every type's predictions with their scores, and may hold one span as two types; `doc.ents`, which "
-        "cannot overlap, keeps the more confident, unless the type pairs learnt on devel (`overlap_preferences`) "
-        "say which type wins. The scores per corpus are those of the corpus's type "
+        "cannot overlap, keeps the more confident, unless what was learnt on devel (`overlap_preferences`, per pair "
+        "of types and way their spans overlap) says which type wins. The scores per corpus are those of the corpus's type "
         "(its spans in the span group)."
     )
 

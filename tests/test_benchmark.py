@@ -575,6 +575,18 @@ def test_clashes_count_the_own_spans_doc_ents_drops_by_winner_and_overlap():
     assert lines[-1] == "In all: 2 gold spans lost, 1 wrong ones dropped."
 
 
+def test_clashes_count_a_span_dropped_for_one_since_replaced():
+    """The GENE span drops the Disease span, then a preferred Chemical span replaces the GENE
+    one without overlapping the Disease span: no kept span overlaps it, and it is still
+    counted (this raised StopIteration)."""
+    from spacy_taughtnet.preferences import DevDoc
+
+    docs = [DevDoc("A", "Disease", {(1, 3)}, [(0, 2, "GENE", 0.9), (1, 3, "Disease", 0.8), (0, 1, "Chemical", 0.7)])]
+    assert overlaps.clashes(docs, {("Chemical", "GENE")}) == [
+        {"corpus": "A", "entity_type": "Disease", "winner": "none", "relation": "overlapping a span since replaced",
+         "lost": 1, "dropped": 0}]
+
+
 def test_page_from_the_files_there_in_section_order_with_notes(tmp_path):
     compare = {"command": "C", "steps": 3, "rows": [{"model": "m", "corpus": "X", "precision": 0.5, "recall": 0.5, "f1": 0.5,
                                                        "words_per_second": 10, "train_seconds": 1.0}], "notes": ["One note."]}

@@ -15,6 +15,8 @@ from .tables import pct
 RULES = ("confidence", "viterbi", "preferences")
 # how a dropped span overlaps the span kept over it, as the clash table says it (ents.RELATIONS)
 RELATIONS = {"same": "same tokens", "inside": "inside it", "contains": "containing it", "crossing": "crossing"}
+# a span dropped for one that a preferred span replaced later, so that none kept overlaps it
+REPLACED = ("none", "overlapping a span since replaced")
 CLASH_ROWS = 8
 
 
@@ -29,7 +31,8 @@ def clashes(docs, preferences) -> List[Dict]:
     """Each corpus's spans of its own type that the span group has and doc.ents (under
     `preferences`, as choose_ents applies them) drops: gold ones (`lost`, recall doc.ents gives
     up) and wrong ones (`dropped`, precision it gains), counted by the type of the most
-    confident span kept over each and by how the two overlap; most lost first."""
+    confident span kept over each and by how the two overlap (REPLACED where none kept
+    overlaps it); most lost first."""
     from ..ents import choose_ents
 
     counted: Counter = Counter()
@@ -38,13 +41,14 @@ def clashes(docs, preferences) -> List[Dict]:
         for span in doc.found:
             if span[2] != doc.entity_type or span in kept:
                 continue
-            winner = next(k for k in sorted(kept, key=lambda k: -k[3]) if k[0] < span[1] and span[0] < k[1])
+            winner = next((k for k in sorted(kept, key=lambda k: -k[3]) if k[0] < span[1] and span[0] < k[1]), None)
             gold = "lost" if span[:2] in doc.gold else "dropped"
-            counted[doc.corpus, doc.entity_type, winner[2], relation(span, winner), gold] += 1
+            kind = REPLACED if winner is None else (winner[2], relation(span, winner))
+            counted[(doc.corpus, doc.entity_type, *kind, gold)] += 1
     keys = {key[:4] for key in counted}
     rows = [{"corpus": c, "entity_type": t, "winner": w, "relation": r,
              "lost": counted[c, t, w, r, "lost"], "dropped": counted[c, t, w, r, "dropped"]} for c, t, w, r in keys]
-    return sorted(rows, key=lambda row: (-row["lost"], -row["dropped"], row["corpus"], row["winner"], list(RELATIONS.values()).index(row["relation"])))
+    return sorted(rows, key=lambda row: (-row["lost"], -row["dropped"], row["corpus"], row["winner"], [*RELATIONS.values(), REPLACED[1]].index(row["relation"])))
 
 
 def measure(root: Path, corpora: Sequence[str], split: str = "dev") -> Dict:
