@@ -92,7 +92,7 @@ def test_quick_workflow_outputs(quick_run):
 
 @pytest.mark.workflow
 def test_fit_overlaps_learns_the_students_preferences_again(quick_run, tmp_path):
-    """`fit-overlaps` on a copy of the student whose preferences were cleared learns on the
+    """`fit-overlaps` on a copy of the student whose preferences were changed learns on the
     devel union what train-student learnt, writes them into the copy's config and the record."""
     import shutil
 
@@ -100,12 +100,14 @@ def test_fit_overlaps_learns_the_students_preferences_again(quick_run, tmp_path)
     model = tmp_path / "model"
     shutil.copytree(run_dir / "student" / "model-best", model)
     config = load_config(model / "config.cfg", interpolate=False)
-    config["components"]["ner"]["overlap_preferences"] = []
+    changed = [["Species", "Chemical", "crossing"]]
+    config["components"]["ner"]["overlap_preferences"] = changed
     config.to_disk(model / "config.cfg")
     record = tmp_path / "learnt.json"
     result = run(["-m", "spacy_taughtnet", "fit-overlaps", model, run_dir / "corpus" / "global" / "dev.spacy", "--record", record])
     assert "doc.ents overlap preferences learnt on devel" in result.stdout
     learnt = json.loads((run_dir / "student" / "overlap_preferences.json").read_text())
+    assert learnt["overlap_preferences"] != changed
     assert json.loads(record.read_text())["overlap_preferences"] == learnt["overlap_preferences"]
     assert load_config(model / "config.cfg")["components"]["ner"]["overlap_preferences"] == learnt["overlap_preferences"]
     missing = run(["-m", "spacy_taughtnet", "fit-overlaps", tmp_path / "nowhere", run_dir / "corpus" / "global" / "dev.spacy"], check=False)
