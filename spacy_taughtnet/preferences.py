@@ -26,7 +26,7 @@ from .ents import RELATIONS, choose_ents
 
 Prediction = Tuple[int, int, str, float]  # start, end, label, confidence
 Preferences = Set[Tuple[str, ...]]  # (winner, loser) or (winner, loser, relation)
-# how span B overlaps span A where A overlaps B by the key (ents.RELATIONS)
+# span B's relation to span A where A's relation to B is the key (ents.RELATIONS)
 CONVERSE = {"same": "same", "contains": "inside", "inside": "contains", "crossing": "crossing"}
 SWEEPS = 3
 
@@ -95,8 +95,8 @@ def macro(f1: Dict[str, float]) -> float:
 
 
 def has_overlaps(doc: DevDoc) -> bool:
-    """Whether two of the doc's predictions overlap (then one that overlaps another overlaps
-    the next one to start)."""
+    """Whether two of the doc's predictions overlap (sorted by start, some span then overlaps
+    the one after it)."""
     spans = sorted(doc.found)
     return any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
 
