@@ -105,8 +105,9 @@ def fit_preferences(docs: Sequence[DevDoc]) -> List[List[str]]:
     """[winner, loser, relation] triples raising the macro F1 of doc.ents on `docs` (module
     docstring), sorted; none where the confidence rule does as well."""
     labels = sorted({label for doc in docs for _, _, label, _ in doc.found})
-    clashing = [doc for doc in docs if has_overlaps(doc)]
-    fixed = corpus_counts([doc for doc in docs if not has_overlaps(doc)], set())  # no rule changes these
+    overlapping = [has_overlaps(doc) for doc in docs]
+    clashing = [doc for doc, clash in zip(docs, overlapping) if clash]
+    fixed = corpus_counts([doc for doc, clash in zip(docs, overlapping) if not clash], set())  # no rule changes these
     chosen: Dict[Tuple[str, str, str], Optional[str]] = {}
 
     def preferences(choice: Dict[Tuple[str, str, str], Optional[str]]) -> Preferences:

@@ -17,6 +17,7 @@ RULES = ("confidence", "viterbi", "preferences")
 RELATIONS = {"same": "same tokens", "inside": "inside it", "contains": "containing it", "crossing": "crossing"}
 # a span dropped for one that a preferred span replaced later, so that none kept overlaps it
 REPLACED = ("none", "overlapping a span since replaced")
+RELATION_ORDER = (*RELATIONS.values(), REPLACED[1])  # the clash rows' order among equal counts
 CLASH_ROWS = 8
 
 
@@ -48,7 +49,7 @@ def clashes(docs, preferences) -> List[Dict]:
     keys = {key[:4] for key in counted}
     rows = [{"corpus": c, "entity_type": t, "winner": w, "relation": r,
              "lost": counted[c, t, w, r, "lost"], "dropped": counted[c, t, w, r, "dropped"]} for c, t, w, r in keys]
-    return sorted(rows, key=lambda row: (-row["lost"], -row["dropped"], row["corpus"], row["winner"], [*RELATIONS.values(), REPLACED[1]].index(row["relation"])))
+    return sorted(rows, key=lambda row: (-row["lost"], -row["dropped"], row["corpus"], row["winner"], RELATION_ORDER.index(row["relation"])))
 
 
 def measure(root: Path, corpora: Sequence[str], split: str = "dev") -> Dict:
